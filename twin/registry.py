@@ -1,0 +1,108 @@
+"""Discovery of controllers and scenarios through entry points, so that ``twin`` imports neither.
+
+A package contributes by declaring, in its ``pyproject.toml``::
+
+    [project.entry-points."pems.controllers"]
+    mine = "my_pkg.catalog:controllers"      # () -> Iterable[ControllerEntry]
+    [project.entry-points."pems.scenarios"]
+    mine = "my_pkg.catalog:scenarios"        # () -> Iterable[ScenarioEntry]
+    [project.entry-points."pems.scenario_files"]
+    mine = "my_pkg.files:load"               # (Path) -> Scenario | None (None: not my format)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from twin.config import HouseConfig
+from twin.contracts import Controller
+from twin.errors import RegistryError, ScenarioError
+from twin.scenario import Scenario
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerContext:
+    """What a controller factory may use. ``scenario`` is ``None`` in live mode."""
+
+    house: HouseConfig
+    scenario: Scenario | None
+    decision_interval_s: float = 300.0
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerEntry:
+    name: str
+    description: str
+    make: Callable[[ControllerContext], Controller]
+    #: True when the controller needs a scenario (e.g. an oracle); it then cannot run live.
+    needs_scenario: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioEntry:
+    name: str
+    description: str
+    load: Callable[[], Scenario]
+
+
+def _collect(group: str) -> list:
+    items = []
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        items.extend(ep.load()())
+    return items
+
+
+@functools.cache
+def controller_entries() -> dict[str, ControllerEntry]:
+    return {e.name: e for e in _collect("pems.controllers")}
+
+
+@functools.cache
+def scenario_entries() -> dict[str, ScenarioEntry]:
+    return {e.name: e for e in _collect("pems.scenarios")}
+
+
+def controller_entry(name: str) -> ControllerEntry:
+    entries = controller_entries()
+    if name not in entries:
+        raise RegistryError(f"unknown controller {name!r}; known: {', '.join(sorted(entries))}")
+    return entries[name]
+
+
+def make_controller(name: str, context: ControllerContext) -> Controller:
+    """Build the registered controller ``name`` for ``context``."""
+    entry = controller_entry(name)
+    if entry.needs_scenario and context.scenario is None:
+        raise RegistryError(f"controller {name!r} needs a scenario (it sees the actual future)")
+    return entry.make(context)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_named(name: str) -> Scenario:
+    return scenario_entries()[name].load()
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A registered scenario by name, or a scenario file any installed loader understands."""
+    text = str(name_or_path)
+    entries = scenario_entries()
+    if text in entries:
+        return _load_named(text)
+    path = Path(text)
+    if not path.exists():
+        raise RegistryError(f"unknown scenario {text!r}: neither a registered name "
+                            f"({', '.join(sorted(entries))}) nor an existing file")
+    for ep in sorted(entry_points(group="pems.scenario_files"), key=lambda e: e.name):
+        scenario = ep.load()(path)
+        if scenario is not None:
+            return scenario
+    raise ScenarioError(f"{path}: no scenario loader understands this file")
+
+
+def iter_controller_names(include_oracles: bool = True) -> Iterable[str]:
+    return sorted(n for n, e in controller_entries().items() if include_oracles or not e.needs_scenario)
