@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from scenarios._params import check_params, param
 from twin.errors import ScenarioError
 
 OTE_TIMEZONE = "Europe/Prague"
@@ -188,36 +189,23 @@ def bundled_ote_prices() -> tuple[pd.Series, dict]:
     return prices.copy(), meta
 
 
-#: Allowed range of every :class:`Tariff` field [EUR/kWh, VAT as a fraction].
-TARIFF_RANGES = {
-    "network_fee_per_kwh": (0.0, 1.0),
-    "supplier_margin_per_kwh": (-0.5, 1.0),
-    "vat_rate": (0.0, 1.0),
-    "export_fee_per_kwh": (-0.5, 1.0),
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Tariff:
     """Retail tariff on top of the spot price, all amounts in EUR/kWh (VAT as a fraction).
 
     ``network_fee_per_kwh`` covers distribution, system services and taxes per kWh;
     ``supplier_margin_per_kwh`` is the retailer's mark-up; ``export_fee_per_kwh`` is what the
-    buyer of exported energy keeps. See :func:`apply_tariff`.
+    buyer of exported energy keeps. See :func:`apply_tariff`. A value outside its range raises
+    ``ValueError`` (:class:`twin.errors.ConfigError`) naming the field, value and range.
     """
 
-    network_fee_per_kwh: float = 0.08
-    supplier_margin_per_kwh: float = 0.01
-    vat_rate: float = 0.21
-    export_fee_per_kwh: float = 0.01
+    network_fee_per_kwh: float = param(0.0, 1.0, "EUR/kWh", default=0.08)
+    supplier_margin_per_kwh: float = param(-0.5, 1.0, "EUR/kWh", default=0.01)
+    vat_rate: float = param(0.0, 1.0, default=0.21)
+    export_fee_per_kwh: float = param(-0.5, 1.0, "EUR/kWh", default=0.01)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            lo, hi = TARIFF_RANGES[f.name]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                    math.isfinite(value) and lo <= value <= hi):
-                raise ValueError(f"Tariff.{f.name} = {value!r} is outside the allowed range [{lo}, {hi}]")
+        check_params(self)
 
 
 def apply_tariff(spot_per_kwh, tariff: Tariff):  # noqa: ANN001, ANN201 - numeric in, numeric out
