@@ -37,8 +37,8 @@ def check_params(obj: Any) -> None:
         length = f.metadata.get("length")
         if length is not None:
             if not isinstance(value, tuple) or len(value) != length:
-                raise ConfigError(f"{f.name} = {value!r} must be a list of {length} numbers in [{lo}, {hi}]{unit}",
-                                  f.name)
+                raise ConfigError(
+                    f"{f.name} = {value!r} must be a list of {length} numbers in [{lo}, {hi}]{unit}", f.name)
             items = enumerate(value)
         else:
             items = [(None, value)]
@@ -47,7 +47,8 @@ def check_params(obj: Any) -> None:
             if isinstance(item, bool) or not isinstance(item, int | float):
                 raise ConfigError(f"{label} must be a number, got {item!r}", f.name)
             if not math.isfinite(item) or not lo <= item <= hi:
-                raise ConfigError(f"{label} = {item!r} is outside the allowed range [{lo}, {hi}]{unit}", f.name)
+                raise ConfigError(
+                    f"{label} = {item!r} is outside the allowed range [{lo}, {hi}]{unit}", f.name)
 
 
 def fail(field_name: str, message: str) -> typing.NoReturn:

@@ -193,7 +193,8 @@ class LeadTimeErrorForecasts:
             self._build_tables(end + self._day_steps)
         pos = step + self._pre
         offset = int(self._hour_offset[pos])
-        paths = self._ensure_paths(int(self._hour_id[pos]), offset + horizon_steps)[offset:offset + horizon_steps]
+        paths = self._ensure_paths(int(self._hour_id[pos]), offset + horizon_steps)
+        paths = paths[offset:offset + horizon_steps]
         out: dict[str, np.ndarray] = {}
         out["outdoor_temp_c"] = actual["outdoor_temp_c"][step:end] + paths[:, 0]
         solar = paths[:, 1]

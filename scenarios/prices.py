@@ -159,7 +159,8 @@ def read_ote_dayahead(path: str | Path) -> tuple[pd.Series, dict]:
             k = int(np.argmax(not_fallback))
             raise ScenarioError(
                 f"{path}: column 'hour': hour {index[gaps[k]]} is missing on "
-                f"{pd.Timestamp(all_days[gap_day[k]]).date()} (only the 25th hour of a fall-back day may be missing)")
+                f"{pd.Timestamp(all_days[gap_day[k]]).date()} "
+                "(only the 25th hour of a fall-back day may be missing)")
         for g in gaps:  # a handful per year at most
             values[g] = values[g - 1] if g > 0 and not math.isnan(values[g - 1]) else values[g + 1]
             filled.append(index[g])

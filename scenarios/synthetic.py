@@ -133,7 +133,8 @@ class LoadParams:
     def __post_init__(self) -> None:
         check_params(self)
         if self.standby_kw * 8766.0 >= self.annual_energy_kwh:
-            fail("standby_kw", f"= {self.standby_kw} alone exceeds annual_energy_kwh = {self.annual_energy_kwh}")
+            fail("standby_kw", f"= {self.standby_kw} alone exceeds annual_energy_kwh = "
+                               f"{self.annual_energy_kwh}")
         if sum(self.weekday_profile) <= 0 or sum(self.weekend_profile) <= 0:
             fail("weekday_profile", "and weekend_profile must not be all zero")
 
@@ -168,8 +169,8 @@ class EvParams:
             fail("return_hour", f"= {self.return_hour} must be at least 30 min after departure_hour = "
                                 f"{self.departure_hour}")
         if self.commute_energy_min_kwh > self.commute_energy_max_kwh:
-            fail("commute_energy_min_kwh", f"= {self.commute_energy_min_kwh} exceeds commute_energy_max_kwh = "
-                                           f"{self.commute_energy_max_kwh}")
+            fail("commute_energy_min_kwh", f"= {self.commute_energy_min_kwh} exceeds "
+                                           f"commute_energy_max_kwh = {self.commute_energy_max_kwh}")
         if self.commute_energy_max_kwh > self.capacity_kwh:
             fail("commute_energy_max_kwh", f"= {self.commute_energy_max_kwh} exceeds capacity_kwh = "
                                            f"{self.capacity_kwh}")
@@ -195,11 +196,11 @@ class ComfortScheduleParams:
         if not self.weekend_wake_hour < self.weekend_night_hour:
             fail("weekend_wake_hour", f"= {self.weekend_wake_hour} must be before weekend_night_hour = "
                                       f"{self.weekend_night_hour}")
+        away = (self.away_start_hour, self.away_end_hour)
         if self.away_on_weekdays and not (
-                self.weekday_wake_hour <= self.away_start_hour < self.away_end_hour <= self.weekday_night_hour):
-            fail("away_start_hour", f"= {self.away_start_hour} .. away_end_hour = {self.away_end_hour} must lie "
-                                    f"within the weekday waking hours [{self.weekday_wake_hour}, "
-                                    f"{self.weekday_night_hour}]")
+                self.weekday_wake_hour <= away[0] < away[1] <= self.weekday_night_hour):
+            fail("away_start_hour", f"= {away[0]} .. away_end_hour = {away[1]} must lie within the weekday "
+                                    f"waking hours [{self.weekday_wake_hour}, {self.weekday_night_hour}]")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -294,6 +295,11 @@ def _clock(index: pd.DatetimeIndex, longitude_deg: float) -> _Clock:
     step_s = float((utc_ns[1] - utc_ns[0]) / 1e9) if len(utc_ns) > 1 else 900.0
     return _Clock(utc_ns, wall_ns, wall_hour, weekday, day_number - day_number[0], year_fraction, season,
                   solar_hour, step_s)
+
+
+def _seasonal(winter: float, summer: float, season: np.ndarray) -> np.ndarray:
+    """Blend of a mid-January and a mid-July value by ``season`` (0 .. 1)."""
+    return winter + (summer - winter) * season
 
 
 def ar1(rng: np.random.Generator, n: int, step_s: float, correlation_s: float) -> np.ndarray:
@@ -420,20 +426,21 @@ def outdoor_temperature(clock: _Clock, daily_kc: np.ndarray, params: ClimatePara
     expected_kc = expected_clear_sky_index(season, params)
     kc = _smooth(daily_kc, clock.step_s, 6 * 3600.0)  # the air responds to a change of weather in hours
     sunniness = np.maximum(kc / expected_kc, 0.3)  # ~1 on average: seasonal amplitude is kept
-    amplitude = params.diurnal_amplitude_winter_k + (
-        params.diurnal_amplitude_summer_k - params.diurnal_amplitude_winter_k) * season
-    diurnal = amplitude * sunniness * np.cos(2 * np.pi * (clock.solar_hour - params.temp_max_solar_hour) / 24.0)
+    amplitude = _seasonal(params.diurnal_amplitude_winter_k, params.diurnal_amplitude_summer_k, season)
+    phase = 2 * np.pi * (clock.solar_hour - params.temp_max_solar_hour) / 24.0
+    diurnal = amplitude * sunniness * np.cos(phase)
     # Clear skies: radiative cooling dominates in winter, sunshine in summer; zero on average.
     cloud = params.cloud_temp_effect_k * (2.0 * season - 1.0) * (kc - expected_kc)
-    noise_k = params.weather_noise_winter_k + (params.weather_noise_summer_k - params.weather_noise_winter_k) * season
+    noise_k = _seasonal(params.weather_noise_winter_k, params.weather_noise_summer_k, season)
     slow = noise_k * ar1(rng, len(season), clock.step_s, params.weather_correlation_days * 86400.0)
     fast = params.fast_noise_k * ar1(rng, len(season), clock.step_s, 2 * 3600.0)
     return mean + diurnal + cloud + slow + fast
 
 
-def wind_speed(clock: _Clock, daily_kc: np.ndarray, params: ClimateParams, rng: np.random.Generator) -> np.ndarray:
+def wind_speed(clock: _Clock, daily_kc: np.ndarray, params: ClimateParams,
+               rng: np.random.Generator) -> np.ndarray:
     """Wind speed [m/s]: seasonal mean, windier under clouds, lognormal AR(1) variability."""
-    mean = params.wind_mean_winter_m_s + (params.wind_mean_summer_m_s - params.wind_mean_winter_m_s) * clock.season
+    mean = _seasonal(params.wind_mean_winter_m_s, params.wind_mean_summer_m_s, clock.season)
     sigma = params.wind_variability
     noise = np.exp(sigma * ar1(rng, len(mean), clock.step_s, 6 * 3600.0) - 0.5 * sigma * sigma)
     return np.clip(mean * (1.3 - 0.5 * daily_kc) * noise, 0.0, 40.0)
@@ -498,17 +505,17 @@ def ev_sessions(index: pd.DatetimeIndex, clock: _Clock, params: EvParams,
     season = clock.season[first_step]
     weekend = weekday >= 5
 
-    depart_h = np.where(weekend,
-                        params.weekend_trip_start_hour + params.weekend_trip_start_std_minutes / 60.0
-                        * rng.standard_normal(n_days),
-                        params.departure_hour + params.departure_std_minutes / 60.0 * rng.standard_normal(n_days))
+    weekend_start_h = (params.weekend_trip_start_hour
+                       + params.weekend_trip_start_std_minutes / 60.0 * rng.standard_normal(n_days))
+    weekday_start_h = (params.departure_hour
+                       + params.departure_std_minutes / 60.0 * rng.standard_normal(n_days))
+    depart_h = np.where(weekend, weekend_start_h, weekday_start_h)
     trip_h = np.clip(params.weekend_trip_hours * (1.0 + 0.4 * rng.standard_normal(n_days)), 0.5, 16.0)
     return_h = np.where(weekend, depart_h + trip_h,
                         params.return_hour + params.return_std_minutes / 60.0 * rng.standard_normal(n_days))
     depart_h = np.clip(depart_h, 0.5, 22.0)
     return_h = np.clip(np.maximum(return_h, depart_h + 0.5), None, 23.5)
-    commute_kwh = (params.commute_energy_summer_kwh
-                   + (params.commute_energy_winter_kwh - params.commute_energy_summer_kwh) * (1.0 - season)
+    commute_kwh = (_seasonal(params.commute_energy_winter_kwh, params.commute_energy_summer_kwh, season)
                    + params.commute_energy_std_kwh * rng.standard_normal(n_days))
     commute_kwh = np.clip(commute_kwh, params.commute_energy_min_kwh, params.commute_energy_max_kwh)
     weekend_kwh = np.clip(params.weekend_trip_energy_kwh * (1.0 + 0.5 * rng.standard_normal(n_days)),
@@ -528,7 +535,7 @@ def ev_sessions(index: pd.DatetimeIndex, clock: _Clock, params: EvParams,
             sessions.append(EvSession(arrival, leave, params.capacity_kwh, arrival_soc, params.target_soc))
         left_soc = max(arrival_soc, params.target_soc)
         arrival = back
-        arrival_soc = max(params.min_arrival_soc, left_soc - energy_kwh[d] / params.capacity_kwh)
+        arrival_soc = float(max(params.min_arrival_soc, left_soc - energy_kwh[d] / params.capacity_kwh))
         if arrival >= end:
             return tuple(sessions)
     if end > arrival:  # the car is home at the end: clip the last stay to the scenario
