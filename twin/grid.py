@@ -1,0 +1,25 @@
+"""Grid connection: import/export split and the inverter's export limitation. Pure functions."""
+
+from __future__ import annotations
+
+
+def grid_flows(net_kw: float, pv_kw: float, export_limit_kw: float) -> tuple[float, float, float]:
+    """``(import_kw, export_kw, curtailed_pv_kw)`` for a net demand ``net_kw`` (+ import).
+
+    Export above ``export_limit_kw`` is avoided by curtailing PV (what a hybrid inverter's
+    export limitation does); export the PV cannot explain (e.g. a battery discharging to the
+    grid at night) is left as is and shows up as a limit violation.
+    """
+    if net_kw >= 0.0:
+        return net_kw, 0.0, 0.0
+    export = -net_kw
+    excess = export - export_limit_kw
+    if excess <= 0.0:
+        return 0.0, export, 0.0
+    curtailed = excess if excess < pv_kw else pv_kw
+    return 0.0, export - curtailed, curtailed
+
+
+def limit_violation_kw(import_kw: float, export_kw: float, import_limit_kw: float, export_limit_kw: float) -> float:
+    """How far the connection is above its import or export limit [kW]."""
+    return max(0.0, import_kw - import_limit_kw) + max(0.0, export_kw - export_limit_kw)

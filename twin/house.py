@@ -1,0 +1,448 @@
+"""SimHouse: the discrete-event twin of a house, implementing the ``Plant`` protocol.
+
+Inputs are piecewise constant between events, so the state is advanced *exactly* from event
+to event: the RC network by its matrix exponential, battery and car energy by integrating a
+constant power, grid import/export and cost from the same constant powers. Events are the
+scenario's data points, a command being applied, a lease running out, the local thermostat's
+ticks (only while it rules the relays), EV arrival and departure, the battery reaching a SOC
+limit and the car becoming full — the last two scheduled from the current power.
+
+Room temperatures are kept in the RC network's modal coordinates (see ``twin.thermal``), where
+the exact step for any interval length is element-wise.
+
+The house lives on a SimPy clock: ``observe()`` and ``apply()`` first bring it to
+``env.now``, processing every internal event on the way in time order. Time is seconds since
+the scenario's start (``t_s``); :meth:`SimHouse.timestamp` converts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+
+import numpy as np
+import simpy
+
+from twin import battery as bat
+from twin import ev as evm
+from twin.config import HouseConfig
+from twin.contracts import SELF_CONSUMPTION, BatteryCommand, Command, Forecast, Observation
+from twin.errors import TwinError
+from twin.exogenous import build_exogenous
+from twin.grid import grid_flows
+from twin.scenario import Scenario
+from twin.thermal import ModalThermal, build_matrices
+
+EVENT_EPS_S = 1e-6
+NO_LEASE = -math.inf
+
+
+@dataclass(slots=True)
+class Meter:
+    """Energies and counters accumulated since the last :meth:`SimHouse.take_interval`."""
+
+    pv_kwh: float = 0.0
+    pv_curtailed_kwh: float = 0.0
+    base_load_kwh: float = 0.0
+    heating_kwh: float = 0.0
+    ev_kwh: float = 0.0
+    battery_charge_kwh: float = 0.0
+    battery_discharge_kwh: float = 0.0
+    import_kwh: float = 0.0
+    export_kwh: float = 0.0
+    cost: float = 0.0
+    grid_limit_violation_kwh: float = 0.0
+    ev_unmet_kwh: float = 0.0
+    heating_room_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))  # metered at relay changes
+    relay_switches_room: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def zeros(cls, n_rooms: int) -> Meter:
+        return cls(heating_room_kwh=np.zeros(n_rooms), relay_switches_room=np.zeros(n_rooms, dtype=np.int64))
+
+    def copy(self) -> Meter:
+        out = Meter(**{f.name: getattr(self, f.name) for f in fields(self)})
+        out.heating_room_kwh = self.heating_room_kwh.copy()
+        out.relay_switches_room = self.relay_switches_room.copy()
+        return out
+
+
+@dataclass(slots=True)
+class HouseState:
+    """Everything that changes during a run; :meth:`copy` is a full snapshot."""
+
+    t_s: float
+    modes: np.ndarray  # thermal state in modal coordinates (ModalThermal.to_temps @ modes = node °C)
+    relay_on: np.ndarray  # bool per room
+    relay_since_s: float  # relay on-time is metered up to here
+    relay_lease_s: float  # NO_LEASE: the local thermostat rules
+    thermostat_next_s: float
+    battery_soc: float
+    battery_cmd: BatteryCommand
+    battery_lease_s: float
+    ev_request_kw: float | None
+    ev_lease_s: float
+    ev_session: int  # first session that has not departed yet
+    ev_connected: bool
+    ev_energy_kwh: float
+    meter: Meter
+    interval_start_s: float = 0.0
+
+    def copy(self) -> HouseState:
+        return HouseState(
+            t_s=self.t_s, modes=self.modes.copy(), relay_on=self.relay_on.copy(), relay_since_s=self.relay_since_s,
+            relay_lease_s=self.relay_lease_s, thermostat_next_s=self.thermostat_next_s,
+            battery_soc=self.battery_soc, battery_cmd=self.battery_cmd, battery_lease_s=self.battery_lease_s,
+            ev_request_kw=self.ev_request_kw, ev_lease_s=self.ev_lease_s, ev_session=self.ev_session,
+            ev_connected=self.ev_connected, ev_energy_kwh=self.ev_energy_kwh, meter=self.meter.copy(),
+            interval_start_s=self.interval_start_s)
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRecord:
+    """What happened between two :meth:`SimHouse.take_interval` calls, and the state at its end."""
+
+    start_s: float
+    end_s: float
+    meter: Meter
+    room_temp_c: np.ndarray
+    relay_on: np.ndarray
+    battery_soc: float
+    ev_connected: bool
+    ev_soc: float
+
+
+class SimHouse:
+    """The twin of ``house`` living through ``scenario`` on the SimPy clock ``env``.
+
+    ``horizon_s`` is how far ahead forecasts reach. The scenario starts at ``env.now``.
+    """
+
+    def __init__(self, house: HouseConfig, scenario: Scenario, env: simpy.Environment | None = None,
+                 horizon_s: float = 48 * 3600.0) -> None:
+        self.house = house
+        self.scenario = scenario
+        self.env = env if env is not None else simpy.Environment()
+        self._env_offset_s = float(self.env.now)
+        self.step_s = scenario.step_s
+        self.duration_s = scenario.duration_s
+        self.horizon_steps = max(1, math.ceil(horizon_s / self.step_s))
+        self.thermal = build_matrices(house.rooms, house.couplings)
+        self.modal = ModalThermal(self.thermal)
+        self.exo = build_exogenous(house, scenario, self.horizon_steps + 1, self.thermal.mass_node,
+                                   self.thermal.n_nodes)
+        self._forcing_exo = self.modal.modal_input(self.exo.series["outdoor_temp_c"], self.exo.gain_w)
+        # Python floats for the scalar inner loop (indexing a list beats indexing an ndarray).
+        self._pv_kw = self.exo.series["pv_power_kw"].tolist()
+        self._load_kw = self.exo.series["base_load_kw"].tolist()
+        self._import_price = self.exo.series["import_price_per_kwh"].tolist()
+        self._export_price = self.exo.series["export_price_per_kwh"].tolist()
+        self._outdoor_c = self.exo.series["outdoor_temp_c"].tolist()
+        self._step_times = list(scenario.index.to_pydatetime())
+        self._tz = scenario.start.tzinfo
+        self._start_epoch = scenario.start.timestamp()
+        self._n_rooms = len(house.rooms)
+        self._heater_kw = np.array([r.heater_power_kw for r in house.rooms])
+        self._heater_modal = self.modal.heat_to_modal[:, : self._n_rooms] * (self._heater_kw * 1000.0)[None, :]
+        therm = house.thermostat
+        self._thermostat_on_below = therm.offset_c - therm.hysteresis_c / 2
+        self._thermostat_off_above = therm.offset_c + therm.hysteresis_c / 2
+        self._thermostat_period_s = therm.period_s
+        self._sessions = scenario.ev_sessions
+        self._arrival_s = [s.arrival.timestamp() - self._start_epoch for s in self._sessions]
+        self._departure_s = [s.departure.timestamp() - self._start_epoch for s in self._sessions]
+        self.state = self._initial_state()
+        self._on_state_replaced()
+        self._process_events(0.0)
+
+    # --- construction ------------------------------------------------------------------------------
+
+    def _initial_state(self) -> HouseState:
+        n_nodes = self.thermal.n_nodes
+        if self.scenario.initial_room_temp_c is not None:
+            temps = np.full(n_nodes, float(self.scenario.initial_room_temp_c))
+        else:
+            temps = np.empty(n_nodes)
+            temps[: self._n_rooms] = self.exo.comfort_lower_c[0] + 1.0
+            for j in range(self._n_rooms):
+                if self.thermal.mass_node[j] >= 0:
+                    temps[self.thermal.mass_node[j]] = temps[j]
+        b = self.house.battery
+        soc = math.nan
+        if b is not None:
+            initial = self.scenario.initial_battery_soc
+            soc = bat.clamp(b.initial_soc if initial is None else initial, b.soc_min, b.soc_max)
+        return HouseState(
+            t_s=0.0, modes=self.modal.to_modes @ temps, relay_on=np.zeros(self._n_rooms, dtype=bool),
+            relay_since_s=0.0, relay_lease_s=NO_LEASE, thermostat_next_s=0.0, battery_soc=soc,
+            battery_cmd=SELF_CONSUMPTION, battery_lease_s=NO_LEASE, ev_request_kw=None, ev_lease_s=NO_LEASE,
+            ev_session=0, ev_connected=False, ev_energy_kwh=0.0, meter=Meter.zeros(self._n_rooms))
+
+    def _on_state_replaced(self) -> None:
+        """Rebuild the caches derived from the state (after construction or restore)."""
+        self._air_c = self.modal.to_air @ self.state.modes
+        self._air_c.flags.writeable = False
+        self._on_relays_changed()
+
+    # --- time --------------------------------------------------------------------------------------
+
+    @property
+    def t_s(self) -> float:
+        """Seconds since the scenario's start, up to which the state is advanced."""
+        return self.state.t_s
+
+    def timestamp(self, t_s: float) -> datetime:
+        """Wall time (house's time zone) of scenario second ``t_s``."""
+        return datetime.fromtimestamp(self._start_epoch + t_s, self._tz)
+
+    def seconds(self, when: datetime) -> float:
+        """Scenario seconds of a tz-aware ``when``."""
+        return when.timestamp() - self._start_epoch
+
+    def sync(self) -> None:
+        """Advance the state to the SimPy clock."""
+        self.advance_to(self.env.now - self._env_offset_s)
+
+    def node_temps_c(self) -> np.ndarray:
+        """Temperature of every thermal node [°C]: air nodes in room order, then mass nodes."""
+        return self.modal.to_temps @ self.state.modes
+
+    # --- Plant protocol ----------------------------------------------------------------------------
+
+    def observe(self) -> Observation:
+        self.sync()
+        st = self.state
+        t = st.t_s
+        i = self._step_index(t)
+        series = self.exo.series
+        pv, load = self._pv_kw[i], self._load_kw[i]
+        ev_kw, batt_kw, _ = self._powers(i)
+        imp, exp, curtailed = grid_flows(load + self._heat_kw + ev_kw + batt_kw - pv, pv,
+                                         self.house.grid.export_limit_kw)
+        ev_soc, needed, departure = math.nan, 0.0, None
+        if st.ev_connected:
+            s = self._sessions[st.ev_session]
+            ev_soc = st.ev_energy_kwh / s.capacity_kwh
+            needed = max(0.0, s.target_soc * s.capacity_kwh - st.ev_energy_kwh)
+            departure = s.departure
+        h = self.horizon_steps
+        model = self.scenario.forecasts
+        lower, upper = self.exo.comfort_lower_c, self.exo.comfort_upper_c
+        forecast = Forecast(
+            start=self._step_times[min(i, self.exo.n_steps - 1)], step_s=self.step_s, horizon_steps=h,
+            load=lambda: model.issue(series, i, h),
+            comfort=lambda: (lower[i:i + h], upper[i:i + h]),
+        )
+        return Observation(
+            time=self.timestamp(t), room_temp_c=self._air_c,
+            comfort_lower_c=lower[i], comfort_upper_c=upper[i], relay_on=st.relay_on,
+            outdoor_temp_c=self._outdoor_c[i], pv_power_kw=pv - curtailed, base_load_kw=load,
+            grid_power_kw=imp - exp, battery_soc=st.battery_soc, battery_power_kw=batt_kw,
+            ev_connected=st.ev_connected, ev_soc=ev_soc, ev_energy_needed_kwh=needed, ev_departure=departure,
+            import_price_per_kwh=self._import_price[i], export_price_per_kwh=self._export_price[i],
+            forecast=forecast,
+        )
+
+    def apply(self, command: Command) -> None:
+        """Hand each commanded device its lease; a command already expired changes nothing."""
+        self.sync()
+        st = self.state
+        until_s = command.until.timestamp() - self._start_epoch
+        if until_s <= st.t_s + EVENT_EPS_S:
+            return
+        if command.relay_on is not None:
+            if len(command.relay_on) != self._n_rooms:
+                raise TwinError(f"command has {len(command.relay_on)} relay states, the house has "
+                                f"{self._n_rooms} rooms")
+            self._set_relays(np.fromiter(command.relay_on, dtype=bool, count=self._n_rooms))
+            st.relay_lease_s = until_s
+        if command.battery is not None and self.house.battery is not None:
+            st.battery_cmd = command.battery
+            st.battery_lease_s = until_s
+        if command.ev_power_kw is not None and self.house.ev_charger is not None:
+            st.ev_request_kw = max(0.0, command.ev_power_kw)
+            st.ev_lease_s = until_s
+
+    # --- snapshots and intervals -------------------------------------------------------------------
+
+    def snapshot(self) -> HouseState:
+        """A copy of the full state; :meth:`restore` brings the house back to it."""
+        return self.state.copy()
+
+    def restore(self, snapshot: HouseState) -> None:
+        self.state = snapshot.copy()
+        self._on_state_replaced()
+
+    def take_interval(self) -> IntervalRecord:
+        """Close the interval that ends now: its meter and end state; start a new one."""
+        self.sync()
+        st = self.state
+        self._meter_relay_time(st.t_s)
+        ev_soc = math.nan
+        if st.ev_connected:
+            ev_soc = st.ev_energy_kwh / self._sessions[st.ev_session].capacity_kwh
+        record = IntervalRecord(
+            start_s=st.interval_start_s, end_s=st.t_s, meter=st.meter, room_temp_c=self._air_c,
+            relay_on=st.relay_on, battery_soc=st.battery_soc, ev_connected=st.ev_connected, ev_soc=ev_soc)
+        st.meter = Meter.zeros(self._n_rooms)
+        st.interval_start_s = st.t_s
+        return record
+
+    # --- the event loop ----------------------------------------------------------------------------
+
+    def _step_index(self, t_s: float) -> int:
+        return int((t_s + EVENT_EPS_S) // self.step_s)
+
+    def _powers(self, i: int) -> tuple[float, float, float]:
+        """``(ev_kw, battery_kw, battery_limit_soc)`` held until the next event."""
+        st = self.state
+        ev_kw = 0.0
+        charger = self.house.ev_charger
+        if st.ev_connected and charger is not None:
+            ev_kw = evm.charger_power_kw(st.ev_request_kw, st.ev_energy_kwh,
+                                         self._sessions[st.ev_session].capacity_kwh, charger)
+        b = self.house.battery
+        if b is None:
+            return ev_kw, 0.0, math.nan
+        net = self._load_kw[i] + self._heat_kw + ev_kw - self._pv_kw[i]
+        batt_kw, limit = bat.inverter_power(st.battery_cmd, st.battery_soc, net, b)
+        return ev_kw, batt_kw, limit
+
+    def advance_to(self, t_end: float) -> None:
+        """Process every event up to scenario second ``t_end`` (never beyond the scenario's end)."""
+        if t_end > self.duration_s + EVENT_EPS_S:
+            raise TwinError(f"cannot advance to t = {t_end} s, the scenario ends at {self.duration_s} s")
+        while self.state.t_s < t_end - EVENT_EPS_S:
+            self._advance_one(t_end)
+
+    def _advance_one(self, t_end: float) -> None:
+        st = self.state
+        t = st.t_s
+        i = self._step_index(t)
+        t_next = min(t_end, (i + 1) * self.step_s)
+        if st.relay_lease_s > t:
+            t_next = min(t_next, st.relay_lease_s)
+        elif self._n_rooms:
+            t_next = min(t_next, st.thermostat_next_s)
+        if st.battery_lease_s > t:
+            t_next = min(t_next, st.battery_lease_s)
+        if st.ev_lease_s > t:
+            t_next = min(t_next, st.ev_lease_s)
+        k = st.ev_session
+        if k < len(self._sessions):
+            t_next = min(t_next, self._departure_s[k] if st.ev_connected else self._arrival_s[k])
+
+        ev_kw, batt_kw, limit_soc = self._powers(i)
+        b = self.house.battery
+        if batt_kw != 0.0:
+            t_next = min(t_next, t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, b))
+        if ev_kw > 0.0:
+            cap = self._sessions[k].capacity_kwh
+            t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, cap, ev_kw, self.house.ev_charger))
+        dt = t_next - t
+        if dt > 0.0:
+            self._integrate(i, dt, ev_kw, batt_kw)
+        st.t_s = t_next
+        if batt_kw != 0.0 and abs(st.battery_soc - limit_soc) < 1e-7:
+            st.battery_soc = limit_soc  # the limit event itself: land exactly on it
+        self._process_events(t_next)
+
+    def _integrate(self, i: int, dt: float, ev_kw: float, batt_kw: float) -> None:
+        """Advance by ``dt`` seconds of constant inputs (data step ``i``) and meter it."""
+        st = self.state
+        m = st.meter
+        dt_h = dt / 3600.0
+        heat_kw = self._heat_kw
+        pv = self._pv_kw[i]
+        load = self._load_kw[i]
+        imp, exp, curtailed = grid_flows(load + heat_kw + ev_kw + batt_kw - pv, pv, self.house.grid.export_limit_kw)
+        m.pv_kwh += (pv - curtailed) * dt_h
+        m.pv_curtailed_kwh += curtailed * dt_h
+        m.base_load_kwh += load * dt_h
+        m.heating_kwh += heat_kw * dt_h
+        m.ev_kwh += ev_kw * dt_h
+        m.import_kwh += imp * dt_h
+        m.export_kwh += exp * dt_h
+        m.cost += (imp * self._import_price[i] - exp * self._export_price[i]) * dt_h
+        grid = self.house.grid
+        over = max(0.0, imp - grid.import_limit_kw) + max(0.0, exp - grid.export_limit_kw)
+        if over > 0.0:
+            m.grid_limit_violation_kwh += over * dt_h
+        if batt_kw != 0.0:
+            if batt_kw > 0.0:
+                m.battery_charge_kwh += batt_kw * dt_h
+            else:
+                m.battery_discharge_kwh -= batt_kw * dt_h
+            st.battery_soc += bat.soc_rate_per_s(batt_kw, self.house.battery) * dt
+        if ev_kw > 0.0:
+            cap = self._sessions[st.ev_session].capacity_kwh
+            st.ev_energy_kwh = min(cap, st.ev_energy_kwh + ev_kw * self.house.ev_charger.efficiency * dt_h)
+        if self._n_rooms:
+            self._integrate_thermal(i, dt)
+
+    def _integrate_thermal(self, i: int, dt: float) -> None:
+        st = self.state
+        st.modes = self.modal.step(st.modes, self._forcing_exo[i] + self._forcing_heat, dt)
+        air = self.modal.to_air @ st.modes
+        air.flags.writeable = False  # shared with observations and records, replaced at every step
+        self._air_c = air
+
+    def _process_events(self, t: float) -> None:
+        """Handle everything due at ``t``: leases ending, thermostat tick, EV departure/arrival."""
+        st = self.state
+        eps = EVENT_EPS_S
+        if st.relay_lease_s != NO_LEASE and st.relay_lease_s <= t + eps:
+            st.relay_lease_s = NO_LEASE
+            st.thermostat_next_s = t
+        if st.battery_lease_s != NO_LEASE and st.battery_lease_s <= t + eps:
+            st.battery_lease_s = NO_LEASE
+            st.battery_cmd = SELF_CONSUMPTION
+        if st.ev_lease_s != NO_LEASE and st.ev_lease_s <= t + eps:
+            st.ev_lease_s = NO_LEASE
+            st.ev_request_kw = None
+        if st.relay_lease_s == NO_LEASE and self._n_rooms and st.thermostat_next_s <= t + eps:
+            self._thermostat_tick(t)
+            st.thermostat_next_s = t + self._thermostat_period_s
+        k = st.ev_session
+        if k < len(self._sessions):
+            s = self._sessions[k]
+            if st.ev_connected and self._departure_s[k] <= t + eps:
+                st.meter.ev_unmet_kwh += max(0.0, s.target_soc * s.capacity_kwh - st.ev_energy_kwh)
+                st.ev_connected = False
+                st.ev_session = k = k + 1
+            if k < len(self._sessions) and not st.ev_connected and self._arrival_s[k] <= t + eps:
+                st.ev_connected = True
+                st.ev_energy_kwh = self._sessions[k].arrival_soc * self._sessions[k].capacity_kwh
+
+    def _thermostat_tick(self, t: float) -> None:
+        """Each room's own thermostat: hysteresis around its comfort lower bound + offset."""
+        st = self.state
+        lower = self.exo.comfort_lower_c[self._step_index(t)]
+        air = self._air_c
+        relays = (air < lower + self._thermostat_on_below) | (
+            st.relay_on & (air <= lower + self._thermostat_off_above))
+        self._set_relays(relays)
+
+    def _set_relays(self, relays: np.ndarray) -> None:
+        st = self.state
+        changed = relays != st.relay_on
+        if changed.any():
+            self._meter_relay_time(st.t_s)
+            st.meter.relay_switches_room += changed
+            st.relay_on = relays
+            self._on_relays_changed()
+
+    def _meter_relay_time(self, t: float) -> None:
+        """Book each heater's energy since the last relay change (relays are constant in between)."""
+        st = self.state
+        if t > st.relay_since_s and self._n_rooms:
+            st.meter.heating_room_kwh += self._heater_kw * self._relay_f * ((t - st.relay_since_s) / 3600.0)
+        st.relay_since_s = t
+
+    def _on_relays_changed(self) -> None:
+        relay_on = self.state.relay_on
+        relay_on.flags.writeable = False  # shared with observations, never changed in place
+        self._relay_f = relay_on.astype(float)
+        self._heat_kw = float(self._heater_kw @ self._relay_f) if self._n_rooms else 0.0
+        self._forcing_heat = self._heater_modal @ self._relay_f

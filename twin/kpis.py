@@ -1,0 +1,85 @@
+"""KPIs of a run, computed from its log alone (so live days are scored like simulated ones).
+
+Definitions:
+- ``cost``: Σ import·import price − export·export price [currency].
+- ``self_consumption``: PV used on site / PV = max(0, PV − export) / PV; ``None`` without PV.
+- ``self_sufficiency``: max(0, 1 − import / consumption), consumption = base load + heating + EV.
+- ``discomfort_kh``: BOPTEST's thermal discomfort, Σ over rooms of ∫ distance outside the comfort
+  band dt [K·h] (trapezoid between the twin's events); ``discomfort_kh_max_room`` the worst room.
+- ``peak_import_kw``: largest mean import over a clock-aligned 15-min window [kW] (intervals
+  longer than 15 min count with their own mean).
+- ``battery_cycles``: equivalent full cycles, (charged + discharged AC energy) / (2 × capacity).
+- ``ev_unmet_kwh``: energy short of the target at each departure [kWh].
+- ``relay_switches``: relay state changes, all rooms, commanded or by the local thermostat.
+- ``grid_limit_violation_kwh``: ∫ power above the import or export limit dt [kWh].
+- ``decide_time_*_s``: wall time of ``Controller.decide`` [s].
+- ``energy_balance_max_abs_kwh``: largest |PV + import + discharge − load − heating − EV − charge
+  − export| of any interval [kWh]; a healthy twin shows rounding noise only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from twin.config import HouseConfig
+from twin.runlog import energy_residual_kwh
+
+KPI_KEYS = (
+    "cost", "import_kwh", "export_kwh", "pv_kwh", "self_consumption", "self_sufficiency", "discomfort_kh",
+    "discomfort_kh_max_room", "peak_import_kw", "battery_cycles", "ev_unmet_kwh", "relay_switches",
+    "grid_limit_violation_kwh", "decide_time_mean_s", "decide_time_p95_s", "decide_time_max_s",
+    "energy_balance_max_abs_kwh",
+)
+
+PEAK_WINDOW_S = 900.0
+
+
+def peak_import_kw(log: pd.DataFrame) -> float:
+    """Largest mean import power over clock-aligned 15-min windows [kW]."""
+    if log.empty:
+        return 0.0
+    duration = log["duration_s"].to_numpy()
+    if duration.max() > PEAK_WINDOW_S + 1e-6:
+        return float((log["import_kwh"] / (log["duration_s"] / 3600.0)).max())
+    window = log.index.tz_convert("UTC").floor("15min")
+    return float(log["import_kwh"].groupby(window).sum().max() / (PEAK_WINDOW_S / 3600.0))
+
+
+def compute_kpis(log: pd.DataFrame, house: HouseConfig) -> dict[str, float | int | None]:
+    """Every KPI of :data:`KPI_KEYS` from a run log (see the module docstring)."""
+    total = {c: float(log[c].sum()) for c in ("pv_kwh", "import_kwh", "export_kwh", "base_load_kwh",
+                                                "heating_kwh", "ev_kwh", "battery_charge_kwh",
+                                                "battery_discharge_kwh", "cost", "ev_unmet_kwh",
+                                                "grid_limit_violation_kwh")}
+    consumption = total["base_load_kwh"] + total["heating_kwh"] + total["ev_kwh"]
+    discomfort = log[[c for c in log.columns if c.startswith("discomfort_kh.")]].sum()
+    switches = log[[c for c in log.columns if c.startswith("relay_switches.")]].to_numpy().sum()
+    decide = log["decide_time_s"].to_numpy(dtype=float)
+    decide = decide[np.isfinite(decide)]
+    capacity = house.battery.capacity_kwh if house.battery is not None else math.nan
+    residual = energy_residual_kwh(log).abs()
+    kpis: dict[str, float | int | None] = {
+        "cost": total["cost"],
+        "import_kwh": total["import_kwh"],
+        "export_kwh": total["export_kwh"],
+        "pv_kwh": total["pv_kwh"],
+        "self_consumption": (max(0.0, total["pv_kwh"] - total["export_kwh"]) / total["pv_kwh"]
+                             if total["pv_kwh"] > 0 else None),
+        "self_sufficiency": (max(0.0, 1.0 - total["import_kwh"] / consumption) if consumption > 0 else None),
+        "discomfort_kh": float(discomfort.sum()),
+        "discomfort_kh_max_room": float(discomfort.max()) if len(discomfort) else 0.0,
+        "peak_import_kw": peak_import_kw(log),
+        "battery_cycles": ((total["battery_charge_kwh"] + total["battery_discharge_kwh"]) / (2 * capacity)
+                           if house.battery is not None else 0.0),
+        "ev_unmet_kwh": total["ev_unmet_kwh"],
+        "relay_switches": int(switches),
+        "grid_limit_violation_kwh": total["grid_limit_violation_kwh"],
+        "decide_time_mean_s": float(decide.mean()) if decide.size else None,
+        "decide_time_p95_s": float(np.percentile(decide, 95)) if decide.size else None,
+        "decide_time_max_s": float(decide.max()) if decide.size else None,
+        "energy_balance_max_abs_kwh": float(residual.max()) if len(residual) else 0.0,
+    }
+    return kpis

@@ -1,0 +1,120 @@
+"""The run log: one row per control interval, the same schema for simulated and live runs.
+
+Index ``time``: start of the interval (tz-aware). Energies are integrated exactly over the
+interval [kWh]; states are at its end; prices, outdoor temperature and comfort bands are as
+observed at its start; ``cmd_*`` is what the controller decided at its start. Per-room
+columns are named ``<quantity>.<room>``. ``discomfort_kh.<room>`` is the trapezoid of the
+distance outside the comfort band between the interval's start and end temperatures —
+computed from readings alone, so simulated and live runs are scored the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from twin.contracts import Command, Observation
+from twin.house import IntervalRecord
+
+ENERGY_COLUMNS = (
+    "pv_kwh", "pv_curtailed_kwh", "base_load_kwh", "heating_kwh", "ev_kwh", "battery_charge_kwh",
+    "battery_discharge_kwh", "import_kwh", "export_kwh", "cost", "grid_limit_violation_kwh", "ev_unmet_kwh",
+)
+ROOM_QUANTITIES = ("temp_c", "comfort_lower_c", "comfort_upper_c", "relay_on", "heating_kwh", "discomfort_kh",
+                   "relay_switches")
+
+
+def room_column(quantity: str, room: str) -> str:
+    return f"{quantity}.{room}"
+
+
+def room_names_of(log: pd.DataFrame) -> list[str]:
+    """Rooms present in a log, in column order."""
+    return [c.split(".", 1)[1] for c in log.columns if c.startswith("temp_c.")]
+
+
+def energy_residual_kwh(log: pd.DataFrame) -> pd.Series:
+    """PV + import + discharge − load − heating − EV − charge − export, per interval [kWh]."""
+    return (log["pv_kwh"] + log["import_kwh"] + log["battery_discharge_kwh"] - log["base_load_kwh"]
+            - log["heating_kwh"] - log["ev_kwh"] - log["battery_charge_kwh"] - log["export_kwh"])
+
+
+def discomfort_kh(start_temp_c: np.ndarray, end_temp_c: np.ndarray, lower_c: np.ndarray, upper_c: np.ndarray,
+                  duration_s: np.ndarray) -> np.ndarray:
+    """Per interval and room: trapezoid of the distance outside [lower, upper] [K·h] (BOPTEST)."""
+    def outside(temp: np.ndarray) -> np.ndarray:
+        return np.maximum(np.maximum(lower_c - temp, temp - upper_c), 0.0)
+
+    return (outside(start_temp_c) + outside(end_temp_c)) * (duration_s[:, None] / 7200.0)
+
+
+class RunLogRecorder:
+    """Collects intervals cheaply during a run; :meth:`to_frame` builds the log once at the end."""
+
+    def __init__(self, room_names: Sequence[str]) -> None:
+        self.room_names = tuple(room_names)
+        self._rows: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def record(self, start: datetime, obs: Observation, command: Command | None, decide_time_s: float,
+               interval: IntervalRecord) -> None:
+        if command is None:
+            mode, power, ev, relays, status = "", math.nan, math.nan, False, "no_command"
+        else:
+            battery = command.battery
+            mode = battery.mode.value if battery is not None else ""
+            power = battery.power_kw if battery is not None else math.nan
+            ev = command.ev_power_kw if command.ev_power_kw is not None else math.nan
+            relays, status = command.relay_on is not None, command.plan_status
+        self._rows.append((start, interval.end_s - interval.start_s, interval.meter, interval.room_temp_c,
+                           interval.relay_on, interval.battery_soc, interval.ev_connected, interval.ev_soc,
+                           obs.import_price_per_kwh, obs.export_price_per_kwh, obs.outdoor_temp_c,
+                           obs.comfort_lower_c, obs.comfort_upper_c, mode, power, ev, relays, status,
+                           decide_time_s, obs.room_temp_c))
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = self._rows
+        index = pd.DatetimeIndex([r[0] for r in rows], name="time")
+        if len(rows):
+            index = index.tz_convert(rows[0][0].tzinfo)
+        columns: dict[str, np.ndarray] = {"duration_s": np.array([r[1] for r in rows], dtype=float)}
+        meters = [r[2] for r in rows]
+        for name in ENERGY_COLUMNS:
+            columns[name] = np.array([getattr(m, name) for m in meters], dtype=float)
+        for name, pos in (("battery_soc", 5), ("ev_soc", 7), ("import_price_per_kwh", 8),
+                          ("export_price_per_kwh", 9), ("outdoor_temp_c", 10), ("cmd_battery_power_kw", 14),
+                          ("cmd_ev_power_kw", 15), ("decide_time_s", 18)):
+            columns[name] = np.array([r[pos] for r in rows], dtype=float)
+        columns["ev_connected"] = np.array([r[6] for r in rows], dtype=bool)
+        columns["cmd_relays"] = np.array([r[16] for r in rows], dtype=bool)
+        columns["cmd_battery_mode"] = np.array([r[13] for r in rows], dtype=object)
+        columns["plan_status"] = np.array([r[17] for r in rows], dtype=object)
+        n_rooms = len(self.room_names)
+        per_room = {
+            "temp_c": (lambda r: r[3], float),
+            "comfort_lower_c": (lambda r: r[11], float),
+            "comfort_upper_c": (lambda r: r[12], float),
+            "relay_on": (lambda r: r[4], bool),
+            "heating_kwh": (lambda r: r[2].heating_room_kwh, float),
+            "relay_switches": (lambda r: r[2].relay_switches_room, np.int64),
+            "_start_temp_c": (lambda r: r[19], float),
+        }
+        matrices = {quantity: np.array([get(r) for r in rows], dtype=dtype).reshape(len(rows), n_rooms)
+                    for quantity, (get, dtype) in per_room.items()}
+        matrices["discomfort_kh"] = discomfort_kh(matrices.pop("_start_temp_c"), matrices["temp_c"],
+                                                  matrices["comfort_lower_c"], matrices["comfort_upper_c"],
+                                                  columns["duration_s"])
+        for quantity in ROOM_QUANTITIES:
+            for j, room in enumerate(self.room_names):
+                columns[room_column(quantity, room)] = matrices[quantity][:, j]
+        frame = pd.DataFrame(columns, index=index)
+        frame.insert(len(ENERGY_COLUMNS) + 1, "energy_balance_kwh", energy_residual_kwh(frame))
+        for name in ("cmd_battery_mode", "plan_status"):
+            frame[name] = frame[name].astype("string")
+        return frame
