@@ -110,7 +110,9 @@ def read_ote_dayahead(path: str | Path) -> tuple[pd.Series, dict]:
     day_ns = dates.to_numpy().astype("datetime64[ns]").astype(np.int64)
     if "interval_start" in raw.columns:
         expected = (dates + pd.to_timedelta(hours, unit="h")).dt.strftime("%Y-%m-%dT%H:%M:%S")
-        bad = (raw["interval_start"] != expected).to_numpy()
+        # Hour 24 of a 25-hour day may also be written literally (``T24:00:00``).
+        literal = raw["date"] + "T" + pd.Series(hours, index=raw.index).map("{:02d}:00:00".format)
+        bad = ((raw["interval_start"] != expected) & (raw["interval_start"] != literal)).to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
             raise fail("interval_start", i, f"{raw['interval_start'].iloc[i]!r} does not match date "

@@ -263,7 +263,8 @@ def scenario_index(start: dt.date, days: int, step_minutes: int, timezone: str) 
     begin = pd.Timestamp(start).tz_localize(timezone, nonexistent="shift_forward")
     finish = pd.Timestamp(start + dt.timedelta(days=days)).tz_localize(timezone, nonexistent="shift_forward")
     periods = (finish - begin) // step
-    index = pd.date_range(begin.tz_convert("UTC"), periods=periods, freq=step).tz_convert(timezone)
+    # Nanosecond unit: pandas 3 would infer seconds from a date, and ``asi8`` users expect ns.
+    index = pd.date_range(begin.tz_convert("UTC"), periods=periods, freq=step, unit="ns").tz_convert(timezone)
     index.freq = step
     return index
 
