@@ -60,17 +60,31 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def build(cls: type, table: Any, path: str) -> Any:
-    """Build dataclass ``cls`` from a TOML table; unknown keys and wrong types name ``path.key``."""
+def build(cls: type, table: Any, path: str, base: Any = None) -> Any:
+    """Build dataclass ``cls`` from a TOML table; unknown keys and wrong types name ``path.key``.
+
+    Fields missing from the table take their value from ``base`` (an instance of ``cls``)
+    when given, else the field's default; a nested table overrides only the keys it names.
+    """
     if not isinstance(table, Mapping):
         raise ConfigError(f"{path} must be a table, got {table!r}", path)
     hints = _hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    init_fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = [f.name for f in init_fields]
     unknown = sorted(set(table) - set(names))
     if unknown:
         raise ConfigError(f"{path}.{unknown[0]} is not a known field; known: {', '.join(names)}",
                           f"{path}.{unknown[0]}")
-    kwargs = {name: _convert(hints[name], table[name], f"{path}.{name}") for name in names if name in table}
+    kwargs = {}
+    for f in init_fields:
+        inherited = getattr(base, f.name) if base is not None else f.default
+        if f.name in table:
+            nested_base = inherited if dataclasses.is_dataclass(inherited) else None
+            kwargs[f.name] = _convert(hints[f.name], table[f.name], f"{path}.{f.name}", nested_base)
+        elif inherited is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{path}.{f.name} is required", f"{path}.{f.name}")
+        elif base is not None:
+            kwargs[f.name] = inherited
     try:
         return cls(**kwargs)
     except ConfigError as exc:
@@ -81,10 +95,10 @@ def build(cls: type, table: Any, path: str) -> Any:
         raise ConfigError(f"{path}: {exc}", path) from None
 
 
-def _convert(hint: Any, value: Any, path: str) -> Any:
+def _convert(hint: Any, value: Any, path: str, base: Any = None) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
-        return build(hint, value, path)
+        return build(hint, value, path, base)
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{path} = {value!r} must be a list", path)

@@ -47,11 +47,10 @@ class ForecastErrorParams:
 
     def __post_init__(self) -> None:
         check_params(self)
-        for kind in ("temp", "solar", "load"):
-            lead0 = getattr(self, f"{kind}_std_lead0" + ("_k" if kind == "temp" else ""))
-            top = getattr(self, f"{kind}_std_max" + ("_k" if kind == "temp" else ""))
-            if lead0 > top:
-                fail(f"{kind}_std_lead0", f"= {lead0} must not exceed {kind}_std_max = {top}")
+        for lead0, top in (("temp_std_lead0_k", "temp_std_max_k"), ("solar_std_lead0", "solar_std_max"),
+                           ("load_std_lead0", "load_std_max")):
+            if getattr(self, lead0) > getattr(self, top):
+                fail(lead0, f"= {getattr(self, lead0)} must not exceed {top} = {getattr(self, top)}")
 
 
 class LeadTimeErrorForecasts:

@@ -156,9 +156,9 @@ def test_errors_grow_with_lead(sixty_days):
     assert log_ghi[:, late].std() > 2 * log_ghi[:, early].std()
     assert 0.07 < log_load[:, 0].std() < 0.13 and 0.24 < log_load[:, -1].std() < 0.36
     assert log_load[:, late].std() > 2 * log_load[:, early].std()
-    # Multiplicative factors are unbiased on average.
-    assert abs(err["ghi"][:, late].mean() - 1.0) < 0.1
-    assert abs(err["load"][:, late].mean() - 1.0) < 0.1
+    # Multiplicative factors are unbiased on average (exp(e) alone would be ~13 % high at 48 h).
+    assert abs(err["ghi"][:, -1].mean() - 1.0) < 0.05
+    assert abs(err["load"][:, -1].mean() - 1.0) < 0.03
 
 
 def test_errors_are_correlated_along_the_lead(sixty_days):
@@ -297,9 +297,12 @@ def test_bad_calls_are_errors(sixty_days):
 
 
 def test_params_validation():
-    with pytest.raises(ConfigError, match=r"temp_std_lead0 = 3.0 must not exceed temp_std_max = 2.0"):
+    with pytest.raises(ConfigError, match=r"temp_std_lead0_k = 3.0 must not exceed temp_std_max_k = 2.0"):
         ForecastErrorParams(temp_std_lead0_k=3.0)
-    with pytest.raises(ConfigError, match=r"growth_hours = 0.0 is outside the allowed range \[1.0, 240.0\] h"):
+    with pytest.raises(ConfigError, match=r"solar_std_lead0 = 0.9 must not exceed solar_std_max = 0.5"):
+        ForecastErrorParams(solar_std_lead0=0.9)
+    with pytest.raises(ConfigError,
+                       match=r"growth_hours = 0.0 is outside the allowed range \[1.0, 240.0\] h"):
         ForecastErrorParams(growth_hours=0.0)
 
 
