@@ -124,6 +124,14 @@ class LeadTimeErrorForecasts:
     def __repr__(self) -> str:
         return f"LeadTimeErrorForecasts(name={self.name!r}, seed={self.seed}, steps={self._n})"
 
+    def with_index(self, index: pd.DatetimeIndex) -> LeadTimeErrorForecasts:
+        """The same model for another index (e.g. a window of the scenario).
+
+        Draws are keyed by absolute UTC hour and prices by local calendar time, so a target
+        time gets the same forecast from both models when issued at the same time.
+        """
+        return LeadTimeErrorForecasts(index, self.seed, self.params, self.name)
+
     # -- time tables -----------------------------------------------------------------
     def _build_tables(self, n_after: int) -> None:
         """Per-step local-time tables for steps ``-pre .. n_after - 1`` (scenario numbering)."""

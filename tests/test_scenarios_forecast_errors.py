@@ -314,3 +314,18 @@ def test_zero_error_params_reproduce_the_actuals_within_the_price_horizon(summer
     out = model.issue(actual, 60, 40)  # 15:00 on day one: all 40 steps are published
     for key in FORECAST_FIELDS:
         np.testing.assert_allclose(out[key], actual[key][60:100], rtol=1e-12, err_msg=key)
+
+
+def test_model_for_a_window_agrees_with_the_whole(sixty_days):
+    index, actual = sixty_days
+    whole = LeadTimeErrorForecasts(index, seed=21)
+    offset = 1000 + 2  # a window starting mid-hour, mid-day
+    part = whole.with_index(index[offset:offset + 2000])
+    shifted = {k: v[offset:] for k, v in actual.items()}
+    for step in (0, 1, 7, 150, 1500, 1999):
+        a, b = whole.issue(actual, offset + step, H48), part.issue(shifted, step, H48)
+        weather = [k for k in FORECAST_FIELDS if "price" not in k]
+        # Prices match once the window holds the whole last published day (not so on its first day).
+        keys = FORECAST_FIELDS if step >= 96 else weather
+        for key in keys:
+            assert_array_equal(b[key], a[key], err_msg=f"{key} at window step {step}")
