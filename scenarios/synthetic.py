@@ -5,7 +5,8 @@ one is passed in), split into independent child streams per component, so that c
 one component's model does not reshuffle the others. Each component is a pure function of
 the index, its parameters and its generator; :func:`generate` composes them.
 
-Models (defaults for Prague, 50.08 N 14.42 E):
+Models (defaults for Prague, 50.08 N 14.42 E; seasons flip south of the equator, while
+``monthly_mean_temp_c`` and ``linke_turbidity`` are always January..December):
 
 * **Sky.** Each local day is clear, mixed or overcast, drawn from a Markov chain whose
   transition matrix blends a winter and a summer matrix by season. The clear-sky index
@@ -279,20 +280,21 @@ class _Clock:
     weekday: np.ndarray  # local, Monday = 0
     local_day: np.ndarray  # 0-based local calendar day number within the index
     year_fraction: np.ndarray  # 0 at 1 January, from UTC time
-    season: np.ndarray  # 0 in mid-January .. 1 in mid-July
+    season: np.ndarray  # 0 in mid-winter (mid-January in the north) .. 1 in mid-summer
     solar_hour: np.ndarray  # mean solar time of day [h]
     step_s: float
 
 
-def _clock(index: pd.DatetimeIndex, longitude_deg: float) -> _Clock:
+def _clock(index: pd.DatetimeIndex, location: Location) -> _Clock:
     utc_ns = index.as_unit("ns").asi8
     wall_ns = index.tz_localize(None).as_unit("ns").asi8
     day_number = np.floor_divide(wall_ns, _DAY_NS)
     wall_hour = (wall_ns - day_number * _DAY_NS) / _HOUR_NS
     weekday = (day_number + 3) % 7  # 1970-01-01 was a Thursday
     year_fraction = (utc_ns / _DAY_NS / _YEAR_DAYS) % 1.0
-    season = 0.5 - 0.5 * np.cos(2 * np.pi * (year_fraction - _MID_JANUARY))
-    solar_hour = ((utc_ns % _DAY_NS) / _HOUR_NS + longitude_deg / 15.0) % 24.0
+    winter_peak = _MID_JANUARY if location.latitude_deg >= 0 else _MID_JANUARY + 0.5
+    season = 0.5 - 0.5 * np.cos(2 * np.pi * (year_fraction - winter_peak))
+    solar_hour = ((utc_ns % _DAY_NS) / _HOUR_NS + location.longitude_deg / 15.0) % 24.0
     step_s = float((utc_ns[1] - utc_ns[0]) / 1e9) if len(utc_ns) > 1 else 900.0
     return _Clock(utc_ns, wall_ns, wall_hour, weekday, day_number - day_number[0], year_fraction, season,
                   solar_hour, step_s)
@@ -455,7 +457,7 @@ def base_load(clock: _Clock, params: LoadParams, rng: np.random.Generator) -> np
     centres = np.arange(24) + 0.5
     shape = np.where(clock.weekday >= 5, np.interp(clock.wall_hour, centres, weekend / scale, period=24.0),
                      np.interp(clock.wall_hour, centres, weekday / scale, period=24.0))
-    seasonal = 1.0 + params.winter_extra_fraction * np.cos(2 * np.pi * (clock.year_fraction - _MID_JANUARY))
+    seasonal = 1.0 + params.winter_extra_fraction * (1.0 - 2.0 * clock.season)
     sigma = params.noise_std
     noise = np.exp(sigma * ar1(rng, len(shape), clock.step_s, params.noise_correlation_minutes * 60.0)
                    - 0.5 * sigma * sigma)
@@ -582,7 +584,7 @@ def generate(spec: SyntheticSpec, rng: np.random.Generator | None = None) -> Sce
     sky_rng, temp_rng, wind_rng, load_rng, ev_rng = rng.spawn(5)
     location = spec.location
     index = scenario_index(spec.start, spec.days, spec.step_minutes, location.timezone)
-    clock = _clock(index, location.longitude_deg)
+    clock = _clock(index, location)
     climate = spec.climate
 
     kc, daily_kc, regimes = clear_sky_index(clock, climate, sky_rng)

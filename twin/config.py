@@ -109,9 +109,9 @@ class ComfortMode:
 class Comfort:
     """Comfort band per occupancy mode."""
 
-    day: ComfortBand = ComfortBand(20.0, 24.0)
-    night: ComfortBand = ComfortBand(18.0, 24.0)
-    away: ComfortBand = ComfortBand(16.0, 26.0)
+    day: ComfortBand = ComfortBand(20.0, 26.0)
+    night: ComfortBand = ComfortBand(18.0, 26.0)
+    away: ComfortBand = ComfortBand(16.0, 28.0)
 
     def bands(self) -> tuple[ComfortBand, ComfortBand, ComfortBand]:
         """Bands indexed by :class:`ComfortMode`."""
@@ -124,7 +124,8 @@ class RoomConfig:
 
     Heater and internal gains enter the air node; solar gains enter the mass node when there
     is one (else the air node). ``solar_aperture_m2`` is window area × solar heat gain
-    coefficient, facing ``window_azimuth_deg`` (180 = south).
+    coefficient, facing ``window_azimuth_deg`` (180 = south). ``window_ventilation_w_per_k`` is
+    the extra air-to-outdoor conductance while the occupants air the house (see ``OccupantConfig``).
     """
 
     name: str
@@ -134,6 +135,7 @@ class RoomConfig:
     mass_capacitance_j_per_k: float | None = bounded(1e5, 1e10, "J/K", default=None)
     air_mass_conductance_w_per_k: float | None = bounded(1.0, 1e5, "W/K", default=None)
     mass_outdoor_conductance_w_per_k: float = bounded(0.0, 1e4, "W/K", default=0.0)
+    window_ventilation_w_per_k: float = bounded(0.0, 1e4, "W/K", default=0.0)
     solar_aperture_m2: float = bounded(0.0, 100.0, "m2", default=0.0)
     window_azimuth_deg: float = bounded(0.0, 360.0, "deg", default=180.0)
     floor_area_m2: float = bounded(1.0, 1000.0, "m2", default=15.0)
@@ -270,6 +272,35 @@ class LocalThermostatConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OccupantConfig:
+    """What the family does about overheating, checked at every scenario data point.
+
+    Windows: the house is aired (every room's ``window_ventilation_w_per_k`` added) while the
+    mean air temperature is above ``window_open_above_c`` and outdoors is at least
+    ``window_min_outdoor_delta_c`` cooler; closed again below ``window_close_below_c`` or when
+    outdoors is no longer cooler. Blinds: a room's external blinds go down (solar gain ×
+    ``blinds_solar_factor``) when its air is within ``blinds_down_margin_c`` of its comfort
+    upper bound, and up again once it is ``blinds_up_margin_c`` below it.
+    """
+
+    window_open_above_c: float = bounded(15.0, 40.0, "°C", default=24.5)
+    window_close_below_c: float = bounded(10.0, 40.0, "°C", default=22.5)
+    window_min_outdoor_delta_c: float = bounded(0.0, 20.0, "K", default=2.0)
+    blinds_down_margin_c: float = bounded(-5.0, 10.0, "K", default=1.0)
+    blinds_up_margin_c: float = bounded(0.0, 15.0, "K", default=3.0)
+    blinds_solar_factor: float = bounded(0.0, 1.0, default=0.25)
+
+    def __post_init__(self) -> None:
+        _check_ranges(self)
+        if self.window_close_below_c >= self.window_open_above_c:
+            _fail("window_close_below_c", f"= {self.window_close_below_c} must be below window_open_above_c "
+                                          f"= {self.window_open_above_c}")
+        if self.blinds_up_margin_c <= self.blinds_down_margin_c:
+            _fail("blinds_up_margin_c", f"= {self.blinds_up_margin_c} must exceed blinds_down_margin_c "
+                                        f"= {self.blinds_down_margin_c}")
+
+
+@dataclass(frozen=True, slots=True)
 class HouseConfig:
     """Everything physical about a house. Absent devices are ``None`` / empty."""
 
@@ -282,6 +313,7 @@ class HouseConfig:
     pv_arrays: tuple[PvArrayConfig, ...] = ()
     ev_charger: EvChargerConfig | None = None
     thermostat: LocalThermostatConfig = LocalThermostatConfig()
+    occupants: OccupantConfig = OccupantConfig()
     description: str = ""
 
     def __post_init__(self) -> None:

@@ -29,6 +29,8 @@ class Exogenous:
     comfort_lower_c: np.ndarray  # (steps, rooms)
     comfort_upper_c: np.ndarray  # (steps, rooms)
     gain_w: np.ndarray  # (steps, nodes): solar + internal heat into each thermal node [W]
+    solar_w: np.ndarray  # (steps, rooms): the solar part of it, per room [W]
+    solar_node: np.ndarray  # (rooms,): node that receives each room's solar gain
     pv_measured: bool
 
 
@@ -72,14 +74,15 @@ def build_exogenous(house: HouseConfig, scenario: Scenario, pad_steps: int, mass
     upper = bands[:, :, 1].T[modes] if n_rooms else np.zeros((n, 0))
 
     gain = np.zeros((n, n_nodes))
+    solar = np.zeros((n, n_rooms))
+    solar_node = np.where(mass_node >= 0, mass_node, np.arange(n_rooms))
     if n_rooms:
-        solar = (window_solar_gains_w(times, step_s, data, house.location, house.rooms) if has_irradiance
-                 else np.zeros((n, n_rooms)))
+        if has_irradiance:
+            solar = window_solar_gains_w(times, step_s, data, house.location, house.rooms)
         shares = np.asarray(house.internal_gain_shares())
         gain[:, :n_rooms] += series["base_load_kw"][:, None] * 1000.0 * shares[None, :]
         for j in range(n_rooms):
-            node = mass_node[j] if mass_node[j] >= 0 else j
-            gain[:, node] += solar[:, j]
+            gain[:, solar_node[j]] += solar[:, j]
 
     def padded(values: np.ndarray) -> np.ndarray:
         out = np.ascontiguousarray(_pad(values, pad_steps, day_steps))
@@ -90,5 +93,5 @@ def build_exogenous(house: HouseConfig, scenario: Scenario, pad_steps: int, mass
         times=times, step_s=step_s, n_steps=n,
         series={k: padded(series[k]) for k in FORECAST_FIELDS},
         comfort_lower_c=padded(lower), comfort_upper_c=padded(upper), gain_w=padded(gain),
-        pv_measured=pv_measured,
+        solar_w=padded(solar), solar_node=solar_node, pv_measured=pv_measured,
     )

@@ -87,6 +87,9 @@ class HouseState:
     ev_connected: bool
     ev_energy_kwh: float
     meter: Meter
+    windows_open: bool = False
+    blinds_down: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    occupant_step: int = -1  # data step at which the occupants last looked around
     interval_start_s: float = 0.0
 
     def copy(self) -> HouseState:
@@ -96,6 +99,7 @@ class HouseState:
             battery_soc=self.battery_soc, battery_cmd=self.battery_cmd, battery_lease_s=self.battery_lease_s,
             ev_request_kw=self.ev_request_kw, ev_lease_s=self.ev_lease_s, ev_session=self.ev_session,
             ev_connected=self.ev_connected, ev_energy_kwh=self.ev_energy_kwh, meter=self.meter.copy(),
+            windows_open=self.windows_open, blinds_down=self.blinds_down.copy(), occupant_step=self.occupant_step,
             interval_start_s=self.interval_start_s)
 
 
@@ -129,10 +133,14 @@ class SimHouse:
         self.duration_s = scenario.duration_s
         self.horizon_steps = max(1, math.ceil(horizon_s / self.step_s))
         self.thermal = build_matrices(house.rooms, house.couplings)
-        self.modal = ModalThermal(self.thermal)
+        closed = ModalThermal(self.thermal)
+        airing = any(r.window_ventilation_w_per_k > 0 for r in house.rooms)
+        # One modal basis per window state: opening windows changes the network, not just its inputs.
+        self._modals = (closed, ModalThermal(build_matrices(house.rooms, house.couplings, True)) if airing else closed)
         self.exo = build_exogenous(house, scenario, self.horizon_steps + 1, self.thermal.mass_node,
                                    self.thermal.n_nodes)
-        self._forcing_exo = self.modal.modal_input(self.exo.series["outdoor_temp_c"], self.exo.gain_w)
+        self._forcing_exo = tuple(m.modal_input(self.exo.series["outdoor_temp_c"], self.exo.gain_w)
+                                  for m in self._modals)
         # Python floats for the scalar inner loop (indexing a list beats indexing an ndarray).
         self._pv_kw = self.exo.series["pv_power_kw"].tolist()
         self._load_kw = self.exo.series["base_load_kw"].tolist()
@@ -144,7 +152,10 @@ class SimHouse:
         self._start_epoch = scenario.start.timestamp()
         self._n_rooms = len(house.rooms)
         self._heater_kw = np.array([r.heater_power_kw for r in house.rooms])
-        self._heater_modal = self.modal.heat_to_modal[:, : self._n_rooms] * (self._heater_kw * 1000.0)[None, :]
+        self._heater_modal = tuple(m.heat_to_modal[:, : self._n_rooms] * (self._heater_kw * 1000.0)[None, :]
+                                   for m in self._modals)
+        self._occupants = house.occupants
+        self._room_weights = np.full(self._n_rooms, 1.0 / max(1, self._n_rooms))
         therm = house.thermostat
         self._thermostat_on_below = therm.offset_c - therm.hysteresis_c / 2
         self._thermostat_off_above = therm.offset_c + therm.hysteresis_c / 2
@@ -174,15 +185,17 @@ class SimHouse:
             initial = self.scenario.initial_battery_soc
             soc = bat.clamp(b.initial_soc if initial is None else initial, b.soc_min, b.soc_max)
         return HouseState(
-            t_s=0.0, modes=self.modal.to_modes @ temps, relay_on=np.zeros(self._n_rooms, dtype=bool),
+            t_s=0.0, modes=self._modals[0].to_modes @ temps, relay_on=np.zeros(self._n_rooms, dtype=bool),
             relay_since_s=0.0, relay_lease_s=NO_LEASE, thermostat_next_s=0.0, battery_soc=soc,
             battery_cmd=SELF_CONSUMPTION, battery_lease_s=NO_LEASE, ev_request_kw=None, ev_lease_s=NO_LEASE,
-            ev_session=0, ev_connected=False, ev_energy_kwh=0.0, meter=Meter.zeros(self._n_rooms))
+            ev_session=0, ev_connected=False, ev_energy_kwh=0.0, meter=Meter.zeros(self._n_rooms),
+            blinds_down=np.zeros(self._n_rooms, dtype=bool))
 
     def _on_state_replaced(self) -> None:
         """Rebuild the caches derived from the state (after construction or restore)."""
         self._air_c = self.modal.to_air @ self.state.modes
         self._air_c.flags.writeable = False
+        self._step_forcing = self._exo_forcing(max(self.state.occupant_step, 0))
         self._on_relays_changed()
 
     # --- time --------------------------------------------------------------------------------------
@@ -203,6 +216,11 @@ class SimHouse:
     def sync(self) -> None:
         """Advance the state to the SimPy clock."""
         self.advance_to(self.env.now - self._env_offset_s)
+
+    @property
+    def modal(self) -> ModalThermal:
+        """The RC network in the basis of the current window state."""
+        return self._modals[self.state.windows_open]
 
     def node_temps_c(self) -> np.ndarray:
         """Temperature of every thermal node [°C]: air nodes in room order, then mass nodes."""
@@ -320,23 +338,28 @@ class SimHouse:
         st = self.state
         t = st.t_s
         i = self._step_index(t)
-        t_next = min(t_end, (i + 1) * self.step_s)
+        # The next event: the earliest of everything scheduled (plain comparisons: this is the hot loop).
+        t_next = (i + 1) * self.step_s
+        if t_end < t_next:
+            t_next = t_end
         if st.relay_lease_s > t:
-            t_next = min(t_next, st.relay_lease_s)
-        elif self._n_rooms:
-            t_next = min(t_next, st.thermostat_next_s)
-        if st.battery_lease_s > t:
-            t_next = min(t_next, st.battery_lease_s)
-        if st.ev_lease_s > t:
-            t_next = min(t_next, st.ev_lease_s)
+            if st.relay_lease_s < t_next:
+                t_next = st.relay_lease_s
+        elif self._n_rooms and st.thermostat_next_s < t_next:
+            t_next = st.thermostat_next_s
+        if t < st.battery_lease_s < t_next:
+            t_next = st.battery_lease_s
+        if t < st.ev_lease_s < t_next:
+            t_next = st.ev_lease_s
         k = st.ev_session
         if k < len(self._sessions):
-            t_next = min(t_next, self._departure_s[k] if st.ev_connected else self._arrival_s[k])
+            session_event = self._departure_s[k] if st.ev_connected else self._arrival_s[k]
+            if session_event < t_next:
+                t_next = session_event
 
         ev_kw, batt_kw, limit_soc = self._powers(i)
-        b = self.house.battery
         if batt_kw != 0.0:
-            t_next = min(t_next, t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, b))
+            t_next = min(t_next, t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery))
         if ev_kw > 0.0:
             cap = self._sessions[k].capacity_kwh
             t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, cap, ev_kw, self.house.ev_charger))
@@ -383,10 +406,51 @@ class SimHouse:
 
     def _integrate_thermal(self, i: int, dt: float) -> None:
         st = self.state
-        st.modes = self.modal.step(st.modes, self._forcing_exo[i] + self._forcing_heat, dt)
-        air = self.modal.to_air @ st.modes
+        if i != st.occupant_step:
+            self._occupants_look_around(i)
+        modal = self._modals[st.windows_open]
+        st.modes = modal.step(st.modes, self._step_forcing + self._forcing_heat, dt)
+        air = modal.to_air @ st.modes
         air.flags.writeable = False  # shared with observations and records, replaced at every step
         self._air_c = air
+
+    def _occupants_look_around(self, i: int) -> None:
+        """At each data point: air the house or close the windows; lower or raise blinds."""
+        st = self.state
+        occ = self._occupants
+        air = self._air_c
+        upper = self.exo.comfort_upper_c[i]
+        mean_air = float(air @ self._room_weights)
+        outdoor = self._outdoor_c[i]
+        if self._modals[1] is not self._modals[0]:
+            if st.windows_open:
+                keep_open = mean_air > occ.window_close_below_c and outdoor < mean_air
+                if not keep_open:
+                    self._switch_windows(False)
+            elif mean_air > occ.window_open_above_c and outdoor <= mean_air - occ.window_min_outdoor_delta_c:
+                self._switch_windows(True)
+        st.blinds_down = (air > upper - occ.blinds_down_margin_c) | (
+            st.blinds_down & (air > upper - occ.blinds_up_margin_c))
+        st.occupant_step = i
+        self._step_forcing = self._exo_forcing(i)
+
+    def _switch_windows(self, open_: bool) -> None:
+        st = self.state
+        temps = self._modals[st.windows_open].to_temps @ st.modes
+        st.windows_open = open_
+        st.modes = self._modals[open_].to_modes @ temps
+        self._on_relays_changed()  # the heater's modal forcing depends on the basis
+
+    def _exo_forcing(self, i: int) -> np.ndarray:
+        """Modal forcing of weather and gains during data step ``i``, blinds taken into account."""
+        st = self.state
+        forcing = self._forcing_exo[st.windows_open][i]
+        if st.blinds_down.any():
+            blocked_w = self.exo.solar_w[i] * st.blinds_down * (1.0 - self._occupants.blinds_solar_factor)
+            nodes_w = np.zeros(self.thermal.n_nodes)
+            np.add.at(nodes_w, self.exo.solar_node, blocked_w)
+            forcing = forcing - self.modal.heat_to_modal @ nodes_w
+        return forcing
 
     def _process_events(self, t: float) -> None:
         """Handle everything due at ``t``: leases ending, thermostat tick, EV departure/arrival."""
@@ -445,4 +509,4 @@ class SimHouse:
         relay_on.flags.writeable = False  # shared with observations, never changed in place
         self._relay_f = relay_on.astype(float)
         self._heat_kw = float(self._heater_kw @ self._relay_f) if self._n_rooms else 0.0
-        self._forcing_heat = self._heater_modal @ self._relay_f
+        self._forcing_heat = self._heater_modal[self.state.windows_open] @ self._relay_f

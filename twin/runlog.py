@@ -11,6 +11,7 @@ computed from readings alone, so simulated and live runs are scored the same way
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -52,12 +53,16 @@ def discomfort_kh(start_temp_c: np.ndarray, end_temp_c: np.ndarray, lower_c: np.
     return (outside(start_temp_c) + outside(end_temp_c)) * (duration_s[:, None] / 7200.0)
 
 
+_energies = operator.attrgetter(*ENERGY_COLUMNS)
+
+
 class RunLogRecorder:
     """Collects intervals cheaply during a run; :meth:`to_frame` builds the log once at the end."""
 
     def __init__(self, room_names: Sequence[str]) -> None:
         self.room_names = tuple(room_names)
         self._rows: list[tuple] = []
+        self._tz = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -72,21 +77,26 @@ class RunLogRecorder:
             power = battery.power_kw if battery is not None else math.nan
             ev = command.ev_power_kw if command.ev_power_kw is not None else math.nan
             relays, status = command.relay_on is not None, command.plan_status
-        self._rows.append((start, interval.end_s - interval.start_s, interval.meter, interval.room_temp_c,
+        self._tz = start.tzinfo
+        self._rows.append((start.timestamp(), interval.end_s - interval.start_s, _energies(interval.meter),
+                           interval.room_temp_c,
                            interval.relay_on, interval.battery_soc, interval.ev_connected, interval.ev_soc,
                            obs.import_price_per_kwh, obs.export_price_per_kwh, obs.outdoor_temp_c,
                            obs.comfort_lower_c, obs.comfort_upper_c, mode, power, ev, relays, status,
-                           decide_time_s, obs.room_temp_c))
+                           decide_time_s, obs.room_temp_c, interval.meter.heating_room_kwh,
+                           interval.meter.relay_switches_room))
 
     def to_frame(self) -> pd.DataFrame:
         rows = self._rows
-        index = pd.DatetimeIndex([r[0] for r in rows], name="time")
-        if len(rows):
-            index = index.tz_convert(rows[0][0].tzinfo)
+        epoch_s = np.array([r[0] for r in rows], dtype=float)
+        index = pd.DatetimeIndex(pd.to_datetime(np.round(epoch_s * 1e6).astype(np.int64), unit="us", utc=True),
+                                 name="time")
+        if rows:
+            index = index.tz_convert(self._tz)
         columns: dict[str, np.ndarray] = {"duration_s": np.array([r[1] for r in rows], dtype=float)}
-        meters = [r[2] for r in rows]
-        for name in ENERGY_COLUMNS:
-            columns[name] = np.array([getattr(m, name) for m in meters], dtype=float)
+        energies = np.array([r[2] for r in rows], dtype=float).reshape(len(rows), len(ENERGY_COLUMNS))
+        for j, name in enumerate(ENERGY_COLUMNS):
+            columns[name] = energies[:, j]
         for name, pos in (("battery_soc", 5), ("ev_soc", 7), ("import_price_per_kwh", 8),
                           ("export_price_per_kwh", 9), ("outdoor_temp_c", 10), ("cmd_battery_power_kw", 14),
                           ("cmd_ev_power_kw", 15), ("decide_time_s", 18)):
@@ -101,8 +111,8 @@ class RunLogRecorder:
             "comfort_lower_c": (lambda r: r[11], float),
             "comfort_upper_c": (lambda r: r[12], float),
             "relay_on": (lambda r: r[4], bool),
-            "heating_kwh": (lambda r: r[2].heating_room_kwh, float),
-            "relay_switches": (lambda r: r[2].relay_switches_room, np.int64),
+            "heating_kwh": (lambda r: r[20], float),
+            "relay_switches": (lambda r: r[21], np.int64),
             "_start_temp_c": (lambda r: r[19], float),
         }
         matrices = {quantity: np.array([get(r) for r in rows], dtype=dtype).reshape(len(rows), n_rooms)

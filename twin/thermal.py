@@ -48,8 +48,13 @@ class ThermalMatrices:
         return self.a.shape[0]
 
 
-def build_matrices(rooms: Sequence[RoomConfig], couplings: Sequence[Coupling]) -> ThermalMatrices:
-    """Assemble the RC network of ``rooms`` and their ``couplings`` (pure function)."""
+def build_matrices(rooms: Sequence[RoomConfig], couplings: Sequence[Coupling],
+                   windows_open: bool = False) -> ThermalMatrices:
+    """Assemble the RC network of ``rooms`` and their ``couplings`` (pure function).
+
+    With ``windows_open`` each room's window ventilation adds to its air node's conductance
+    to outdoors.
+    """
     n_rooms = len(rooms)
     mass_node = np.full(n_rooms, -1, dtype=np.intp)
     n = n_rooms
@@ -70,7 +75,7 @@ def build_matrices(rooms: Sequence[RoomConfig], couplings: Sequence[Coupling]) -
     index = {r.name: i for i, r in enumerate(rooms)}
     for i, room in enumerate(rooms):
         capacitance[i] = room.air_capacitance_j_per_k
-        g_out[i] = room.outdoor_conductance_w_per_k
+        g_out[i] = room.outdoor_conductance_w_per_k + (room.window_ventilation_w_per_k if windows_open else 0.0)
         if room.has_mass:
             m = mass_node[i]
             capacitance[m] = room.mass_capacitance_j_per_k
