@@ -13,6 +13,8 @@ import pytest
 
 from scenarios.catalog import SPEC_TABLE, bundled_specs, catalog, load_spec, load_spec_file
 from scenarios.forecast_errors import LeadTimeErrorForecasts
+from twin.config import reference_house
+from twin.conformance import check_scenario
 from twin.errors import ScenarioError
 from twin.registry import ScenarioEntry, load_scenario, scenario_entries
 from twin.scenario import Scenario, validate_data, validate_sessions
@@ -209,3 +211,8 @@ def test_partial_nested_table_keeps_the_other_defaults(tmp_path):
     assert (spec.location.latitude_deg, spec.location.longitude_deg) == (50.08, 14.42)
     assert spec.location.timezone == TZ
     assert spec.load.annual_energy_kwh == 5000.0 and spec.load.noise_std == 0.35
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+def test_named_scenario_passes_the_twin_conformance_check(name):
+    check_scenario(load_scenario(name), reference_house())  # the twin's own checker
