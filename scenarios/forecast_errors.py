@@ -113,7 +113,7 @@ class LeadTimeErrorForecasts:
         self._lead0_std = np.array([p.temp_std_lead0_k, p.solar_std_lead0, p.load_std_lead0])
         self._var_slope = (np.array([p.temp_std_max_k, p.solar_std_max, p.load_std_max]) ** 2
                            - self._lead0_std ** 2) / growth_steps
-        self._growth_steps = int(np.ceil(growth_steps))
+        self._growth_steps = growth_steps
         self._incr_std = np.empty((0, 3))
         self._half_var = np.empty((0, 3))
         self._path_key: int | None = None
