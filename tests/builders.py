@@ -73,6 +73,8 @@ def simple_scenario(start: str = "2024-01-15", days: float = 2, step_min: int = 
     evs: tuple[EvSession, ...] = ()
     if sessions:
         t0 = idx[0]
-        evs = (EvSession(t0, t0 + pd.Timedelta(hours=7), 60.0, 0.3, 0.8),
-               EvSession(t0 + pd.Timedelta(hours=18), t0 + pd.Timedelta(hours=31), 60.0, 0.5, 0.8))
+        end = idx[-1] + idx.freq
+        candidates = (EvSession(t0, t0 + pd.Timedelta(hours=7), 60.0, 0.3, 0.8),
+                      EvSession(t0 + pd.Timedelta(hours=18), t0 + pd.Timedelta(hours=31), 60.0, 0.5, 0.8))
+        evs = tuple(s for s in candidates if s.departure <= end)
     return Scenario(name, data, PerfectForecasts(), evs)

@@ -17,7 +17,13 @@ from rich.table import Table
 
 from twin.config import HouseConfig, load_house, reference_house
 from twin.errors import TwinError
-from twin.registry import ControllerContext, controller_entries, load_scenario, make_controller, scenario_entries
+from twin.registry import (
+    ControllerContext,
+    controller_entries,
+    load_scenario,
+    make_controller,
+    scenario_entries,
+)
 
 app = typer.Typer(help="PEMS twin: simulate, benchmark and run a house's energy controllers.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)

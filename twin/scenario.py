@@ -86,14 +86,19 @@ class ForecastModel(Protocol):
 
     ``issue`` returns every series of ``FORECAST_FIELDS`` for data steps
     ``step .. step + horizon_steps - 1``, as known at the start of ``step``. ``actual`` holds
-    the true series (padded past the scenario's end, so any slice of the horizon exists).
-    Implementations must be deterministic functions of their construction arguments and
-    ``step`` (same seed → same forecasts), and must not return views a caller could write to.
+    the true series (padded past the scenario's end, so any slice of the horizon exists),
+    including ``pv_power_kw``, which the twin computes from irradiance when the scenario has
+    no measured PV. Implementations must be deterministic functions of their construction
+    arguments and ``step`` (same seed → same forecasts), and must not return views a caller
+    could write to. ``with_index`` gives the same model for another index (a window of the
+    scenario), so that a target time gets the same forecast whichever window it is seen from.
     """
 
     name: str
 
     def issue(self, actual: Mapping[str, np.ndarray], step: int, horizon_steps: int) -> dict[str, np.ndarray]: ...
+
+    def with_index(self, index: pd.DatetimeIndex) -> ForecastModel: ...
 
 
 class PerfectForecasts:
@@ -103,6 +108,9 @@ class PerfectForecasts:
 
     def issue(self, actual: Mapping[str, np.ndarray], step: int, horizon_steps: int) -> dict[str, np.ndarray]:
         return {k: actual[k][step:step + horizon_steps].copy() for k in FORECAST_FIELDS}
+
+    def with_index(self, index: pd.DatetimeIndex) -> PerfectForecasts:
+        return self
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,15 +172,23 @@ class Scenario:
         return replace(self, forecasts=forecasts)
 
     def window(self, start: pd.Timestamp, end: pd.Timestamp, name: str | None = None) -> Scenario:
-        """The part of the scenario in [start, end), sessions clipped to it."""
+        """The part of the scenario in [start, end).
+
+        EV sessions overlapping the window are clipped to it: a car already home at ``start``
+        is there from the first step (with its arrival SOC), and a car still home at ``end``
+        leaves then — its shortfall is measured at the window's end.
+        """
         data = self.data.loc[(self.index >= start) & (self.index < end)]
         if len(data) < 2:
             raise ScenarioError(f"{self.name}: window [{start}, {end}) holds fewer than 2 data points")
         data = data.copy()
         data.index.freq = self.index.freq
         lo, hi = data.index[0], data.index[-1] + pd.Timedelta(seconds=self.step_s)
-        sessions = tuple(s for s in self.ev_sessions if s.arrival >= lo and s.departure <= hi)
-        return replace(self, name=name or self.name, data=data, ev_sessions=sessions)
+        lo, hi = lo.to_pydatetime(), hi.to_pydatetime()
+        sessions = tuple(replace(s, arrival=max(s.arrival, lo), departure=min(s.departure, hi))
+                         for s in self.ev_sessions if min(s.departure, hi) > max(s.arrival, lo))
+        return replace(self, name=name or self.name, data=data, ev_sessions=sessions,
+                       forecasts=self.forecasts.with_index(data.index))
 
 
 def validate_data(data: pd.DataFrame, name: str = "scenario") -> None:
@@ -209,12 +225,12 @@ def validate_data(data: pd.DataFrame, name: str = "scenario") -> None:
         if bad.any():
             row = int(np.argmax(bad))
             raise ScenarioError(
-                f"{name}: column {column!r} row {row} ({index[row]}) = {values[row]!r} "
+                f"{name}: column {column!r} row {row} ({index[row]}) = {float(values[row])!r} "
                 f"is not a finite value in [{lo}, {hi}]")
     modes = data["comfort_mode"].to_numpy(dtype=float)
     if (modes != np.round(modes)).any():
         row = int(np.argmax(modes != np.round(modes)))
-        raise ScenarioError(f"{name}: column 'comfort_mode' row {row} = {modes[row]!r} is not 0, 1 or 2")
+        raise ScenarioError(f"{name}: column 'comfort_mode' row {row} = {float(modes[row])!r} is not 0, 1 or 2")
 
 
 def validate_sessions(sessions: tuple[EvSession, ...], index: pd.DatetimeIndex, name: str = "scenario") -> None:
