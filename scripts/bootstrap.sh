@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a bare machine: system packages, .venv, the project installed into it.
+# Sourced by ./pems and ./run-tests; re-installs only when pyproject.toml changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Real parts for the tests: a Mosquitto broker, GLPK's glpsol and CBC (HiGHS comes from PyPI).
+APT_PACKAGES=(mosquitto glpk-utils coinor-cbc)
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: missing system packages ${missing[*]} (install them as root); tests that need them skip" >&2
+  fi
+fi
+
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "bootstrap: Python >= 3.11 is required, $("$PYTHON" --version) found" >&2; exit 1; }
+[ -x "$ROOT/.venv/bin/python" ] || "$PYTHON" -m venv "$ROOT/.venv"
+stamp="$ROOT/.venv/.installed"
+if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+  echo "bootstrap: installing the project into .venv" >&2
+  quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+  quiet "$ROOT/.venv/bin/python" -m pip install -q --upgrade pip
+  quiet "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev]"
+  touch "$stamp"
+fi
