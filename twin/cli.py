@@ -89,7 +89,7 @@ def simulate(
     except TwinError as exc:
         raise fail(str(exc)) from None
     console.print(kpi_table(f"{result.scenario} × {result.controller}", result.kpis))
-    console.print(f"wrote {out}/ (log.parquet, kpis.json, plots/) in {result.meta['wall_time_s']:.2f} s simulated")
+    console.print(f"simulated in {result.meta['wall_time_s']:.2f} s; wrote {out}/ (log.parquet, kpis.json, plots/)")
 
 
 @scenarios_app.command("list")

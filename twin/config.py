@@ -301,6 +301,21 @@ class OccupantConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SafetyConfig:
+    """Envelopes no command may leave, enforced by ``twin.safety.SafetyLayer`` (LIVE.md F6, F14)."""
+
+    relay_min_on_s: float = bounded(0.0, 7200.0, "s", default=300.0)
+    relay_min_off_s: float = bounded(0.0, 7200.0, "s", default=300.0)
+    relay_max_switches_per_hour: int = bounded(1, 120, default=6)
+    battery_min_mode_interval_s: float = bounded(0.0, 3600.0, "s", default=300.0)
+    ev_min_change_interval_s: float = bounded(0.0, 3600.0, "s", default=30.0)
+    max_lease_s: float = bounded(10.0, 86400.0, "s", default=3600.0)
+
+    def __post_init__(self) -> None:
+        _check_ranges(self)
+
+
+@dataclass(frozen=True, slots=True)
 class HouseConfig:
     """Everything physical about a house. Absent devices are ``None`` / empty."""
 
@@ -314,6 +329,7 @@ class HouseConfig:
     ev_charger: EvChargerConfig | None = None
     thermostat: LocalThermostatConfig = LocalThermostatConfig()
     occupants: OccupantConfig = OccupantConfig()
+    safety: SafetyConfig = SafetyConfig()
     description: str = ""
 
     def __post_init__(self) -> None:

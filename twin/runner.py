@@ -22,6 +22,7 @@ from twin.errors import ConfigError
 from twin.house import IntervalRecord, SimHouse
 from twin.kpis import compute_kpis
 from twin.runlog import RunLogRecorder
+from twin.safety import SafetyLayer
 from twin.scenario import PerfectForecasts, Scenario
 
 #: ``(command, observation) -> command``: the last word before a command reaches a plant.
@@ -98,7 +99,8 @@ def simulate(house: HouseConfig, scenario: Scenario, controller: Controller, set
     """Run ``controller`` on the twin of ``house`` through ``scenario``; return the log and KPIs.
 
     A controller with ``perfect_foresight = True`` (an oracle) is shown the actual future
-    instead of the scenario's issued forecasts.
+    instead of the scenario's issued forecasts. Every command passes ``safety`` (by default a
+    fresh :class:`~twin.safety.SafetyLayer` with the house's envelopes) before the plant.
     """
     settings = settings or RunSettings()
     if getattr(controller, "perfect_foresight", False):
@@ -108,6 +110,7 @@ def simulate(house: HouseConfig, scenario: Scenario, controller: Controller, set
     if hasattr(controller, "reset"):
         controller.reset()
     recorder = RunLogRecorder(house.room_names)
+    safety = safety if safety is not None else SafetyLayer(house)
     env.process(control_loop(env, plant, controller, settings.decision_interval_s, plant.duration_s, recorder,
                              safety, progress))
     wall0 = time.perf_counter()

@@ -1,0 +1,206 @@
+"""The safety layer: the last word between any controller and any plant, simulated or real.
+
+Whatever a controller (or a message) asks, the command that leaves this layer respects the
+devices' envelopes: relay minimum on/off times and a cap on switches per room per hour, the
+battery's power limits, SOC window and mode enum (and at most one mode change per interval),
+the charger's current range (0 or [min, max]) and step rate, a bounded lease, the rollout mode
+— and it is more conservative when inputs are stale. It is stateful (it remembers when each
+device last changed), so one layer serves one plant for one run.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from dataclasses import replace
+from datetime import datetime
+
+import numpy as np
+
+from twin.config import HouseConfig, SafetyConfig
+from twin.contracts import SELF_CONSUMPTION, BatteryCommand, BatteryMode, Command, Observation
+
+
+class RolloutMode(enum.Enum):
+    """How much of the house the controller may command (DESIGN.md)."""
+
+    SIMULATION = "simulation"  # nothing leaves the controller
+    ADVISORY = "advisory"  # the plan is published, no device is commanded
+    PARTIAL = "partial"  # the battery only
+    FULL = "full"  # every device
+
+
+#: Inputs whose staleness makes the layer more conservative, and what it does then.
+STALE_BATTERY = "battery_soc"  # → battery back to SELF_CONSUMPTION (never to grid)
+STALE_GRID = "grid_power_kw"  # → EV at most at minimum power (the meter may hide an overload)
+
+
+def _signed_battery_kw(cmd: BatteryCommand) -> float:
+    if cmd.mode is BatteryMode.DISCHARGE_TO_GRID:
+        return -cmd.power_kw
+    if cmd.mode in (BatteryMode.CHARGE_FROM_GRID, BatteryMode.POWER_SETPOINT):
+        return cmd.power_kw
+    return 0.0
+
+
+def envelope_problems(command: Command, obs: Observation, house: HouseConfig, config: SafetyConfig,
+                      mode: RolloutMode = RolloutMode.FULL) -> list[str]:
+    """What in ``command`` lies outside the static envelope (empty when it is safe to send).
+
+    Stateless: relay timing is checked by :class:`SafetyLayer` itself, not here.
+    """
+    problems = []
+    lease_s = command.until.timestamp() - obs.time.timestamp()
+    if not 0.0 < lease_s <= config.max_lease_s + 1e-6:
+        problems.append(f"lease of {lease_s:.1f} s outside (0, {config.max_lease_s}] s")
+    if mode in (RolloutMode.SIMULATION, RolloutMode.ADVISORY) and (
+            command.relay_on is not None or command.battery is not None or command.ev_power_kw is not None):
+        problems.append(f"a device command in {mode.name} mode")
+    if mode is RolloutMode.PARTIAL and (command.relay_on is not None or command.ev_power_kw is not None):
+        problems.append("a heating or EV command in PARTIAL mode")
+    if command.relay_on is not None and len(command.relay_on) != len(house.rooms):
+        problems.append(f"{len(command.relay_on)} relay states for {len(house.rooms)} rooms")
+    battery = command.battery
+    if battery is not None:
+        b = house.battery
+        if b is None or not isinstance(battery.mode, BatteryMode):
+            problems.append("battery command without a battery or with an unknown mode")
+        else:
+            power = _signed_battery_kw(battery)
+            if not (-b.max_discharge_kw - 1e-9 <= power <= b.max_charge_kw + 1e-9):
+                problems.append(f"battery power {power} kW outside [-{b.max_discharge_kw}, {b.max_charge_kw}]")
+            if battery.reserve_soc is not None and not b.soc_min - 1e-9 <= battery.reserve_soc <= b.soc_max + 1e-9:
+                problems.append(f"reserve SOC {battery.reserve_soc} outside [{b.soc_min}, {b.soc_max}]")
+            if STALE_BATTERY in obs.stale and battery.mode is not BatteryMode.SELF_CONSUMPTION:
+                problems.append("battery commanded from a stale SOC")
+    ev = command.ev_power_kw
+    if ev is not None:
+        c = house.ev_charger
+        if c is None:
+            problems.append("EV command without a charger")
+        elif not (ev == 0.0 or c.min_power_kw - 1e-9 <= ev <= c.max_power_kw + 1e-9):
+            problems.append(f"EV power {ev} kW neither 0 nor in [{c.min_power_kw:.3f}, {c.max_power_kw:.3f}]")
+        elif STALE_GRID in obs.stale and ev > c.min_power_kw + 1e-9:
+            problems.append("EV above minimum power with a stale grid meter")
+    return problems
+
+
+class SafetyLayer:
+    """Brings every command inside the envelope; use one instance per plant and run.
+
+    Called as ``safety(command, obs) -> command`` (the runner's ``SafetyFilter``).
+    """
+
+    def __init__(self, house: HouseConfig, config: SafetyConfig | None = None,
+                 mode: RolloutMode = RolloutMode.FULL) -> None:
+        self.house = house
+        self.config = config or house.safety
+        self.mode = mode
+        n = len(house.rooms)
+        self._relay_state: np.ndarray | None = None
+        self._relay_changed_at = np.full(n, -math.inf)
+        self._relay_switches: list[deque[float]] = [deque() for _ in range(n)]
+        self._battery_last: BatteryCommand | None = None
+        self._battery_changed_at = -math.inf
+        self._ev_last: float | None = None
+        self._ev_changed_at = -math.inf
+        self.interventions = 0  # commands this layer had to change
+
+    def __call__(self, command: Command, obs: Observation) -> Command:
+        now = obs.time.timestamp()
+        self._observe_relays(obs, now)
+        until = self._bounded_until(command.until, obs.time)
+        relays = battery = ev = None
+        if self.mode is RolloutMode.FULL:
+            relays = self._relays(command.relay_on, obs, now)
+            ev = self._ev(command.ev_power_kw, obs, now)
+        if self.mode in (RolloutMode.FULL, RolloutMode.PARTIAL):
+            battery = self._battery(command.battery, obs, now)
+        safe = replace(command, until=until, relay_on=relays, battery=battery, ev_power_kw=ev)
+        if safe != command:
+            self.interventions += 1
+        return safe
+
+    # --- per device --------------------------------------------------------------------------------
+
+    def _bounded_until(self, until: datetime, now: datetime) -> datetime:
+        lease_s = until.timestamp() - now.timestamp()
+        if lease_s > self.config.max_lease_s:
+            return datetime.fromtimestamp(now.timestamp() + self.config.max_lease_s, now.tzinfo)
+        return until
+
+    def _observe_relays(self, obs: Observation, now: float) -> None:
+        """Learn relay changes from the plant (local thermostat, manual override, our own)."""
+        actual = np.asarray(obs.relay_on, dtype=bool)
+        if self._relay_state is None:
+            self._relay_state = actual.copy()
+            return
+        changed = actual != self._relay_state
+        if changed.any():
+            for j in np.flatnonzero(changed):
+                self._relay_changed_at[j] = now
+                self._relay_switches[j].append(now)
+            self._relay_state = actual.copy()
+
+    def _relays(self, wanted: tuple[bool, ...] | None, obs: Observation, now: float) -> tuple[bool, ...] | None:
+        if wanted is None or len(wanted) != len(self.house.rooms):
+            return None  # malformed: leave the relays to their current lease or local rule
+        cfg = self.config
+        current = self._relay_state
+        out = list(wanted)
+        for j, want in enumerate(wanted):
+            on = bool(current[j])
+            if want == on:
+                continue
+            switches = self._relay_switches[j]
+            while switches and switches[0] <= now - 3600.0:
+                switches.popleft()
+            held_s = now - self._relay_changed_at[j]
+            minimum = cfg.relay_min_on_s if on else cfg.relay_min_off_s
+            if held_s < minimum or len(switches) >= cfg.relay_max_switches_per_hour:
+                out[j] = on
+        return tuple(bool(x) for x in out)
+
+    def _battery(self, wanted: BatteryCommand | None, obs: Observation, now: float) -> BatteryCommand | None:
+        b = self.house.battery
+        if wanted is None or b is None:
+            return None
+        if not isinstance(wanted, BatteryCommand) or not isinstance(wanted.mode, BatteryMode):
+            wanted = SELF_CONSUMPTION
+        if STALE_BATTERY in obs.stale:
+            wanted = SELF_CONSUMPTION
+        mode = wanted.mode
+        if mode is BatteryMode.CHARGE_FROM_GRID:
+            wanted = replace(wanted, power_kw=min(max(wanted.power_kw, 0.0), b.max_charge_kw))
+        elif mode is BatteryMode.DISCHARGE_TO_GRID:
+            wanted = replace(wanted, power_kw=min(max(wanted.power_kw, 0.0), b.max_discharge_kw))
+        elif mode is BatteryMode.POWER_SETPOINT:
+            wanted = replace(wanted, power_kw=min(max(wanted.power_kw, -b.max_discharge_kw), b.max_charge_kw))
+        elif mode is BatteryMode.BACKUP_RESERVE:
+            reserve = wanted.reserve_soc if wanted.reserve_soc is not None else b.soc_min
+            wanted = replace(wanted, reserve_soc=min(max(reserve, b.soc_min), b.soc_max))
+        last = self._battery_last
+        if last is not None and mode is not last.mode and mode is not BatteryMode.SELF_CONSUMPTION:
+            if now - self._battery_changed_at < self.config.battery_min_mode_interval_s:
+                wanted = last  # too soon for another mode change (falling back to self-consumption always may)
+        if last is None or wanted.mode is not last.mode:
+            self._battery_changed_at = now
+        self._battery_last = wanted
+        return wanted
+
+    def _ev(self, wanted: float | None, obs: Observation, now: float) -> float | None:
+        c = self.house.ev_charger
+        if wanted is None or c is None:
+            return None
+        power = 0.0 if not math.isfinite(wanted) or wanted < c.min_power_kw - 1e-9 else min(wanted, c.max_power_kw)
+        if STALE_GRID in obs.stale and power > c.min_power_kw:
+            power = c.min_power_kw
+        last = self._ev_last
+        if last is not None and power != last and power > last:
+            if now - self._ev_changed_at < self.config.ev_min_change_interval_s:
+                power = last  # current steps up at most every ev_min_change_interval_s; down at once
+        if last is None or power != last:
+            self._ev_changed_at = now
+        self._ev_last = power
+        return power
