@@ -99,6 +99,7 @@ class SafetyLayer:
         self.mode = mode
         n = len(house.rooms)
         self._relay_state: np.ndarray | None = None
+        self._relay_tuple: tuple[bool, ...] = ()
         self._relay_changed_at = np.full(n, -math.inf)
         self._relay_switches: list[deque[float]] = [deque() for _ in range(n)]
         self._battery_last: BatteryCommand | None = None
@@ -117,10 +118,11 @@ class SafetyLayer:
             ev = self._ev(command.ev_power_kw, obs, now)
         if self.mode in (RolloutMode.FULL, RolloutMode.PARTIAL):
             battery = self._battery(command.battery, obs, now)
-        safe = replace(command, until=until, relay_on=relays, battery=battery, ev_power_kw=ev)
-        if safe != command:
-            self.interventions += 1
-        return safe
+        if (until is command.until and relays is command.relay_on and battery is command.battery
+                and ev == command.ev_power_kw):
+            return command  # the common case: nothing to change
+        self.interventions += 1
+        return replace(command, until=until, relay_on=relays, battery=battery, ev_power_kw=ev)
 
     # --- per device --------------------------------------------------------------------------------
 
@@ -135,37 +137,45 @@ class SafetyLayer:
         actual = np.asarray(obs.relay_on, dtype=bool)
         if self._relay_state is None:
             self._relay_state = actual.copy()
+            self._relay_tuple = tuple(actual.tolist())
             return
         changed = actual != self._relay_state
         if changed.any():
-            for j in np.flatnonzero(changed):
-                self._relay_changed_at[j] = now
+            self._relay_changed_at[changed] = now
+            for j in changed.nonzero()[0]:
                 self._relay_switches[j].append(now)
             self._relay_state = actual.copy()
+            self._relay_tuple = tuple(actual.tolist())
 
     def _relays(self, wanted: tuple[bool, ...] | None, obs: Observation, now: float) -> tuple[bool, ...] | None:
-        if wanted is None or len(wanted) != len(self.house.rooms):
+        n = len(self.house.rooms)
+        if wanted is None or len(wanted) != n:
             return None  # malformed: leave the relays to their current lease or local rule
+        if wanted == self._relay_tuple:
+            return wanted  # no relay changes: nothing to hold back
         cfg = self.config
         current = self._relay_state
-        out = list(wanted)
-        for j, want in enumerate(wanted):
-            on = bool(current[j])
-            if want == on:
-                continue
+        want = np.fromiter(wanted, dtype=bool, count=n)
+        differs = want != current
+        minimum = np.where(current, cfg.relay_min_on_s, cfg.relay_min_off_s)
+        blocked = differs & (now - self._relay_changed_at < minimum)
+        for j in (differs & ~blocked).nonzero()[0]:
             switches = self._relay_switches[j]
             while switches and switches[0] <= now - 3600.0:
                 switches.popleft()
-            held_s = now - self._relay_changed_at[j]
-            minimum = cfg.relay_min_on_s if on else cfg.relay_min_off_s
-            if held_s < minimum or len(switches) >= cfg.relay_max_switches_per_hour:
-                out[j] = on
-        return tuple(bool(x) for x in out)
+            if len(switches) >= cfg.relay_max_switches_per_hour:
+                blocked[j] = True
+        if not blocked.any():
+            return tuple(bool(x) for x in wanted) if not all(type(x) is bool for x in wanted) else wanted
+        return tuple(np.where(blocked, current, want).tolist())
 
     def _battery(self, wanted: BatteryCommand | None, obs: Observation, now: float) -> BatteryCommand | None:
         b = self.house.battery
         if wanted is None or b is None:
             return None
+        if wanted is self._battery_last and STALE_BATTERY not in obs.stale:
+            return wanted  # unchanged and already checked
+        original = wanted
         if not isinstance(wanted, BatteryCommand) or not isinstance(wanted.mode, BatteryMode):
             wanted = SELF_CONSUMPTION
         if STALE_BATTERY in obs.stale:
@@ -186,6 +196,8 @@ class SafetyLayer:
                 wanted = last  # too soon for another mode change (falling back to self-consumption always may)
         if last is None or wanted.mode is not last.mode:
             self._battery_changed_at = now
+        if wanted == original:
+            wanted = original  # keep identity: the caller can tell nothing changed
         self._battery_last = wanted
         return wanted
 
