@@ -282,6 +282,22 @@ class SimHouse:
             st.ev_request_kw = max(0.0, command.ev_power_kw)
             st.ev_lease_s = until_s
 
+    def end_leases(self, relays: bool = True, battery: bool = True, ev: bool = True) -> None:
+        """End the chosen devices' leases now: each falls back to its own behaviour at once.
+
+        What a real device does when its controller goes offline (last will, or a goodbye):
+        relays → local thermostat, battery → SELF_CONSUMPTION, charger → its default.
+        """
+        self.sync()
+        st = self.state
+        if relays and st.relay_lease_s != NO_LEASE:
+            st.relay_lease_s = st.t_s
+        if battery and st.battery_lease_s != NO_LEASE:
+            st.battery_lease_s = st.t_s
+        if ev and st.ev_lease_s != NO_LEASE:
+            st.ev_lease_s = st.t_s
+        self._process_events(st.t_s)
+
     # --- snapshots and intervals -------------------------------------------------------------------
 
     def snapshot(self) -> HouseState:

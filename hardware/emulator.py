@@ -1,0 +1,424 @@
+"""The house emulator: ``SimHouse`` on a realtime clock, speaking the real devices' topics.
+
+It announces its clock (retained) so that a live runner agrees on the house time, publishes
+every reading the real devices publish — every ``publish_period_s`` of house time, at each EV
+arrival and departure, and right after it obeys a command (read-back) — and its devices behave
+like the real ones (``hardware.emulated_devices``): they take leases, ignore old sequence
+numbers and retained commands, and fall back to their local rules when a lease ends or the
+controller's last will says it is offline. With ``speed`` N the house lives N× faster than
+the wall clock. Readings carry the house time they were true at (``ts``) and meter counters
+since the start, like real meters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from hardware.adapters.ev_charger import charger_payload_power_kw
+from hardware.adapters.growatt import battery_command_of
+from hardware.clock import HouseClock
+from hardware.config import BrokerConfig
+from hardware.emulated_devices import LeaseSlot, RelayBank, local_thermostat
+from hardware.mqtt import Message, MqttLink
+from hardware.schemas import (
+    COMMAND_SCHEMAS,
+    BatteryStatus,
+    CarStatus,
+    ChargerStatus,
+    ControllerStatus,
+    EmulatorClock,
+    GridStatus,
+    HeatingStatus,
+    OutdoorTemperature,
+    PayloadError,
+    PvStatus,
+    RoomTemperature,
+    dump,
+    parse_payload,
+)
+from hardware.topics import READING_KEYS, TopicMap
+from twin import ev as evm
+from twin.config import HouseConfig
+from twin.contracts import Command
+from twin.errors import ConfigError
+from twin.house import Meter, SimHouse
+from twin.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+#: Seconds before a departure at which the car's last state is published.
+PRE_DEPARTURE_S = 1e-3
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """One command as the emulated devices saw it."""
+
+    house_s: float
+    topic: str
+    result: str  # "accepted", or why not
+    seq: int | None = None
+
+
+@dataclass(slots=True)
+class MeterTotals:
+    """The emulated meters' counters since the emulator started [kWh]."""
+
+    n_rooms: int
+    pv_kwh: float = 0.0
+    import_kwh: float = 0.0
+    export_kwh: float = 0.0
+    charge_kwh: float = 0.0
+    discharge_kwh: float = 0.0
+    ev_kwh: float = 0.0
+    heating_room_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    switches_room: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        self.heating_room_kwh = np.zeros(self.n_rooms)
+        self.switches_room = np.zeros(self.n_rooms, dtype=np.int64)
+
+    def add(self, m: Meter) -> None:
+        self.pv_kwh += m.pv_kwh
+        self.import_kwh += m.import_kwh
+        self.export_kwh += m.export_kwh
+        self.charge_kwh += m.battery_charge_kwh
+        self.discharge_kwh += m.battery_discharge_kwh
+        self.ev_kwh += m.ev_kwh
+        self.heating_room_kwh += m.heating_room_kwh
+        self.switches_room += m.relay_switches_room
+
+
+def scenario_window(scenario: Scenario, start: str | None = None, hours: float | None = None) -> Scenario:
+    """The part of ``scenario`` from ``start`` (ISO 8601; local to the scenario without an offset) for ``hours``."""
+    if start is None and hours is None:
+        return scenario
+    try:
+        begin = pd.Timestamp(start) if start is not None else scenario.start
+    except ValueError:
+        raise ConfigError(f"--start {start!r} is not an ISO 8601 time") from None
+    begin = begin.tz_localize(scenario.tz) if begin.tzinfo is None else begin.tz_convert(scenario.tz)
+    if not scenario.start <= begin < scenario.end:
+        raise ConfigError(f"--start {begin} is outside the scenario [{scenario.start}, {scenario.end})")
+    if hours is not None and not 0 < hours <= 24 * 3660:
+        raise ConfigError(f"--hours {hours} must be positive")
+    end = begin + pd.Timedelta(hours=hours) if hours is not None else scenario.end
+    return scenario.window(begin, min(end, scenario.end))
+
+
+def sample_times(scenario: Scenario, period_s: float) -> list[float]:
+    """House seconds at which the emulator publishes every reading."""
+    end = scenario.duration_s
+    times = set(np.arange(0.0, end, period_s).tolist()) | {end}
+    start = scenario.start.timestamp()
+    for s in scenario.ev_sessions:
+        for t in (s.arrival.timestamp() - start, s.departure.timestamp() - start - PRE_DEPARTURE_S,
+                  s.departure.timestamp() - start):
+            if 0.0 <= t <= end:
+                times.add(t)
+    return sorted(times)
+
+
+class HouseEmulator:
+    """Plays ``scenario`` on the twin of ``house`` behind ``broker``; :meth:`run` until the scenario ends."""
+
+    def __init__(self, house: HouseConfig, scenario: Scenario, broker: BrokerConfig, topics: TopicMap,
+                 speed: float = 1.0, publish_period_s: float = 60.0, start_delay_s: float = 2.0,
+                 journal: Path | None = None, client_id: str = "pems-emulator") -> None:
+        if not (math.isfinite(speed) and 0.01 <= speed <= 100_000):
+            raise ValueError(f"speed = {speed!r} is outside [0.01, 100000]")
+        if not 1.0 <= publish_period_s <= 3600.0:
+            raise ValueError(f"publish_period_s = {publish_period_s!r} is outside [1, 3600] s")
+        self.house = house
+        self.scenario = scenario
+        self.topics = topics
+        self.speed = speed
+        self.publish_period_s = publish_period_s
+        self.start_delay_s = start_delay_s
+        self.env = simpy.Environment()
+        self.twin = SimHouse(house, scenario, self.env, horizon_s=3600.0)
+        self.duration_s = scenario.duration_s
+        n = len(house.rooms)
+        self.relays = RelayBank(n)
+        self.battery_lease = LeaseSlot()
+        self.ev_lease = LeaseSlot()
+        self.totals = MeterTotals(n)
+        self.records: list[CommandRecord] = []
+        self.samples = 0
+        self.clock: HouseClock | None = None
+        self._relay_wake_s = math.inf
+        self._inbox: queue.Queue[tuple[str, bytes, bool]] = queue.Queue(maxsize=10_000)
+        self._journal = journal.open("a", encoding="utf-8") if journal is not None else None
+        subscriptions = [*topics.command_topics(), topics.topic("controller_status")]
+        self.link = MqttLink(broker, subscriptions, self._on_message, client_id=client_id)
+
+    # --- inbound (network thread) -------------------------------------------------------------------
+
+    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        try:
+            self._inbox.put_nowait((topic, payload, retained))
+        except queue.Full:
+            self._record(self.twin.t_s, topic, "inbox_full")
+
+    # --- the realtime loop --------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, linger_s: float = 1.0) -> None:
+        """Connect, announce the clock, and play the scenario in real time × speed until its end."""
+        self.link.start()
+        try:
+            self._clear_retained()
+            self.clock = HouseClock(self.scenario.start.to_pydatetime(), time.time() + self.start_delay_s, self.speed)
+            self._announce_clock()
+            self._play(stop)
+            time.sleep(linger_s)  # let the last readings reach a runner before the clock disappears
+        finally:
+            self.link.publish(Message(self.topics.topic("emulator_clock"), b"", retain=True))
+            self.link.stop()
+            if self._journal is not None:
+                self._journal.close()
+
+    def _play(self, stop: threading.Event | None) -> None:
+        clock = self.clock
+        due = sample_times(self.scenario, self.publish_period_s)
+        i = 0
+        while i < len(due):
+            if stop is not None and stop.is_set():
+                return
+            wake = min(due[i], self._relay_wake_s)
+            delay = clock.wall_s(wake) - time.time()
+            try:
+                item = self._inbox.get(timeout=delay) if delay > 0 else self._inbox.get_nowait()
+            except queue.Empty:
+                item = None
+            if item is not None:
+                batch = [item]
+                while True:
+                    try:
+                        batch.append(self._inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                clock_s = clock.now_s()  # negative before the house clock starts
+                now = min(max(clock_s, self.twin.t_s), self.duration_s)
+                while i < len(due) and due[i] <= clock_s:  # readings that are due go out first
+                    self._publish_sample(due[i])
+                    i += 1
+                if self._handle(batch, now) and clock_s >= 0.0:
+                    self._publish_sample(self.twin.t_s)  # read-back: the state right after the command
+            elif self._relay_wake_s <= due[i]:
+                self._refresh_relays(self._relay_wake_s)
+            else:
+                self._publish_sample(due[i])
+                i += 1
+
+    def _advance(self, t: float) -> None:
+        t = min(t, self.duration_s)
+        if t > self.env.now:
+            self.env.run(until=t)
+        self.twin.sync()
+
+    # --- commands -----------------------------------------------------------------------------------
+
+    def _record(self, house_s: float, topic: str, result: str, seq: int | None = None) -> None:
+        record = CommandRecord(house_s, topic, result, seq)
+        self.records.append(record)
+        if result != "accepted":
+            log.warning("emulator: %s on %s at t=%.1f s", result, topic, house_s)
+        if self._journal is not None:
+            self._journal.write(json.dumps({"house_time": self.clock.timestamp(house_s).isoformat(),
+                                            "topic": topic, "result": result, "seq": seq}) + "\n")
+            self._journal.flush()
+
+    def _handle(self, batch: list[tuple[str, bytes, bool]], now: float) -> bool:
+        """Let the devices take a batch of messages that arrived at house time ``now``.
+
+        A command takes effect at the house time it was decided (its ``ts``) if the twin has not
+        lived past that moment yet, else at once: the twin advances lazily, so nothing is
+        rewound. This removes the artefact of acceleration — a few milliseconds of network are
+        ``speed`` times as many house seconds — as long as a command arrives before the next
+        reading is due. Returns ``True`` if any device changed.
+        """
+        changed = relays_changed = False
+        for topic, payload, retained in batch:
+            route = self.topics.route(topic)
+            if route is None:
+                continue
+            if route.key == "controller_status":
+                self._advance(now)
+                changed |= self._controller_status(topic, payload, now)
+                continue
+            if retained:  # LIVE.md F12: a retained command is a ghost from the past
+                self._record(now, topic, "retained")
+                continue
+            try:
+                command = parse_payload(COMMAND_SCHEMAS[route.key], payload)
+            except PayloadError as exc:
+                self._record(now, topic, f"invalid ({exc.reason})")
+                continue
+            decided_s = self.clock.seconds(command.ts) if command.ts is not None else now
+            at = min(max(decided_s, self.twin.t_s), now)
+            if relays_changed and at > self.twin.t_s:
+                self._refresh_relays(self.twin.t_s)  # the rooms commanded so far, before time moves on
+                relays_changed = False
+            self._advance(at)
+            if route.key == "heating_set":
+                reason = self.relays.offer(route.room, command, at, self.clock)
+                relays_changed |= reason is None
+            elif route.key == "battery_set":
+                reason = self._battery(command, at)
+            else:
+                reason = self._charger(command, at)
+            self._record(at, topic, reason or "accepted", command.seq)
+            changed |= reason is None
+        if relays_changed:
+            self._refresh_relays(self.twin.t_s)
+        return changed
+
+    def _battery(self, command: object, now: float) -> str | None:
+        if self.house.battery is None:
+            return "no_battery"
+        try:
+            battery = battery_command_of(command)
+        except ValueError:
+            return "invalid (mode and power do not fit)"
+        reason = self.battery_lease.offer(command, now, self.clock)
+        if reason is None:
+            self.twin.apply(Command(until=self.clock.timestamp(self.battery_lease.end_s), battery=battery))
+        return reason
+
+    def _charger(self, command: object, now: float) -> str | None:
+        charger = self.house.ev_charger
+        if charger is None:
+            return "no_charger"
+        reason = self.ev_lease.offer(command, now, self.clock)
+        if reason is None:
+            self.twin.apply(Command(until=self.clock.timestamp(self.ev_lease.end_s),
+                                    ev_power_kw=charger_payload_power_kw(command, charger)))
+        return reason
+
+    def _controller_status(self, topic: str, payload: bytes, now: float) -> bool:
+        if not payload:
+            return False
+        try:
+            status = parse_payload(ControllerStatus, payload)
+        except PayloadError as exc:
+            self._record(now, topic, f"invalid ({exc.reason})")
+            return False
+        if status.state != "offline":
+            return False
+        # The controller is gone (its goodbye or its last will): every device to its own rule, now.
+        self.relays.release()
+        self.battery_lease.release()
+        self.ev_lease.release()
+        self.twin.end_leases()
+        self._relay_wake_s = math.inf
+        self._record(now, topic, "controller_offline")
+        return True
+
+    def _refresh_relays(self, t: float) -> None:
+        """Hand the twin the relays' states: leased rooms as commanded, the others by their thermostat."""
+        self._advance(t)
+        leased = self.relays.leased(t)
+        if not leased.any():
+            self.twin.end_leases(relays=True, battery=False, ev=False)
+            self._relay_wake_s = math.inf
+            return
+        wanted = self.relays.wanted
+        next_tick = math.inf
+        if not leased.all():
+            obs = self.twin.observe()
+            local = local_thermostat(obs.room_temp_c, obs.comfort_lower_c, obs.relay_on, self.house.thermostat)
+            wanted = np.where(leased, wanted, local)
+            next_tick = t + self.house.thermostat.period_s
+        # The twin holds one relay lease: until the last room's ends (when it takes over itself);
+        # rooms whose lease ends earlier are handed to their thermostat at a wake-up then.
+        last_end = max(s.end_s for s, on in zip(self.relays.slots, leased, strict=True) if on)
+        self.twin.apply(Command(until=self.clock.timestamp(last_end), relay_on=tuple(bool(x) for x in wanted)))
+        self._relay_wake_s = min(self.relays.next_end_s(t), next_tick)
+        if self._relay_wake_s >= last_end:
+            self._relay_wake_s = math.inf
+
+    # --- outbound -----------------------------------------------------------------------------------
+
+    def _clear_retained(self) -> None:
+        """Remove readings a previous run left retained (they would look newer than ours)."""
+        for key in READING_KEYS:
+            for topic in self.topics.topics(key):
+                self.link.publish(Message(topic, b"", retain=True))
+
+    def _announce_clock(self) -> None:
+        s = self.scenario
+        clock = EmulatorClock(scenario=s.name, house_start=s.start.to_pydatetime(), house_end=s.end.to_pydatetime(),
+                              wall_start_s=self.clock.wall_origin_s, speed=self.speed,
+                              timezone=self.house.location.timezone)
+        self.link.publish(Message(self.topics.topic("emulator_clock"), dump(clock), retain=True))
+
+    def _publish_sample(self, t: float) -> None:
+        """Every reading of the house at house time ``t``, with the meters' counters."""
+        self._advance(t)
+        twin = self.twin
+        obs = twin.observe()
+        self.totals.add(twin.take_interval().meter)
+        totals = self.totals
+        ts = self.clock.timestamp(twin.t_s)
+        leased = self.relays.leased(twin.t_s)
+        topics = self.topics
+        messages = []
+        for j in range(len(self.house.rooms)):
+            messages.append((topics.topic("room_temperature", j),
+                             RoomTemperature(ts=ts, temp_c=float(obs.room_temp_c[j]))))
+            messages.append((topics.topic("heating_status", j), HeatingStatus(
+                ts=ts, state="on" if obs.relay_on[j] else "off", source="pems" if leased[j] else "local",
+                seq=self.relays.slots[j].last_seq if self.relays.slots[j].last_seq >= 0 else None,
+                energy_kwh=float(totals.heating_room_kwh[j]), switches=int(totals.switches_room[j]))))
+        messages.append((topics.topic("outdoor_temperature"), OutdoorTemperature(ts=ts, temp_c=obs.outdoor_temp_c)))
+        if self.house.battery is not None:
+            messages.append((topics.topic("battery_status"), BatteryStatus(
+                ts=ts, soc=obs.battery_soc, power_kw=obs.battery_power_kw, mode=twin.state.battery_cmd.mode.value,
+                seq=self.battery_lease.last_seq if self.battery_lease.last_seq >= 0 else None,
+                charge_kwh=totals.charge_kwh, discharge_kwh=totals.discharge_kwh)))
+        messages.append((topics.topic("pv_status"), PvStatus(ts=ts, power_kw=obs.pv_power_kw,
+                                                             energy_kwh=totals.pv_kwh)))
+        messages.append((topics.topic("grid_status"), GridStatus(ts=ts, power_kw=obs.grid_power_kw,
+                                                                 import_kwh=totals.import_kwh,
+                                                                 export_kwh=totals.export_kwh)))
+        charger = self.house.ev_charger
+        if charger is not None:
+            messages += self._charger_readings(ts, obs.ev_connected, obs.ev_soc, obs.ev_energy_needed_kwh,
+                                               obs.ev_departure)
+        for topic, payload in messages:
+            self.link.publish(Message(topic, dump(payload), retain=True))
+        self.samples += 1
+
+    def _charger_readings(self, ts: object, connected: bool, soc: float, needed_kwh: float,
+                          departure: object) -> list[tuple[str, object]]:
+        st = self.twin.state
+        charger = self.house.ev_charger
+        power = 0.0
+        if connected:
+            capacity = self.scenario.ev_sessions[st.ev_session].capacity_kwh
+            power = evm.charger_power_kw(st.ev_request_kw, st.ev_energy_kwh, capacity, charger)
+        request = st.ev_request_kw
+        status = ChargerStatus(
+            ts=ts, connected=connected, power_kw=power, enabled=request is None or request > 0.0,
+            current_a=charger.current_a(power), seq=self.ev_lease.last_seq if self.ev_lease.last_seq >= 0 else None,
+            energy_kwh=self.totals.ev_kwh)
+        car = (CarStatus(ts=ts, soc=soc, energy_needed_kwh=needed_kwh, departure=departure) if connected
+               else CarStatus(ts=ts))
+        return [(self.topics.topic("ev_status"), status), (self.topics.topic("ev_car_status"), car)]
+
+    def summary(self) -> dict[str, object]:
+        results = Counter(r.result for r in self.records)
+        return {"samples": self.samples, "commands": dict(results), "house_end_s": self.twin.t_s,
+                "dropped_while_disconnected": self.link.unsent}
