@@ -12,6 +12,7 @@ since the start, like real meters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -32,6 +33,7 @@ from hardware.clock import HouseClock
 from hardware.config import BrokerConfig
 from hardware.emulated_devices import LeaseSlot, RelayBank, local_thermostat
 from hardware.mqtt import Message, MqttLink
+from hardware.readings import DropCounter
 from hardware.schemas import (
     COMMAND_SCHEMAS,
     BatteryStatus,
@@ -156,12 +158,15 @@ class HouseEmulator:
         self.ev_lease = LeaseSlot()
         self.totals = MeterTotals(n)
         self.records: list[CommandRecord] = []
+        self.rejections = DropCounter(log)
         self.samples = 0
         self.clock: HouseClock | None = None
         self._relay_wake_s = math.inf
         self._inbox: queue.Queue[tuple[str, bytes, bool]] = queue.Queue(maxsize=10_000)
         self._journal = journal.open("a", encoding="utf-8") if journal is not None else None
         subscriptions = [*topics.command_topics(), topics.topic("controller_status")]
+        # A whole house's readings go out in bursts: room for many samples in paho's queue.
+        broker = dataclasses.replace(broker, max_queued_messages=10_000)
         self.link = MqttLink(broker, subscriptions, self._on_message, client_id=client_id)
 
     # --- inbound (network thread) -------------------------------------------------------------------
@@ -234,7 +239,7 @@ class HouseEmulator:
         record = CommandRecord(house_s, topic, result, seq)
         self.records.append(record)
         if result != "accepted":
-            log.warning("emulator: %s on %s at t=%.1f s", result, topic, house_s)
+            self.rejections.drop(topic, result, f"at house second {house_s:.1f}")
         if self._journal is not None:
             self._journal.write(json.dumps({"house_time": self.clock.timestamp(house_s).isoformat(),
                                             "topic": topic, "result": result, "seq": seq}) + "\n")

@@ -112,6 +112,7 @@ class LiveSetup:
 
     clock: HouseClock
     forecasts_scenario: Scenario  # the scenario (window) forecasts come from
+    start: datetime | None  # no decision before this (the emulated house's start)
     end: datetime | None  # when the forecast source runs out
 
 
@@ -124,7 +125,7 @@ def establish_clock(config: LiveConfig, house: HouseConfig, speed: float | None)
         tz = ZoneInfo(house.location.timezone)
         now = datetime.now(tz)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return LiveSetup(HouseClock.wall(midnight), scenario, scenario.end.to_pydatetime())
+        return LiveSetup(HouseClock.wall(midnight), scenario, None, scenario.end.to_pydatetime())
     topic = config.topics.topic_map(house.room_names).topic("emulator_clock")
     announced = await_emulator_clock(config, topic, config.clock.wait_s)
     wanted = speed if speed is not None else config.clock.speed
@@ -140,7 +141,7 @@ def establish_clock(config: LiveConfig, house: HouseConfig, speed: float | None)
         raise LiveError(f"the emulator announced an unknown time zone {announced.timezone!r}") from None
     start, end = announced.house_start.astimezone(tz), announced.house_end.astimezone(tz)
     window = scenario.window(start, end) if (start, end) != (scenario.start, scenario.end) else scenario
-    return LiveSetup(HouseClock(start, announced.wall_start_s, announced.speed), window, end)
+    return LiveSetup(HouseClock(start, announced.wall_start_s, announced.speed), window, start, end)
 
 
 def _loop(env: simpy.Environment, plant: MqttHouse, controller: Controller, interval_s: float, first_s: float,
@@ -178,6 +179,8 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
 
     env = simpy.rt.RealtimeEnvironment(initial_time=clock.now_s(), factor=1.0 / clock.speed, strict=False)
     first_s = math.ceil((env.now - 1e-6) / interval) * interval
+    if setup.start is not None:
+        first_s = max(first_s, clock.seconds(setup.start))
     end_s = math.inf if setup.end is None else clock.seconds(setup.end)
     if duration_s is not None:
         end_s = min(end_s, first_s + duration_s)

@@ -156,7 +156,7 @@ class MqttLink:
     def _on_disconnect(self, client: paho.Client, userdata: object, flags: paho.DisconnectFlags,
                        reason_code: paho.ReasonCode, properties: Properties | None) -> None:
         if self.connected.is_set():
-            log.warning("disconnected from the broker: %s", reason_code)
+            (log.warning if reason_code.is_failure else log.info)("disconnected from the broker: %s", reason_code)
         self.connected.clear()
 
     def _on_subscribe(self, client: paho.Client, userdata: object, mid: int, reason_codes: list[paho.ReasonCode],
