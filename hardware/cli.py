@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
@@ -132,7 +133,8 @@ def emulate(
         console.print("stopped")
     except TwinError as exc:
         raise fail(str(exc)) from None
-    console.print(f"done: {emulator.summary()}")
+    console.print("done; summary:")
+    typer.echo(json.dumps(emulator.summary()))  # last line: one JSON object
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_confi
 from hardware.topics import DEFAULT_TEMPLATES, TopicMap
 from twin.errors import ConfigError
 
-_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 Seconds = Annotated[float, Field(gt=0.0, le=86400.0)]
 Name = Annotated[str, Field(max_length=256)]

@@ -13,6 +13,7 @@ since the start, like real meters.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -72,6 +73,7 @@ class CommandRecord:
     topic: str
     result: str  # "accepted", or why not
     seq: int | None = None
+    lag_wall_s: float | None = None  # from the decision (its ``ts``) to its handling here, on the wall clock
 
 
 @dataclass(slots=True)
@@ -123,7 +125,8 @@ def scenario_window(scenario: Scenario, start: str | None = None, hours: float |
 def sample_times(scenario: Scenario, period_s: float) -> list[float]:
     """House seconds at which the emulator publishes every reading."""
     end = scenario.duration_s
-    times = set(np.arange(0.0, end, period_s).tolist()) | {end}
+    steps = np.arange(len(scenario.index)) * scenario.step_s  # inputs change at each data point
+    times = set(np.arange(0.0, end, period_s).tolist()) | set(steps.tolist()) | {end}
     start = scenario.start.timestamp()
     for s in scenario.ev_sessions:
         for t in (s.arrival.timestamp() - start, s.departure.timestamp() - start - PRE_DEPARTURE_S,
@@ -186,6 +189,7 @@ class HouseEmulator:
             self._clear_retained()
             self.clock = HouseClock(self.scenario.start.to_pydatetime(), time.time() + self.start_delay_s, self.speed)
             self._announce_clock()
+            gc.freeze()  # the twin and the scenario live for the run: keep them out of GC passes
             self._play(stop)
             time.sleep(linger_s)  # let the last readings reach a runner before the clock disappears
         finally:
@@ -201,8 +205,8 @@ class HouseEmulator:
         while i < len(due):
             if stop is not None and stop.is_set():
                 return
-            wake = min(due[i], self._relay_wake_s)
-            delay = clock.wall_s(wake) - time.time()
+            change = self._next_change_s()
+            delay = clock.wall_s(min(due[i], change)) - time.time()
             try:
                 item = self._inbox.get(timeout=delay) if delay > 0 else self._inbox.get_nowait()
             except queue.Empty:
@@ -221,11 +225,26 @@ class HouseEmulator:
                     i += 1
                 if self._handle(batch, now) and clock_s >= 0.0:
                     self._publish_sample(self.twin.t_s)  # read-back: the state right after the command
-            elif self._relay_wake_s <= due[i]:
+                continue
+            t = min(due[i], change)
+            if self._relay_wake_s <= t:
                 self._refresh_relays(self._relay_wake_s)
-            else:
-                self._publish_sample(due[i])
+            self._publish_sample(t)  # on schedule, or because something changed by itself
+            if due[i] <= t:
                 i += 1
+
+    def _next_change_s(self) -> float:
+        """The next moment the house changes by itself between scheduled readings.
+
+        A room's lease ending (its relay goes to the thermostat), the battery's or charger's lease
+        ending (back to their defaults), the battery reaching a SOC limit or the car becoming
+        full: the devices report such changes at once, as real meters report on change.
+        """
+        t = self.twin.t_s
+        candidates = [self._relay_wake_s, self.twin.next_power_change_s()]
+        candidates += [lease.end_s for lease in (self.battery_lease, self.ev_lease) if lease.end_s > t]
+        upcoming = min(candidates)
+        return upcoming if upcoming > t + 1e-6 else math.inf
 
     def _advance(self, t: float) -> None:
         t = min(t, self.duration_s)
@@ -235,15 +254,16 @@ class HouseEmulator:
 
     # --- commands -----------------------------------------------------------------------------------
 
-    def _record(self, house_s: float, topic: str, result: str, seq: int | None = None) -> None:
-        record = CommandRecord(house_s, topic, result, seq)
+    def _record(self, house_s: float, topic: str, result: str, seq: int | None = None,
+                lag_wall_s: float | None = None) -> None:
+        record = CommandRecord(house_s, topic, result, seq, lag_wall_s)
         self.records.append(record)
         if result != "accepted":
             self.rejections.drop(topic, result, f"at house second {house_s:.1f}")
         if self._journal is not None:
             self._journal.write(json.dumps({"house_time": self.clock.timestamp(house_s).isoformat(),
-                                            "topic": topic, "result": result, "seq": seq}) + "\n")
-            self._journal.flush()
+                                            "topic": topic, "result": result, "seq": seq,
+                                            "lag_wall_s": lag_wall_s}) + "\n")
 
     def _handle(self, batch: list[tuple[str, bytes, bool]], now: float) -> bool:
         """Let the devices take a batch of messages that arrived at house time ``now``.
@@ -272,6 +292,7 @@ class HouseEmulator:
                 self._record(now, topic, f"invalid ({exc.reason})")
                 continue
             decided_s = self.clock.seconds(command.ts) if command.ts is not None else now
+            lag_wall_s = time.time() - self.clock.wall_s(decided_s)
             at = min(max(decided_s, self.twin.t_s), now)
             if relays_changed and at > self.twin.t_s:
                 self._refresh_relays(self.twin.t_s)  # the rooms commanded so far, before time moves on
@@ -284,10 +305,12 @@ class HouseEmulator:
                 reason = self._battery(command, at)
             else:
                 reason = self._charger(command, at)
-            self._record(at, topic, reason or "accepted", command.seq)
+            self._record(at, topic, reason or "accepted", command.seq, lag_wall_s)
             changed |= reason is None
         if relays_changed:
             self._refresh_relays(self.twin.t_s)
+        if self._journal is not None:
+            self._journal.flush()
         return changed
 
     def _battery(self, command: object, now: float) -> str | None:
@@ -403,7 +426,8 @@ class HouseEmulator:
             messages += self._charger_readings(ts, obs.ev_connected, obs.ev_soc, obs.ev_energy_needed_kwh,
                                                obs.ev_departure)
         for topic, payload in messages:
-            self.link.publish(Message(topic, dump(payload), retain=True))
+            # Like the real devices' bridges: readings at QoS 0 (the next one follows), retained.
+            self.link.publish(Message(topic, dump(payload), retain=True, qos=0))
         self.samples += 1
 
     def _charger_readings(self, ts: object, connected: bool, soc: float, needed_kwh: float,
@@ -424,6 +448,14 @@ class HouseEmulator:
         return [(self.topics.topic("ev_status"), status), (self.topics.topic("ev_car_status"), car)]
 
     def summary(self) -> dict[str, object]:
+        """Counts of what happened, and how late commands arrived (wall seconds after their decision)."""
         results = Counter(r.result for r in self.records)
+        lags = np.array([r.lag_wall_s for r in self.records if r.lag_wall_s is not None])
+        late = sum(1 for r in self.records if r.result == "accepted" and r.lag_wall_s is not None
+                   and r.lag_wall_s * self.speed > self.publish_period_s)
         return {"samples": self.samples, "commands": dict(results), "house_end_s": self.twin.t_s,
-                "dropped_while_disconnected": self.link.unsent}
+                "dropped_while_disconnected": self.link.unsent,
+                "command_lag_wall_s": None if not lags.size else {
+                    "p50": float(np.percentile(lags, 50)), "p95": float(np.percentile(lags, 95)),
+                    "max": float(lags.max())},
+                "commands_after_next_reading": late}

@@ -78,8 +78,11 @@ class PartitionedRunLog:
                interval: IntervalRecord) -> None:
         self._chunk.record(start, obs, command, decide_time_s, interval)
         self.intervals += 1
-        if len(self._chunk) >= self.flush_every:
-            self.flush()
+
+    @property
+    def due(self) -> bool:
+        """Enough intervals for the next part (the runner flushes between decisions, not during one)."""
+        return len(self._chunk) >= self.flush_every
 
     def flush(self) -> None:
         """Write the intervals recorded since the last flush as the next part."""

@@ -51,7 +51,7 @@ class LocalBroker:
         self.folder.chmod(0o755)
         self.config_path = self.folder / "mosquitto.conf"
         self.config_path.write_text(
-            f"listener {self.port} {self.host}\nallow_anonymous true\npersistence false\n"
+            f"listener {self.port} {self.host}\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
             f"log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n{extra_config}\n",
             encoding="utf-8")
         self.config_path.chmod(0o644)

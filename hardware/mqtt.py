@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -145,6 +146,9 @@ class MqttLink:
             client.disconnect()  # no retry loop against a broker that said no
             self._settled.set()
             return
+        sock = client.socket()
+        if sock is not None:  # small messages out at once: no Nagle delay on a command (paho leaves it on)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.subscriptions:
             client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self.subscriptions])
         if self.birth is not None:

@@ -43,6 +43,9 @@ from twin.safety import RolloutMode
 
 log = logging.getLogger(__name__)
 
+#: How far before a decision instant a reading may be stamped and still count as taken at it [house s].
+SAMPLE_TOLERANCE_S = 1e-4
+
 #: Devices each rollout mode may command.
 ALLOWED_DEVICES = {
     RolloutMode.SIMULATION: frozenset(),
@@ -90,6 +93,11 @@ class MqttHouse:
         self.published: Counter[str] = Counter()  # device → messages published
         self.blocked = 0  # device commands refused by the rollout gate
         self._sampled_at: float | None = None
+        age = config.max_age
+        self._max_age_by_key = {
+            "room_temperature": age.room_temperature_s, "heating_status": age.heating_status_s,
+            "outdoor_temperature": age.outdoor_temperature_s, "battery_status": age.battery_s, "pv_status": age.pv_s,
+            "grid_status": age.grid_s, "ev_status": age.ev_charger_s, "ev_car_status": age.ev_car_s}
         self._interval_start_s: float | None = None
         self._interval_counters: Counters | None = None
         self._interval_prices = (math.nan, math.nan)
@@ -157,20 +165,22 @@ class MqttHouse:
         return self.clock.timestamp(self.env.now)
 
     def _sample(self, t: float) -> None:
-        """Wait (bounded) for the fresh readings of devices that stamp theirs to reach ``t``."""
+        """Wait (bounded) until every fresh reading whose device stamps its readings has reached ``t``."""
         if self._sampled_at == t:
             return
         self._sampled_at = t
         wait_s = self.config.control.sample_wait_s
         if wait_s <= 0.0:
             return
-        required = self.required_readings()
-        stamped = [k for k, max_age in required.items()
+        limit = self._max_age_by_key
+        stamped = [k for k in self.store.keys()
                    if (r := self.store.get(k)) is not None and r.device_s is not None
-                   and self.store.age_s(r) <= max_age]
+                   and self.store.age_s(r) <= limit.get(getattr(k, "key", ""), 0.0)]
 
         def reached() -> bool:
-            return all((r := self.store.get(k)) is not None and r.device_s >= t - 1e-3 for k in stamped)
+            # A reading stamped just before t (a device reporting a change) does not count as at t.
+            return all((r := self.store.get(k)) is not None and r.device_s >= t - SAMPLE_TOLERANCE_S
+                       for k in stamped)
 
         if not self.store.wait_until(reached, wait_s):
             log.debug("readings for t=%.0f s incomplete after %.2f s", t, wait_s)

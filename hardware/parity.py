@@ -15,6 +15,7 @@ command sequences where timing allows, and KPIs within 1 % otherwise.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import subprocess
@@ -77,6 +78,11 @@ class LiveSession:
 
     def journal(self) -> list[dict[str, Any]]:
         return read_journal(self.out / JOURNAL)
+
+    def emulator_summary(self) -> dict[str, Any]:
+        """The JSON summary ``pems emulate`` prints last."""
+        lines = [line for line in self.emulator_stdout.splitlines() if line.startswith("{")]
+        return json.loads(lines[-1]) if lines else {}
 
 
 def _wait_for_line(path: Path, text: str, process: subprocess.Popen, timeout_s: float) -> None:
