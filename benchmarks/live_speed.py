@@ -7,7 +7,7 @@ is simulated, and the two are compared decision by decision and KPI by KPI
 sequences were identical and the wall time of the day at that speed; the last line of output is
 one JSON object with the figures. Needs ``mosquitto`` (Debian package).
 
-    python -m benchmarks.live_speed [--controller rule-based] [--speeds 2880,1440,720,360] [--hours 24]
+    python -m benchmarks.live_speed [--controller rule-based] [--speeds 1440,960,480] [--hours 24] [--all]
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--scenario", default="winter-week-v1")
     parser.add_argument("--start", default="2024-01-15T00:00", help="local start of the day played")
     parser.add_argument("--hours", type=float, default=24.0)
-    parser.add_argument("--speeds", default="2880,1440,720,360", help="comma-separated, tried fastest first")
+    parser.add_argument("--speeds", default="2880,1920,1440,960,720,480,360,240",
+                        help="comma-separated, tried fastest first")
     parser.add_argument("--all", action="store_true", help="try every speed, not only down to the first match")
     args = parser.parse_args(argv)
     speeds = sorted((float(s) for s in args.speeds.split(",")), reverse=True)

@@ -3,8 +3,12 @@
 A :class:`ForecastSource` gives, for a house time, an :class:`Outlook`: the ``Forecast`` a
 controller sees (same type and grid as in simulation), the comfort band now, today's prices
 and an outdoor temperature to fall back on when the outdoor sensor is stale.
-:class:`ScenarioForecasts` replays a scenario's *issued* forecasts on the house clock — against
-the emulator (the same forecasts the simulated run sees) or to replay a recorded period.
+:class:`ScenarioForecasts` replays a scenario's *issued* forecasts on the house clock: against
+the emulator, at the scenario's own dates (the forecasts the simulated run sees); against a real
+house, *on the calendar* — the same weekday and time of day (and for a scenario of a year or
+more, the same week of the year), so that a week-long or year-long scenario covers any date.
+Until a live feed exists (a weather service, the day-ahead market), a real house then sees
+plausible forecasts and the scenario's prices, not today's: say so to whoever reads its KPIs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from twin.contracts import Forecast
 from twin.exogenous import build_exogenous
 from twin.scenario import Scenario
 from twin.thermal import build_matrices
+
+WEEK_S = 7 * 86400.0
+YEAR_S = 52 * WEEK_S  # 364 days: keeps the weekday
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,22 +56,39 @@ class ScenarioForecasts:
     horizon, so a live run against the emulator sees the simulated run's forecasts.
     """
 
-    def __init__(self, house: HouseConfig, scenario: Scenario, horizon_s: float) -> None:
+    def __init__(self, house: HouseConfig, scenario: Scenario, horizon_s: float, calendar: bool = False) -> None:
         self.scenario = scenario
         self.step_s = scenario.step_s
         self.horizon_steps = max(1, math.ceil(horizon_s / self.step_s))
         thermal = build_matrices(house.rooms, house.couplings)
         self.exo = build_exogenous(house, scenario, self.horizon_steps + 1, thermal.mass_node, thermal.n_nodes)
         self.start = scenario.start.to_pydatetime()
-        self.end = scenario.end.to_pydatetime()
-        self._step_times = list(scenario.index.to_pydatetime())
+        self._step_epoch_s = scenario.index.asi8 / 1e9
+        self.period_s: float | None = None
+        self.end: datetime | None = scenario.end.to_pydatetime()
+        if calendar:
+            duration_s = scenario.duration_s
+            if duration_s >= YEAR_S:
+                self.period_s = YEAR_S
+            elif duration_s >= WEEK_S:
+                self.period_s = WEEK_S
+            else:
+                raise LiveError(f"scenario {scenario.name!r} covers {duration_s / 86400:g} days; replayed on the "
+                                f"calendar it must cover at least a week")
+            self.end = None
+
+    def _shift_s(self, when: datetime) -> float:
+        """Seconds to subtract from house time to land in the scenario (whole periods; 0 off-calendar)."""
+        if self.period_s is None:
+            return 0.0
+        return math.floor((when.timestamp() - self.start.timestamp()) / self.period_s) * self.period_s
 
     def step_index(self, when: datetime) -> int:
-        offset_s = when.timestamp() - self.start.timestamp()
+        offset_s = when.timestamp() - self._shift_s(when) - self.start.timestamp()
         i = int((offset_s + 1e-6) // self.step_s)
         if not 0 <= i < self.exo.n_steps:
             raise LiveError(f"house time {when.isoformat()} is outside the forecast scenario "
-                            f"{self.scenario.name!r} [{self.start.isoformat()}, {self.end.isoformat()})")
+                            f"{self.scenario.name!r} [{self.start.isoformat()}, {self.scenario.end.isoformat()})")
         return i
 
     def outlook(self, when: datetime) -> Outlook:
@@ -73,7 +97,8 @@ class ScenarioForecasts:
         series = self.exo.series
         model = self.scenario.forecasts
         lower, upper = self.exo.comfort_lower_c, self.exo.comfort_upper_c
-        forecast = Forecast(start=self._step_times[i], step_s=self.step_s, horizon_steps=h,
+        step_start = datetime.fromtimestamp(self._step_epoch_s[i] + self._shift_s(when), when.tzinfo)
+        forecast = Forecast(start=step_start, step_s=self.step_s, horizon_steps=h,
                             load=lambda: model.issue(series, i, h), comfort=lambda: (lower[i:i + h], upper[i:i + h]))
         return Outlook(forecast=forecast, comfort_lower_c=lower[i], comfort_upper_c=upper[i],
                        import_price_per_kwh=float(series["import_price_per_kwh"][i]),

@@ -35,11 +35,17 @@ META = "live.json"
 JOURNAL = "commands.jsonl"
 
 
-def prepare_run_directory(out: Path) -> Path:
-    """Create ``out`` (it must not exist, or be empty)."""
+def check_run_directory(out: Path) -> None:
+    """Refuse an ``out`` that exists and is not an empty directory."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TwinError(f"{out} exists and is not empty; a live run never overwrites one (choose another --out)")
+
+
+def prepare_run_directory(out: Path) -> Path:
+    """Create ``out`` (it must not exist, or be empty)."""
+    check_run_directory(out)
+    out = Path(out)
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     return out
 

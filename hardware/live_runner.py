@@ -34,6 +34,7 @@ from hardware.live_log import (
     META,
     CommandJournal,
     PartitionedRunLog,
+    check_run_directory,
     prepare_run_directory,
     read_run_log,
     write_atomically,
@@ -44,6 +45,7 @@ from hardware.mqtt_house import MqttHouse, command_summary
 from hardware.schemas import EmulatorClock, PayloadError, parse_payload
 from twin.config import HouseConfig, load_house, reference_house
 from twin.contracts import Command, Controller, Observation
+from twin.errors import TwinError
 from twin.kpis import compute_kpis
 from twin.registry import ControllerContext, load_scenario, make_controller
 from twin.runner import ProgressFn, RunResult, RunSettings, control_loop
@@ -115,6 +117,7 @@ class LiveSetup:
     forecasts_scenario: Scenario  # the scenario (window) forecasts come from
     start: datetime | None  # no decision before this (the emulated house's start)
     end: datetime | None  # when the forecast source runs out
+    calendar: bool = False  # forecasts replayed on the calendar (a real house, real time)
 
 
 def establish_clock(config: LiveConfig, house: HouseConfig, speed: float | None) -> LiveSetup:
@@ -126,7 +129,7 @@ def establish_clock(config: LiveConfig, house: HouseConfig, speed: float | None)
         tz = ZoneInfo(house.location.timezone)
         now = datetime.now(tz)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return LiveSetup(HouseClock.wall(midnight), scenario, None, scenario.end.to_pydatetime())
+        return LiveSetup(HouseClock.wall(midnight), scenario, None, None, calendar=True)
     topic = config.topics.topic_map(house.room_names).topic("emulator_clock")
     announced = await_emulator_clock(config, topic, config.clock.wait_s)
     wanted = speed if speed is not None else config.clock.speed
@@ -178,11 +181,11 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     if house is None:
         house = load_house(config.house_file) if config.house_file else reference_house()
     config.topics.topic_map(house.room_names)  # a bad topic layout fails before anything starts
-    out = prepare_run_directory(out)
+    check_run_directory(out)
     setup = establish_clock(config, house, speed)
     clock = setup.clock
     control = config.control
-    forecasts = ScenarioForecasts(house, setup.forecasts_scenario, control.horizon_s)
+    forecasts = ScenarioForecasts(house, setup.forecasts_scenario, control.horizon_s, calendar=setup.calendar)
     interval = control.decision_interval_s
     settings = RunSettings(decision_interval_s=interval, horizon_s=control.horizon_s, seed=seed)
     controller = make_controller(controller_name, ControllerContext(house, None, interval, seed))
@@ -201,6 +204,12 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
                         f"at {clock.timestamp(first_s).isoformat()}")
 
     plant = MqttHouse(house, config, clock, env, forecasts, mode)
+    plant.connect()  # before anything is written: an unreachable broker leaves no run directory behind
+    try:
+        out = prepare_run_directory(out)
+    except TwinError:
+        plant.close()
+        raise
     recorder = PartitionedRunLog(house.room_names, out, control.log_flush_intervals)
     journal = CommandJournal(out / JOURNAL)
     safety = LiveSafety(house, mode, plant, journal)
@@ -215,10 +224,10 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     log.info("live run in %s mode from %s, %s", mode.name, meta["first_decision"],
              f"until {meta['planned_end']}" if meta["planned_end"] else "until stopped")
 
-    plant.connect()
     gc.freeze()  # everything built so far lives for the run: keep it out of GC passes that would delay decisions
     wall0 = time.perf_counter()
     status = "finished"
+    failure: BaseException | None = None
     try:
         process = env.process(_loop(env, plant, controller, interval, first_s, end_s, recorder, safety,
                                     control.startup_wait_s, progress))
@@ -226,11 +235,16 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     except KeyboardInterrupt:
         status = "interrupted"
         log.warning("stopped by the user; writing what was logged so far")
+    except Exception as exc:  # noqa: BLE001 - recorded in live.json and raised again below
+        status, failure = f"failed: {exc}", exc
     finally:
-        plant.close()
+        plant.close()  # the goodbye: every device falls back to its own rule now, not when its lease ends
         journal.close()
         recorder.flush()
-    return _finish(out, house, controller_name, settings, meta, status, plant, wall0, plots)
+    result = _finish(out, house, controller_name, settings, meta, status, plant, wall0, plots)
+    if failure is not None:
+        raise failure
+    return result
 
 
 def _finish(out: Path, house: HouseConfig, controller_name: str, settings: RunSettings, meta: dict[str, Any],

@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from hardware.config import load_live_config, live_config_from_dict
+from hardware.config import live_config_from_dict, load_live_config
 from twin.config import reference_house
 from twin.errors import ConfigError
 
