@@ -37,7 +37,8 @@ def mosquitto_path() -> str | None:
 class LocalBroker:
     """``with LocalBroker() as broker:`` — Mosquitto on ``127.0.0.1:broker.port`` for the block."""
 
-    def __init__(self, extra_config: str = "", port: int | None = None, folder: Path | None = None) -> None:
+    def __init__(self, extra_config: str = "", port: int | None = None, folder: Path | None = None,
+                 anonymous: bool = True) -> None:
         binary = mosquitto_path()
         if binary is None:
             raise LiveError("mosquitto is not installed (Debian: apt-get install mosquitto)")
@@ -51,7 +52,8 @@ class LocalBroker:
         self.folder.chmod(0o755)
         self.config_path = self.folder / "mosquitto.conf"
         self.config_path.write_text(
-            f"listener {self.port} {self.host}\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
+            f"listener {self.port} {self.host}\nallow_anonymous {str(anonymous).lower()}\npersistence false\n"
+            f"set_tcp_nodelay true\n"
             f"log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n{extra_config}\n",
             encoding="utf-8")
         self.config_path.chmod(0o644)

@@ -92,18 +92,22 @@ class MqttLink:
     # --- lifecycle -----------------------------------------------------------------------------------
 
     def start(self, timeout_s: float | None = None) -> None:
-        """Connect (in the background, reconnecting as needed) and wait for the first CONNACK."""
+        """Connect and wait for the CONNACK; afterwards paho reconnects by itself when the link drops.
+
+        The first connection is made here, not in the background, so that a wrong address, a
+        refused port or a certificate that does not verify is reported as what it is.
+        """
         timeout_s = self.broker.connect_timeout_s if timeout_s is None else timeout_s
         where = f"{self.broker.host}:{self.broker.port}"
+        self.client.connect_timeout = timeout_s
         try:
-            self.client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s)
-        except (OSError, ValueError) as exc:
+            self.client.connect(self.broker.host, self.broker.port, keepalive=self.broker.keepalive_s)
+        except (OSError, ssl.SSLError, ValueError) as exc:
             raise LiveError(f"cannot connect to the broker at {where}: {exc}") from None
         self.client.loop_start()
         if not self._settled.wait(timeout_s):
             self.client.loop_stop()
-            raise LiveError(f"no answer from the broker at {where} within {timeout_s:g} s "
-                            f"(is it running, and is the address right?)")
+            raise LiveError(f"no answer from the broker at {where} within {timeout_s:g} s")
         if self.refused is not None:
             self.client.loop_stop()
             raise LiveError(f"the broker at {where} refused the connection: {self.refused}")

@@ -49,10 +49,11 @@ def pems_executable() -> str:
 
 
 def live_config_text(broker: LocalBroker, scenario: str, speed: float, publish_period_s: float = 60.0,
-                     decision_interval_s: float = 300.0, sample_wait_s: float = 2.0) -> str:
+                     decision_interval_s: float = 300.0, sample_wait_s: float = 2.0, keepalive_s: int = 5) -> str:
     """A live.toml for running against ``pems emulate`` on ``broker``."""
     age = 3 * publish_period_s
     return (f'[broker]\nhost = "{broker.host}"\nport = {broker.port}\nconnect_timeout_s = 10\n'
+            f'keepalive_s = {keepalive_s}\n'
             f'[clock]\nsource = "emulator"\nspeed = {speed}\nwait_s = 60\n'
             f'[control]\ndecision_interval_s = {decision_interval_s}\nsample_wait_s = {sample_wait_s}\n'
             f'startup_wait_s = 10\n'

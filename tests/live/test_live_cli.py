@@ -33,7 +33,7 @@ def one_line_error(proc: subprocess.CompletedProcess, message: str) -> None:
     (["--mode", "turbo"], "--mode 'turbo' is not one of simulation, advisory, partial, full"),
     (["--mode", "full", "--speed", "60"], "--speed 60 needs clock.source = 'emulator'"),
     (["--mode", "full", "--controller", "genius"], "unknown controller 'genius'"),
-    (["--mode", "full"], "no answer from the broker"),
+    (["--mode", "full"], "cannot connect to the broker at 127.0.0.1:"),
 ])
 def test_live_bad_input(config, tmp_path, args, message):
     out = tmp_path / "run"

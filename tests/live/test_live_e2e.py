@@ -70,8 +70,8 @@ def test_effects_come_back_as_readings(session):
             assert row["battery_charge_kwh"] == pytest.approx(battery["power_kw"] * h, rel=LATENCY_SHARE)
         elif battery["mode"] == "discharge_to_grid":
             assert row["battery_discharge_kwh"] == pytest.approx(battery["power_kw"] * h, rel=LATENCY_SHARE)
-        # EV: the car (connected all hour) draws the commanded power.
-        assert row["ev_connected"]
+        # EV: the car (home all hour; the window's end is its departure) draws the commanded power.
+        assert row["ev_connected"] == (time != log.index[-1])
         assert row["ev_kwh"] == pytest.approx(command["ev_power_kw"] * h, rel=LATENCY_SHARE)
     modes = {sent[t]["battery"]["mode"] for t in sent}
     assert modes == {"charge_from_grid", "discharge_to_grid", "self_consumption"}

@@ -11,6 +11,8 @@ KPIs within 1 %. Parametrised over controllers: add ``mpc`` once it is registere
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from hardware.local_broker import LocalBroker
@@ -42,6 +44,8 @@ def test_live_against_the_emulator_matches_simulation(controller, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("PEMS_LIVE_DAY"),
+                    reason="a whole day through the broker takes minutes; PEMS_LIVE_DAY=1 runs it")
 @pytest.mark.parametrize("controller", CONTROLLERS)
 def test_a_whole_day_matches_simulation(controller, tmp_path):
     with LocalBroker() as broker:
