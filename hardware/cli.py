@@ -6,6 +6,8 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -23,12 +25,17 @@ def _logging(level: str) -> None:
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _stop_on_sigterm() -> None:
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
     """SIGTERM (systemd, docker stop) ends the run like Ctrl-C: cleanly, with the log written."""
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def parse_broker(text: str) -> tuple[str, int]:
@@ -71,8 +78,7 @@ def live(
         if speed is not None and not 0.01 <= speed <= 100_000:
             raise ConfigError(f"--speed {speed} is outside [0.01, 100000]")
         live_config = load_live_config(config)
-        _stop_on_sigterm()
-        with DelayedProgress(f"live {mode.lower()} × {controller}") as progress:
+        with _stop_on_sigterm(), DelayedProgress(f"live {mode.lower()} × {controller}") as progress:
             result = run_live(live_config, controller, RolloutMode(mode.lower()), out,
                               duration_s=None if duration_h is None else duration_h * 3600.0, speed=speed, seed=seed,
                               progress=progress, plots=plots)
@@ -126,9 +132,9 @@ def emulate(
     except (TwinError, ValueError) as exc:
         raise fail(str(exc)) from None
     console.print(f"emulating {world.name} from {world.start} to {world.end} at {speed:g}× on {host}:{port}")
-    _stop_on_sigterm()
     try:
-        emulator.run()
+        with _stop_on_sigterm():
+            emulator.run()
     except KeyboardInterrupt:
         console.print("stopped")
     except TwinError as exc:
@@ -138,6 +144,9 @@ def emulate(
 
 
 def register(app: typer.Typer) -> None:
-    """The ``pems.cli`` entry point: add ``live`` and ``emulate`` to the ``pems`` command."""
-    app.command("live")(live)
-    app.command("emulate")(emulate)
+    """The ``pems.cli`` entry point: add ``live`` and ``emulate`` to the ``pems`` command (once)."""
+    known = {c.name for c in app.registered_commands}
+    if "live" not in known:
+        app.command("live")(live)
+    if "emulate" not in known:
+        app.command("emulate")(emulate)

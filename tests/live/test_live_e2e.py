@@ -15,6 +15,9 @@ from hardware.parity import live_session
 from twin.config import reference_house
 from twin.kpis import KPI_KEYS
 
+#: Real time through a real broker: seconds, not milliseconds.
+pytestmark = pytest.mark.slow
+
 HOUSE = reference_house()
 #: A command lands at its decision instant unless the round trip outlasts a publish period (60 house
 #: seconds, 0.125 wall seconds at 480×) on a busy machine: then up to a minute of a 5-min interval late.

@@ -24,6 +24,9 @@ from twin.config import reference_house
 from twin.house import NO_LEASE
 from twin.registry import load_scenario
 
+#: Real time through a real broker: seconds, not milliseconds.
+pytestmark = pytest.mark.slow
+
 SPEED = 300.0  # the rule-based controller's 900 s leases last 3 wall seconds
 
 

@@ -34,6 +34,7 @@ def check(report, session) -> None:
         assert report.kpis_within(0.01), detail
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("controller", CONTROLLERS)
 def test_live_against_the_emulator_matches_simulation(controller, tmp_path):
     # 05:00–07:00 on a winter Monday: the comfort band steps up at 06:00, heaters and the car draw together.

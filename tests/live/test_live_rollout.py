@@ -14,6 +14,9 @@ from live_helpers import run_against_emulator
 from hardware.topics import COMMAND_KEYS
 from twin.safety import RolloutMode
 
+#: Real time through a real broker: seconds, not milliseconds.
+pytestmark = pytest.mark.slow
+
 ALLOWED = {
     RolloutMode.SIMULATION: set(),
     RolloutMode.ADVISORY: set(),
