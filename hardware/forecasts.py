@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from hardware.errors import LiveError
 from twin.config import HouseConfig
@@ -27,8 +28,8 @@ from twin.exogenous import build_exogenous
 from twin.scenario import Scenario
 from twin.thermal import build_matrices
 
-WEEK_S = 7 * 86400.0
-YEAR_S = 52 * WEEK_S  # 364 days: keeps the weekday
+WEEK = pd.Timedelta(weeks=1)
+YEAR = pd.Timedelta(weeks=52)  # 364 days: keeps the weekday
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,27 +65,36 @@ class ScenarioForecasts:
         self.exo = build_exogenous(house, scenario, self.horizon_steps + 1, thermal.mass_node, thermal.n_nodes)
         self.start = scenario.start.to_pydatetime()
         self._step_epoch_s = scenario.index.asi8 / 1e9
-        self.period_s: float | None = None
+        self.period: pd.Timedelta | None = None
         self.end: datetime | None = scenario.end.to_pydatetime()
         if calendar:
-            duration_s = scenario.duration_s
-            if duration_s >= YEAR_S:
-                self.period_s = YEAR_S
-            elif duration_s >= WEEK_S:
-                self.period_s = WEEK_S
+            duration = pd.Timedelta(seconds=scenario.duration_s)
+            if duration >= YEAR:
+                self.period = YEAR
+            elif duration >= WEEK:
+                self.period = WEEK
             else:
-                raise LiveError(f"scenario {scenario.name!r} covers {duration_s / 86400:g} days; replayed on the "
-                                f"calendar it must cover at least a week")
+                raise LiveError(f"scenario {scenario.name!r} covers {duration.total_seconds() / 86400:g} days; "
+                                f"replayed on the calendar it must cover at least a week")
             self.end = None
 
-    def _shift_s(self, when: datetime) -> float:
-        """Seconds to subtract from house time to land in the scenario (whole periods; 0 off-calendar)."""
-        if self.period_s is None:
-            return 0.0
-        return math.floor((when.timestamp() - self.start.timestamp()) / self.period_s) * self.period_s
+    def scenario_time(self, when: datetime) -> datetime:
+        """The scenario's moment that stands for house time ``when``.
+
+        On the calendar: the same local weekday and time of day, whole periods (a week, or 52
+        weeks) back or forth on the local wall clock — so a summer hour maps to the same local hour
+        even when the scenario's date is in winter time.
+        """
+        if self.period is None:
+            return when
+        tz = self.scenario.tz
+        local = pd.Timestamp(when).tz_convert(tz).tz_localize(None)
+        periods = math.floor((local - self.scenario.start.tz_localize(None)) / self.period)
+        mapped = (local - periods * self.period).tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+        return mapped.to_pydatetime()
 
     def step_index(self, when: datetime) -> int:
-        offset_s = when.timestamp() - self._shift_s(when) - self.start.timestamp()
+        offset_s = self.scenario_time(when).timestamp() - self.start.timestamp()
         i = int((offset_s + 1e-6) // self.step_s)
         if not 0 <= i < self.exo.n_steps:
             raise LiveError(f"house time {when.isoformat()} is outside the forecast scenario "
@@ -97,7 +107,8 @@ class ScenarioForecasts:
         series = self.exo.series
         model = self.scenario.forecasts
         lower, upper = self.exo.comfort_lower_c, self.exo.comfort_upper_c
-        step_start = datetime.fromtimestamp(self._step_epoch_s[i] + self._shift_s(when), when.tzinfo)
+        into_step_s = self.scenario_time(when).timestamp() - self._step_epoch_s[i]
+        step_start = datetime.fromtimestamp(when.timestamp() - into_step_s, when.tzinfo)
         forecast = Forecast(start=step_start, step_s=self.step_s, horizon_steps=h,
                             load=lambda: model.issue(series, i, h), comfort=lambda: (lower[i:i + h], upper[i:i + h]))
         return Outlook(forecast=forecast, comfort_lower_c=lower[i], comfort_upper_c=upper[i],

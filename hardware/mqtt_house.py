@@ -93,6 +93,7 @@ class MqttHouse:
         self.published: Counter[str] = Counter()  # device → messages published
         self.blocked = 0  # device commands refused by the rollout gate
         self._sampled_at: float | None = None
+        self._stale: frozenset[str] = frozenset()  # of the last observation
         age = config.max_age
         self._max_age_by_key = {
             "room_temperature": age.room_temperature_s, "heating_status": age.heating_status_s,
@@ -203,6 +204,7 @@ class MqttHouse:
         outdoor = heating.outdoor_temp_c if math.isfinite(heating.outdoor_temp_c) else outlook.outdoor_temp_c
         if self._interval_counters is None:
             self._start_interval(t, outlook)
+        self._stale = frozenset(stale)
         return Observation(
             time=now, room_temp_c=heating.room_temp_c, comfort_lower_c=outlook.comfort_lower_c,
             comfort_upper_c=outlook.comfort_upper_c, relay_on=heating.relay_on, outdoor_temp_c=outdoor,
@@ -221,7 +223,14 @@ class MqttHouse:
         lease = LeaseTerms.of(command, now, self.clock.speed)
         messages: list[tuple[str, Message]] = []
         if command.relay_on is not None and self._allow("heating"):
-            messages += [("heating", m) for m in self.loxone.relay_messages(command.relay_on, lease, self.seq)]
+            # A room whose temperature is unknown is not commanded: its lease lapses and its own
+            # thermostat takes over, rather than a blind controller holding it off (LIVE.md F4).
+            blind = frozenset(j for j, room in enumerate(self.house.room_names)
+                              if f"room_temp_c.{room}" in self._stale)
+            if blind:
+                log.warning("not commanding the heating of %s: no fresh temperature",
+                            ", ".join(self.house.room_names[j] for j in sorted(blind)))
+            messages += [("heating", m) for m in self.loxone.relay_messages(command.relay_on, lease, self.seq, blind)]
         if command.battery is not None and self.house.battery is not None and self._allow("battery"):
             messages.append(("battery", self.growatt.battery_message(command.battery, lease, self.seq)))
         if command.ev_power_kw is not None and self.house.ev_charger is not None and self._allow("ev"):

@@ -40,13 +40,15 @@ class LoxoneAdapter:
         self.max_age = max_age
         self.heater_kw = np.array([r.heater_power_kw for r in house.rooms])
 
-    def relay_messages(self, relay_on: tuple[bool, ...], lease: LeaseTerms, seq: SequenceCounter) -> list[Message]:
+    def relay_messages(self, relay_on: tuple[bool, ...], lease: LeaseTerms, seq: SequenceCounter,
+                       skip: frozenset[int] = frozenset()) -> list[Message]:
+        """One lease per room; rooms in ``skip`` get none (their own thermostat takes over)."""
         if len(relay_on) != len(self.rooms):
             raise ValueError(f"{len(relay_on)} relay states for {len(self.rooms)} rooms")
         return [Message(self.topics.topic("heating_set", j),
                         dump(HeatingCommand(state="on" if on else "off", until=lease.until, ttl_s=lease.ttl_s,
                                             seq=seq.next(), ts=lease.issued)))
-                for j, on in enumerate(relay_on)]
+                for j, on in enumerate(relay_on) if j not in skip]
 
     def read(self, store: ReadingStore) -> HeatingReadings:
         n = len(self.rooms)

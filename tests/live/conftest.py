@@ -29,6 +29,7 @@ class Spy:
 
     def __init__(self, broker: LocalBroker) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
+        self.expiry: dict[str, int | None] = {}  # topic → MQTT v5 message expiry of its last message
         self._lock = threading.Lock()
         self._ready = threading.Event()
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="spy", protocol=paho.MQTTv5)
@@ -44,6 +45,11 @@ class Spy:
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         with self._lock:
             self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+            self.expiry[msg.topic] = getattr(msg.properties, "MessageExpiryInterval", None)
+
+    def retained(self, topic: str) -> list[bool]:
+        with self._lock:
+            return [r for t, p, r in self.messages if t == topic and p]
 
     def topics(self) -> set[str]:
         with self._lock:
