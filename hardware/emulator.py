@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,30 +33,15 @@ from hardware.adapters.growatt import battery_command_of
 from hardware.clock import HouseClock
 from hardware.config import BrokerConfig
 from hardware.emulated_devices import LeaseSlot, RelayBank, local_thermostat
+from hardware.emulated_readings import DeviceStates, MeterTotals, house_readings
 from hardware.mqtt import Message, MqttLink
 from hardware.readings import DropCounter
-from hardware.schemas import (
-    COMMAND_SCHEMAS,
-    BatteryStatus,
-    CarStatus,
-    ChargerStatus,
-    ControllerStatus,
-    EmulatorClock,
-    GridStatus,
-    HeatingStatus,
-    OutdoorTemperature,
-    PayloadError,
-    PvStatus,
-    RoomTemperature,
-    dump,
-    parse_payload,
-)
+from hardware.schemas import COMMAND_SCHEMAS, ControllerStatus, EmulatorClock, PayloadError, dump, parse_payload
 from hardware.topics import READING_KEYS, TopicMap
-from twin import ev as evm
 from twin.config import HouseConfig
 from twin.contracts import Command
 from twin.errors import ConfigError
-from twin.house import Meter, SimHouse
+from twin.house import SimHouse
 from twin.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -74,35 +59,6 @@ class CommandRecord:
     result: str  # "accepted", or why not
     seq: int | None = None
     lag_wall_s: float | None = None  # from the decision (its ``ts``) to its handling here, on the wall clock
-
-
-@dataclass(slots=True)
-class MeterTotals:
-    """The emulated meters' counters since the emulator started [kWh]."""
-
-    n_rooms: int
-    pv_kwh: float = 0.0
-    import_kwh: float = 0.0
-    export_kwh: float = 0.0
-    charge_kwh: float = 0.0
-    discharge_kwh: float = 0.0
-    ev_kwh: float = 0.0
-    heating_room_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    switches_room: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-    def __post_init__(self) -> None:
-        self.heating_room_kwh = np.zeros(self.n_rooms)
-        self.switches_room = np.zeros(self.n_rooms, dtype=np.int64)
-
-    def add(self, m: Meter) -> None:
-        self.pv_kwh += m.pv_kwh
-        self.import_kwh += m.import_kwh
-        self.export_kwh += m.export_kwh
-        self.charge_kwh += m.battery_charge_kwh
-        self.discharge_kwh += m.battery_discharge_kwh
-        self.ev_kwh += m.ev_kwh
-        self.heating_room_kwh += m.heating_room_kwh
-        self.switches_room += m.relay_switches_room
 
 
 def scenario_window(scenario: Scenario, start: str | None = None, hours: float | None = None) -> Scenario:
@@ -395,57 +351,14 @@ class HouseEmulator:
     def _publish_sample(self, t: float) -> None:
         """Every reading of the house at house time ``t``, with the meters' counters."""
         self._advance(t)
-        twin = self.twin
-        obs = twin.observe()
-        self.totals.add(twin.take_interval().meter)
-        totals = self.totals
-        ts = self.clock.timestamp(twin.t_s)
-        leased = self.relays.leased(twin.t_s)
-        topics = self.topics
-        messages = []
-        for j in range(len(self.house.rooms)):
-            messages.append((topics.topic("room_temperature", j),
-                             RoomTemperature(ts=ts, temp_c=float(obs.room_temp_c[j]))))
-            messages.append((topics.topic("heating_status", j), HeatingStatus(
-                ts=ts, state="on" if obs.relay_on[j] else "off", source="pems" if leased[j] else "local",
-                seq=self.relays.slots[j].last_seq if self.relays.slots[j].last_seq >= 0 else None,
-                energy_kwh=float(totals.heating_room_kwh[j]), switches=int(totals.switches_room[j]))))
-        messages.append((topics.topic("outdoor_temperature"), OutdoorTemperature(ts=ts, temp_c=obs.outdoor_temp_c)))
-        if self.house.battery is not None:
-            messages.append((topics.topic("battery_status"), BatteryStatus(
-                ts=ts, soc=obs.battery_soc, power_kw=obs.battery_power_kw, mode=twin.state.battery_cmd.mode.value,
-                seq=self.battery_lease.last_seq if self.battery_lease.last_seq >= 0 else None,
-                charge_kwh=totals.charge_kwh, discharge_kwh=totals.discharge_kwh)))
-        messages.append((topics.topic("pv_status"), PvStatus(ts=ts, power_kw=obs.pv_power_kw,
-                                                             energy_kwh=totals.pv_kwh)))
-        messages.append((topics.topic("grid_status"), GridStatus(ts=ts, power_kw=obs.grid_power_kw,
-                                                                 import_kwh=totals.import_kwh,
-                                                                 export_kwh=totals.export_kwh)))
-        charger = self.house.ev_charger
-        if charger is not None:
-            messages += self._charger_readings(ts, obs.ev_connected, obs.ev_soc, obs.ev_energy_needed_kwh,
-                                               obs.ev_departure)
-        for topic, payload in messages:
+        obs = self.twin.observe()
+        self.totals.add(self.twin.take_interval().meter)
+        devices = DeviceStates(relays=self.relays, battery_lease=self.battery_lease, ev_lease=self.ev_lease)
+        for topic, payload in house_readings(self.twin, obs, self.totals, devices, self.topics,
+                                             self.clock.timestamp(self.twin.t_s)):
             # Like the real devices' bridges: readings at QoS 0 (the next one follows), retained.
             self.link.publish(Message(topic, dump(payload), retain=True, qos=0))
         self.samples += 1
-
-    def _charger_readings(self, ts: object, connected: bool, soc: float, needed_kwh: float,
-                          departure: object) -> list[tuple[str, object]]:
-        st = self.twin.state
-        charger = self.house.ev_charger
-        power = 0.0
-        if connected:
-            capacity = self.scenario.ev_sessions[st.ev_session].capacity_kwh
-            power = evm.charger_power_kw(st.ev_request_kw, st.ev_energy_kwh, capacity, charger)
-        request = st.ev_request_kw
-        status = ChargerStatus(
-            ts=ts, connected=connected, power_kw=power, enabled=request is None or request > 0.0,
-            current_a=charger.current_a(power), seq=self.ev_lease.last_seq if self.ev_lease.last_seq >= 0 else None,
-            energy_kwh=self.totals.ev_kwh)
-        car = (CarStatus(ts=ts, soc=soc, energy_needed_kwh=needed_kwh, departure=departure) if connected
-               else CarStatus(ts=ts))
-        return [(self.topics.topic("ev_status"), status), (self.topics.topic("ev_car_status"), car)]
 
     def summary(self) -> dict[str, object]:
         """Counts of what happened, and how late commands arrived (wall seconds after their decision)."""

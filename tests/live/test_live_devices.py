@@ -102,3 +102,16 @@ def test_end_leases_can_release_one_device_only(twin):
     twin.apply(Command(until=obs.after(3600), relay_on=(False,) * 16, battery=battery, ev_power_kw=0.0))
     twin.end_leases(relays=True, battery=False, ev=False)
     assert twin.state.battery_cmd == battery and twin.state.ev_request_kw == 0.0
+
+
+def test_next_power_change_is_when_the_battery_reaches_its_floor(twin):
+    b = twin.house.battery
+    obs = twin.observe()
+    twin.apply(Command(until=obs.after(5 * 3600), relay_on=(False,) * 16, ev_power_kw=0.0,
+                       battery=BatteryCommand(BatteryMode.DISCHARGE_TO_GRID, 4.0)))
+    # SOC falls at 4 kW / (η_d · capacity): from its start down to soc_min.
+    expected_s = (obs.battery_soc - b.soc_min) * b.discharge_efficiency * b.capacity_kwh * 3600.0 / 4.0
+    assert twin.next_power_change_s() == pytest.approx(expected_s, rel=1e-12)
+    twin.advance_to(expected_s)
+    assert twin.observe().battery_power_kw == 0.0 and twin.observe().battery_soc == pytest.approx(b.soc_min)
+    assert twin.next_power_change_s() == float("inf")
