@@ -282,6 +282,40 @@ class SimHouse:
             st.ev_request_kw = max(0.0, command.ev_power_kw)
             st.ev_lease_s = until_s
 
+    def end_leases(self, relays: bool = True, battery: bool = True, ev: bool = True) -> None:
+        """End the chosen devices' leases now: each falls back to its own behaviour at once.
+
+        What a real device does when its controller goes offline (last will, or a goodbye):
+        relays → local thermostat, battery → SELF_CONSUMPTION, charger → its default.
+        """
+        self.sync()
+        st = self.state
+        if relays and st.relay_lease_s != NO_LEASE:
+            st.relay_lease_s = st.t_s
+        if battery and st.battery_lease_s != NO_LEASE:
+            st.battery_lease_s = st.t_s
+        if ev and st.ev_lease_s != NO_LEASE:
+            st.ev_lease_s = st.t_s
+        self._process_events(st.t_s)
+
+    def next_power_change_s(self) -> float:
+        """When a device's power next changes by itself — the battery reaching a SOC limit, the car
+        becoming full — in scenario seconds; ``inf`` when neither is on its way.
+
+        For an emulator that publishes meter readings when the power changes, as real meters do.
+        """
+        self.sync()
+        st = self.state
+        t = st.t_s
+        ev_kw, batt_kw, limit_soc = self._powers(self._step_index(t))
+        t_next = math.inf
+        if batt_kw != 0.0:
+            t_next = t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery)
+        if ev_kw > 0.0:
+            capacity = self._sessions[st.ev_session].capacity_kwh
+            t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, capacity, ev_kw, self.house.ev_charger))
+        return t_next
+
     # --- snapshots and intervals -------------------------------------------------------------------
 
     def snapshot(self) -> HouseState:

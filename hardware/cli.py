@@ -1,0 +1,152 @@
+"""``pems live`` and ``pems emulate``, plugged into the ``pems`` command (entry point ``pems.cli``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from twin.errors import ConfigError, TwinError
+
+MODES = ("simulation", "advisory", "partial", "full")
+
+
+def _logging(level: str) -> None:
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ConfigError(f"--log-level {level!r} is not one of debug, info, warning, error")
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM (systemd, docker stop) ends the run like Ctrl-C: cleanly, with the log written."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def parse_broker(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6addr]:PORT`` for IPv6) → ``(host, port)``."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"--broker {text!r} must be HOST:PORT with a port in 1..65535")
+    return host, int(port)
+
+
+def live(
+    config: Annotated[Path, typer.Option(help="Live configuration TOML (broker, topics, clock, forecasts)")],
+    controller: Annotated[str, typer.Option(help="Controller name (see `pems controllers list`)")],
+    mode: Annotated[str, typer.Option(help="Rollout mode: simulation (nothing published), advisory (plan only), "
+                                           "partial (battery only), full")],
+    out: Annotated[Path, typer.Option(help="New run directory: log, commands journal, KPIs, plots")],
+    speed: Annotated[float | None, typer.Option(help="House seconds per wall second (must match the emulator)")]
+    = None,
+    duration_h: Annotated[float | None, typer.Option(help="Stop after this many house hours (default: when the "
+                                                          "forecasts run out, or Ctrl-C)")] = None,
+    seed: Annotated[int, typer.Option(help="Seed handed to the controller")] = 0,
+    plots: Annotated[bool, typer.Option(help="Write plots/*.png at the end")] = True,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
+    """Run a controller against the house behind an MQTT broker (or `pems emulate`)."""
+    from twin.cli import console, fail, kpi_table
+
+    try:
+        _logging(log_level)
+        from hardware.config import load_live_config
+        from hardware.live_runner import run_live
+        from twin.progress import DelayedProgress
+        from twin.safety import RolloutMode
+
+        if mode.lower() not in MODES:
+            raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+        if duration_h is not None and not 0 < duration_h <= 24 * 366:
+            raise ConfigError(f"--duration-h {duration_h} is outside (0, 8784]")
+        if speed is not None and not 0.01 <= speed <= 100_000:
+            raise ConfigError(f"--speed {speed} is outside [0.01, 100000]")
+        live_config = load_live_config(config)
+        with _stop_on_sigterm(), DelayedProgress(f"live {mode.lower()} × {controller}") as progress:
+            result = run_live(live_config, controller, RolloutMode(mode.lower()), out,
+                              duration_s=None if duration_h is None else duration_h * 3600.0, speed=speed, seed=seed,
+                              progress=progress, plots=plots)
+    except TwinError as exc:
+        raise fail(str(exc)) from None
+    if result.kpis:
+        console.print(kpi_table(f"live {mode.lower()} × {controller}", result.kpis))
+    console.print(f"{result.meta['status']}: {result.meta['intervals']} intervals; wrote {out}/")
+
+
+def emulate(
+    scenario: Annotated[str, typer.Option(help="Scenario name (see `pems scenarios list`) or file")],
+    broker: Annotated[str, typer.Option(help="Broker as HOST:PORT")] = "127.0.0.1:1883",
+    speed: Annotated[float, typer.Option(help="House seconds per wall second")] = 1.0,
+    config: Annotated[Path | None, typer.Option(help="Live TOML to take topics, credentials and TLS from")] = None,
+    house: Annotated[Path | None, typer.Option(help="House TOML (default: the live config's, else the reference "
+                                                    "house)")] = None,
+    start: Annotated[str | None, typer.Option(help="Play from this local time (ISO 8601) instead of the "
+                                                   "scenario's start")] = None,
+    hours: Annotated[float | None, typer.Option(help="Play this many hours (default: to the scenario's end)")]
+    = None,
+    publish_period_s: Annotated[float, typer.Option(help="House seconds between readings")] = 60.0,
+    start_delay_s: Annotated[float, typer.Option(help="Wall seconds before the house clock starts")] = 2.0,
+    journal: Annotated[Path | None, typer.Option(help="Append every command the devices received (JSON lines)")]
+    = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
+    """Play a scenario on the twin behind the real devices' MQTT topics, N× faster than real time."""
+    import dataclasses
+
+    from twin.cli import console, fail
+
+    try:
+        _logging(log_level)
+        from hardware.config import BrokerConfig, TopicsConfig, load_live_config
+        from hardware.emulator import HouseEmulator, scenario_window
+        from twin.config import load_house, reference_house
+        from twin.registry import load_scenario
+
+        host, port = parse_broker(broker)
+        live_config = load_live_config(config) if config is not None else None
+        broker_config = dataclasses.replace(live_config.broker if live_config else BrokerConfig(), host=host,
+                                            port=port, client_id="pems-emulator")
+        topics = live_config.topics if live_config else TopicsConfig()
+        house_file = house or (Path(live_config.house_file) if live_config and live_config.house_file else None)
+        house_config = load_house(house_file) if house_file else reference_house()
+        world = scenario_window(load_scenario(scenario), start, hours)
+        emulator = HouseEmulator(house_config, world, broker_config, topics.topic_map(house_config.room_names),
+                                 speed=speed, publish_period_s=publish_period_s, start_delay_s=start_delay_s,
+                                 journal=journal)
+    except (TwinError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"emulating {world.name} from {world.start} to {world.end} at {speed:g}× on {host}:{port}")
+    try:
+        with _stop_on_sigterm():
+            emulator.run()
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except TwinError as exc:
+        raise fail(str(exc)) from None
+    console.print("done; summary:")
+    typer.echo(json.dumps(emulator.summary()))  # last line: one JSON object
+
+
+def register(app: typer.Typer) -> None:
+    """The ``pems.cli`` entry point: add ``live`` and ``emulate`` to the ``pems`` command (once)."""
+    known = {c.name for c in app.registered_commands}
+    if "live" not in known:
+        app.command("live")(live)
+    if "emulate" not in known:
+        app.command("emulate")(emulate)
