@@ -27,7 +27,7 @@ class BatteryEnv(HouseEnv):
 
     :class:`HouseEnv` on :func:`battery_only` of the house: the same ``SimHouse``, safety layer,
     scenarios and metering, without heating and car. A small problem to start with (one action,
-    ``11 + 3·forecast_hours`` observations), hard to solve well: prices go negative in spring
+    ``10 + 3·forecast_hours`` observations), hard to solve well: prices go negative in spring
     and summer, PV and load forecasts are uncertain, and the inverter's efficiencies make
     every cycle cost.
 

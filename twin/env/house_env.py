@@ -70,7 +70,7 @@ class HouseEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Observation Space
 
-    ``Box(float32)`` of ``4·rooms + 8 + 3·forecast_hours + 4`` features (fewer without battery or
+    ``Box(float32)`` of ``4·rooms + 9 + 3·forecast_hours + 4`` features (fewer without battery or
     charger; names in ``env.unwrapped.feature_names``, full table with units, bounds and
     normalisation in ``env.unwrapped.encoder.table()``):
 
