@@ -72,6 +72,7 @@ def train(args: argparse.Namespace, workdir: Path):  # noqa: ANN201 - an SB3 mod
             self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                                 TimeRemainingColumn(), console=console, transient=True)
             self.task = self.bar.add_task("training PPO", total=total)
+            self.total, self.next_report, self.t0 = total, max(1, total // 10), time.perf_counter()
             self.episodes: list[tuple[int, float]] = []
 
         def _on_training_start(self) -> None:
@@ -79,6 +80,10 @@ def train(args: argparse.Namespace, workdir: Path):  # noqa: ANN201 - an SB3 mod
 
         def _on_step(self) -> bool:
             self.bar.update(self.task, completed=self.num_timesteps)
+            if not console.is_terminal and self.num_timesteps >= self.next_report:  # logs get a line per 10 %
+                console.print(f"training PPO: {self.num_timesteps:,}/{self.total:,} steps "
+                              f"({time.perf_counter() - self.t0:.0f} s)")
+                self.next_report += max(1, self.total // 10)
             for info in self.locals.get("infos", ()):
                 if "episode" in info:
                     self.episodes.append((self.num_timesteps, float(info["episode"]["r"])))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -328,3 +330,22 @@ def test_render_ansi_describes_the_state():
     assert "rooms" in text and "battery" in text and "price" in text
     with pytest.raises(ValueError, match="render_mode = 'human'"):
         HouseEnv(WEEK, render_mode="human")
+
+
+def test_readme_snippet_runs():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Reinforcement learning"):]
+    snippet = section[section.index("```python") + len("```python"):section.index("```\n", section.index("```python"))]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*dayofyear is deprecated")
+        exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102 - our own documentation
+
+
+def test_env_speed_benchmark_prints_its_figures(capsys):
+    from benchmarks import env_speed
+
+    figures = env_speed.main(["--scenario", WEEK, "--steps", "300", "--repeat", "1", "--cartpole-steps", "1000"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last) == json.loads(json.dumps(figures))
+    for key in ("single", "single_cold", "vector_sync_2", "vector_async_2", "cartpole_single", "battery_single"):
+        assert figures[key]["steps_per_s"] > 0
