@@ -183,6 +183,12 @@ def test_episodes_truncate_after_episode_days_and_at_the_scenario_end():
     assert len(rollout(whole, np.zeros((100, 18), dtype=np.float32))) <= 1 + 48
 
 
+def _battery_snapshot():
+    env = BatteryEnv("summer-week-v1")
+    env.reset(seed=0)
+    return env.snapshot()
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(TypeError, match="unknown argument.*'episode_dayz'"):
         HouseEnv(WEEK, episode_dayz=1)
@@ -203,6 +209,13 @@ def test_bad_arguments_are_named():
         env.reset(options={"start": "2024-01-15 00:00"})
     with pytest.raises(gym.error.ResetNeeded):
         HouseEnv(WEEK, episode_days=1.0).step(np.zeros(18, dtype=np.float32))
+    short = HouseEnv(WEEK, episode_days=1 / 24, random_start=False)
+    steps = rollout(short, np.zeros((10, 18), dtype=np.float32))
+    assert len(steps) == 5 and steps[-1][3]
+    with pytest.raises(gym.error.ResetNeeded, match="the episode has ended"):
+        short.step(np.zeros(18, dtype=np.float32))
+    with pytest.raises(ValueError, match="cannot be restored into"):
+        short.restore(_battery_snapshot())
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -349,3 +362,11 @@ def test_env_speed_benchmark_prints_its_figures(capsys):
     assert json.loads(last) == json.loads(json.dumps(figures))
     for key in ("single", "single_cold", "vector_sync_2", "vector_async_2", "cartpole_single", "battery_single"):
         assert figures[key]["steps_per_s"] > 0
+
+
+def test_a_warm_forecast_cache_changes_nothing_but_speed():
+    actions = np.random.default_rng(2).uniform(-1, 1, (60, 18)).astype(np.float32)
+    cold = HouseEnv(WEEK, episode_days=1.0)
+    warm = HouseEnv(WEEK, episode_days=1.0)
+    assert warm.warm_forecast_cache() == 672
+    assert_same(rollout(cold, actions, seed=8), rollout(warm, actions, seed=8))

@@ -37,6 +37,7 @@ class EnvSnapshot:
     steps: int
     episode_start_s: float
     episode_end_s: float
+    world: tuple[str, str, int]  # (scenario, house, data steps): where the snapshot may be restored
 
 
 class HouseEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -197,8 +198,8 @@ class HouseEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         obs = self._obs
-        if obs is None:
-            raise gym.error.ResetNeeded("call reset() before step()")
+        if obs is None or self._steps and self._start_s + self._steps * self._dt >= self._end_s - _EPS_S:
+            raise gym.error.ResetNeeded("the episode has ended (or not begun): call reset() before step()")
         command = self._safety(self.decoder.decode(action, obs), obs)
         twin = self._twin
         twin.apply(command)
@@ -236,12 +237,15 @@ class HouseEnv(gym.Env[np.ndarray, np.ndarray]):
             raise gym.error.ResetNeeded("call reset() before snapshot()")
         return EnvSnapshot(house=self._twin.snapshot(), safety=self._copy_safety(self._safety),
                            rng_state=copy.deepcopy(self.np_random.bit_generator.state), steps=self._steps,
-                           episode_start_s=self._start_s, episode_end_s=self._end_s)
+                           episode_start_s=self._start_s, episode_end_s=self._end_s, world=self._world())
 
     def restore(self, snapshot: EnvSnapshot) -> np.ndarray:
         """Return to ``snapshot``; gives the observation at that moment."""
         if not isinstance(snapshot, EnvSnapshot):
             raise TypeError(f"restore() needs an EnvSnapshot, got {type(snapshot).__name__}")
+        if snapshot.world != self._world():
+            raise ValueError(f"snapshot of (scenario, house, steps) = {snapshot.world} cannot be restored into "
+                             f"{self._world()}")
         self._twin.restore(snapshot.house)
         self._safety = self._copy_safety(snapshot.safety)
         self.np_random.bit_generator.state = copy.deepcopy(snapshot.rng_state)
@@ -255,8 +259,8 @@ class HouseEnv(gym.Env[np.ndarray, np.ndarray]):
         """Encode the issued forecasts of every data step now, rather than on first visit.
 
         The forecast part of the observation depends on the data step only; it is cached as
-        steps are visited (a year: ~35,000 steps, ~20 MB). Warming it up front costs about a
-        second per simulated year and makes every later step as fast as a revisited one.
+        steps are visited (a year: ~35,000 steps, ~20 MB). Warming it up front costs a few seconds
+        per simulated year and makes every later step as fast as a revisited one.
         Returns the number of steps cached.
         """
         for step in range(self._twin.exo.n_steps):
@@ -284,6 +288,9 @@ class HouseEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._obs
 
     # --- internals -------------------------------------------------------------------------------------
+
+    def _world(self) -> tuple[str, str, int]:
+        return (self.scenario.name, self.house.name, self._twin.exo.n_steps)
 
     def _start_seconds(self, start: Any) -> float:
         step_s = self._twin.step_s
