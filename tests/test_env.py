@@ -19,6 +19,7 @@ from hypothesis.extra.numpy import arrays
 import twin.env  # noqa: F401 - registers the ids
 from controllers.rl_policy import MlpPolicy, PolicyController
 from twin.config import reference_house
+from twin.contracts import BatteryCommand, BatteryMode
 from twin.env import ENV_IDS, INCREMENT_KEYS, BatteryEnv, EnvConfig, HouseEnv
 from twin.errors import ConfigError
 from twin.registry import load_scenario
@@ -109,19 +110,26 @@ def test_actions_map_to_documented_commands(house_env):
     house_env.reset(seed=1)
     obs = house_env.observation
     house = house_env.house
-    charger = house.ev_charger
+    charger, battery = house.ev_charger, house.battery
     a = np.zeros(house_env.action_space.shape, dtype=np.float32)
-    a[0], a[1], a[2:] = -0.5, 1.0, -1.0
+    cmd = house_env.decoder.decode(a, obs)
+    assert cmd.battery == BatteryCommand(BatteryMode.SELF_CONSUMPTION), "zero: the inverter's own mode"
+    assert cmd.ev_power_kw == pytest.approx(charger.min_power_kw + (charger.max_power_kw - charger.min_power_kw) / 3)
+    a[0], a[1], a[2:] = -0.55, 1.0, -1.0
     a[2 + 5] = 0.3
     cmd = house_env.decoder.decode(a, obs)
-    assert cmd.battery.power_kw == pytest.approx(-0.5 * house.battery.max_discharge_kw)
+    assert cmd.battery.mode is BatteryMode.POWER_SETPOINT
+    assert cmd.battery.power_kw == pytest.approx(-0.5 * battery.max_discharge_kw, rel=1e-6)
     assert cmd.ev_power_kw == pytest.approx(charger.max_power_kw)
     assert cmd.relay_on == tuple(j == 5 for j in range(len(house.rooms)))
     assert (cmd.until - obs.time).total_seconds() == pytest.approx(1800.0)
-    a[1] = 0.0
-    assert house_env.decoder.decode(a, obs).ev_power_kw == 0.0
-    a[1] = 1e-6
-    assert house_env.decoder.decode(a, obs).ev_power_kw == pytest.approx(charger.min_power_kw, rel=1e-5)
+    a[0], a[1] = 1.0, -0.5
+    cmd = house_env.decoder.decode(a, obs)
+    assert cmd.battery.power_kw == pytest.approx(battery.max_charge_kw) and cmd.ev_power_kw == 0.0
+    a[0], a[1] = 0.1 + 1e-6, -0.5 + 1e-6
+    cmd = house_env.decoder.decode(a, obs)
+    assert 0.0 < cmd.battery.power_kw < 1e-4, "the setpoint grows from zero at the band's edge"
+    assert cmd.ev_power_kw == pytest.approx(charger.min_power_kw, rel=1e-5)
     a[0], a[1] = np.nan, np.inf
     cmd = house_env.decoder.decode(a, obs)
     assert cmd.battery is None and cmd.ev_power_kw is None, "a non-finite action leaves the device alone"

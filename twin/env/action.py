@@ -1,11 +1,16 @@
 """Action vector → :class:`~twin.contracts.Command`: the mapping shared by the environment and the adapter.
 
-Every component lies in [-1, 1] (Gymnasium's recommended normalised Box):
+Every component lies in [-1, 1] (Gymnasium's recommended normalised Box), and the zero action
+is what the house does on its own — the inverter's self-consumption, the car charging, rooms
+heated to their comfort band — so an untrained, zero-centred policy starts from sensible
+behaviour rather than from an idle battery and a car left empty:
 
-* ``battery``: signed power setpoint (``POWER_SETPOINT``), ``a · max_charge_kw`` for a ≥ 0,
-  ``a · max_discharge_kw`` for a < 0 [kW, + charge].
-* ``ev``: a ≤ 0 stops the charger; a > 0 asks ``min_power_kw + a · (max_power_kw −
-  min_power_kw)`` [kW] (the charger cannot run below its minimum current).
+* ``battery``: |a| ≤ 0.1 leaves the inverter in ``SELF_CONSUMPTION`` (it follows the net load);
+  beyond, a signed power setpoint (``POWER_SETPOINT``) growing from 0 at the band's edge:
+  ``(a − 0.1)/0.9 · max_charge_kw`` for a > 0.1, ``(a + 0.1)/0.9 · max_discharge_kw`` for
+  a < −0.1 [kW, + charge].
+* ``ev``: a ≤ −0.5 stops the charger; above, it asks ``min_power_kw + (a + 0.5)/1.5 ·
+  (max_power_kw − min_power_kw)`` [kW] (a charger cannot run below its minimum current).
 * ``heat.<room>``, heating mode ``"relay"``: the relay is on when a > 0.
   Heating mode ``"setpoint"``: a sets a target of ``comfort_lower_c + 1 K + a · 1 K`` and the
   relay is on while the room is below it (a thermostat the policy moves every step).
@@ -23,12 +28,14 @@ import numpy as np
 from gymnasium import spaces
 
 from twin.config import HouseConfig
-from twin.contracts import BatteryCommand, BatteryMode, Command, Observation
+from twin.contracts import SELF_CONSUMPTION, BatteryCommand, BatteryMode, Command, Observation
 from twin.errors import ConfigError
 
 HEATING_MODES = ("relay", "setpoint")
 SETPOINT_OFFSET_C = 1.0  # target at a = 0, above the comfort band's lower bound [K]
 SETPOINT_SPAN_C = 1.0  # target moves ± this much over a ∈ [-1, 1] [K]
+SELF_CONSUMPTION_BAND = 0.1  # |battery action| up to this: the inverter's self-consumption mode
+EV_STOP_BELOW = -0.5  # EV action at or below this: charger stopped
 
 
 def lease_for(decision_interval_s: float, max_lease_s: float) -> float:
@@ -87,13 +94,21 @@ class ActionDecoder:
             x = values[0]
             if math.isfinite(x):
                 x = _clip(x)
-                battery = BatteryCommand(BatteryMode.POWER_SETPOINT,
-                                         x * (self._charge_kw if x >= 0.0 else self._discharge_kw))
+                if x > SELF_CONSUMPTION_BAND:
+                    kw = (x - SELF_CONSUMPTION_BAND) / (1.0 - SELF_CONSUMPTION_BAND) * self._charge_kw
+                    battery = BatteryCommand(BatteryMode.POWER_SETPOINT, kw)
+                elif x < -SELF_CONSUMPTION_BAND:
+                    kw = (x + SELF_CONSUMPTION_BAND) / (1.0 - SELF_CONSUMPTION_BAND) * self._discharge_kw
+                    battery = BatteryCommand(BatteryMode.POWER_SETPOINT, kw)
+                else:
+                    battery = SELF_CONSUMPTION
             k = 1
         if self.house.ev_charger is not None:
             x = values[k]
             if math.isfinite(x):
-                ev = self._ev_min_kw + _clip(x) * self._ev_span_kw if x > 0.0 else 0.0
+                x = _clip(x)
+                ev = (self._ev_min_kw + (x - EV_STOP_BELOW) / (1.0 - EV_STOP_BELOW) * self._ev_span_kw
+                      if x > EV_STOP_BELOW else 0.0)
         if self._n_rooms:
             heat = values[self._heat_from:]
             if all(map(math.isfinite, heat)):

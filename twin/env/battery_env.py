@@ -35,10 +35,12 @@ class BatteryEnv(HouseEnv):
 
     ``Box(-1, 1, (1,), float32)``:
 
-    | Index | Name      | Min | Max | Meaning [unit]                                                         |
-    |-------|-----------|-----|-----|------------------------------------------------------------------------|
-    | 0     | `battery` | -1  | 1   | power setpoint a·max_charge_kw (a ≥ 0), a·max_discharge_kw (a < 0) [kW] |
+    | Index | Name      | Min | Max | Meaning [unit]                                              |
+    |-------|-----------|-----|-----|-------------------------------------------------------------|
+    | 0     | `battery` | -1  | 1   | abs(a) ≤ 0.1: the inverter's self-consumption; else setpoint [kW] |
 
+    Setpoint (+ charging): ``(a − 0.1)/0.9 · max_charge_kw`` for a > 0.1,
+    ``(a + 0.1)/0.9 · max_discharge_kw`` for a < −0.1.
     The reference battery: 10 kWh, ±5 kW, SOC window 10–90 %, 95 % efficiency each way.
 
     ## Observation Space

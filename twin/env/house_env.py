@@ -57,14 +57,18 @@ class HouseEnv(gym.Env[np.ndarray, np.ndarray]):
     ``Box(-1, 1, (n_actions,), float32)``; components present only if the house has the device
     (``env.unwrapped.action_names``):
 
-    | Index | Name          | Min | Max | Meaning [unit]                                                        |
-    |-------|---------------|-----|-----|-----------------------------------------------------------------------|
-    | 0     | `battery`     | -1  | 1   | power setpoint a·max_charge_kw (a ≥ 0), a·max_discharge_kw (a < 0) [kW] |
-    | 1     | `ev`          | -1  | 1   | a ≤ 0: stop; a > 0: min_power_kw + a·(max_power_kw − min_power_kw) [kW] |
-    | 2…    | `heat.<room>` | -1  | 1   | heater relay: on iff a > 0 (``heating="relay"``), or see below         |
+    | Index | Name          | Min | Max | Meaning [unit]                                                       |
+    |-------|---------------|-----|-----|----------------------------------------------------------------------|
+    | 0     | `battery`     | -1  | 1   | abs(a) ≤ 0.1: self-consumption; else setpoint, see below [kW]          |
+    | 1     | `ev`          | -1  | 1   | a ≤ −0.5: stop; else min_power_kw + (a + 0.5)/1.5 · (max − min) [kW] |
+    | 2…    | `heat.<room>` | -1  | 1   | heater relay: on iff a > 0 (``heating="relay"``), or see below        |
 
-    Battery power is + charging. With ``heating="setpoint"`` a room's heater is on while the room
-    is below ``comfort_lower_c + 1 K + a · 1 K`` (a thermostat target the agent moves).
+    Battery setpoint (+ charging): ``(a − 0.1)/0.9 · max_charge_kw`` for a > 0.1,
+    ``(a + 0.1)/0.9 · max_discharge_kw`` for a < −0.1. With ``heating="setpoint"`` a room's heater
+    is on while the room is below ``comfort_lower_c + 1 K + a · 1 K`` (a thermostat target the
+    agent moves). The zero action is the house's own behaviour — inverter self-consumption, the
+    car charging, rooms held a little above their band (setpoint mode) — so a zero-centred
+    policy starts from something sensible.
     For the reference house: battery ±5 kW, charger 4.1–11 kW, 16 rooms → 18 components.
     Whatever the action, the safety layer keeps the devices in their envelopes (relay minimum
     on/off times and switch cap, battery power and SOC window, charger range and step rate).
