@@ -174,6 +174,7 @@ class SimHouse:
         The state is what a house built on ``scenario.window(start, ...)`` starts with (rooms,
         battery, a car already home connected with its arrival SOC, empty meter), without
         rebuilding the exogenous arrays — how an RL environment starts episodes mid-scenario.
+        The SimPy clock is not moved: drive a house reset this way with :meth:`advance_to`.
         """
         if not 0.0 <= start_s < self.duration_s:
             raise TwinError(f"cannot start at t = {start_s} s, the scenario spans [0, {self.duration_s}) s")
