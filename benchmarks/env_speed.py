@@ -8,8 +8,10 @@ per step, as a naive loop would). Episodes reset automatically when truncated. T
 of the observation is cached per data step; the main figures are the steady state of training
 (cache warmed with ``warm_forecast_cache()``), ``single_cold`` is a fresh environment's first
 pass. Vectorised figures count environment steps (``num_envs`` per vector step). The median (and
-best) of ``--repeat`` runs is reported; the last output line is one JSON object. Floor: ≥ 5,000 steps/s single env; aim
-≥ 20,000 (CityLearn ≈ 400, CartPole ≈ 118,000 on the reference machine).
+best) of ``--repeat`` runs is reported, per wall second and — less disturbed on a shared machine —
+per CPU second of the process (single-process runs); the last output line is one JSON object.
+Floor: ≥ 5,000 steps/s single env; aim ≥ 20,000 (CityLearn ≈ 400, CartPole ≈ 118,000 on the
+reference machine).
 
     python -m benchmarks.env_speed [--steps 20000] [--repeat 3] [--scenario year-v1]
 """
@@ -39,27 +41,27 @@ def random_actions(space: gym.Space, n: int, seed: int) -> list:
 
 
 def time_single(make: Callable[[], gym.Env], steps: int, seed: int, sample_each_step: bool = False,
-                warm: bool = True) -> float:
-    """Steps per second of one environment; resets at truncation are part of the run."""
+                warm: bool = True) -> tuple[float, float]:
+    """Steps per wall second and per CPU second of one environment; resets at truncation included."""
     env = make()
     if warm and hasattr(env.unwrapped, "warm_forecast_cache"):
         env.unwrapped.warm_forecast_cache()
     actions = random_actions(env.action_space, min(steps, 4096), seed)
     n_actions = len(actions)
     env.reset(seed=seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(steps):
         action = env.action_space.sample() if sample_each_step else actions[i % n_actions]
         _, _, terminated, truncated, _ = env.step(action)
         if terminated or truncated:
             env.reset()
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     env.close()
-    return steps / elapsed
+    return steps / elapsed, steps / cpu
 
 
-def time_vector(make: Callable[[], gym.vector.VectorEnv], steps: int, seed: int) -> float:
-    """Environment steps per second of a vector environment (``steps`` counts sub-environment steps)."""
+def time_vector(make: Callable[[], gym.vector.VectorEnv], steps: int, seed: int) -> tuple[float, None]:
+    """Environment steps per wall second of a vector environment (``steps`` counts sub-environment steps)."""
     envs = make()
     try:
         envs.call("warm_forecast_cache")
@@ -73,15 +75,23 @@ def time_vector(make: Callable[[], gym.vector.VectorEnv], steps: int, seed: int)
         elapsed = time.perf_counter() - t0
     finally:
         envs.close()
-    return vector_steps * n / elapsed
+    return vector_steps * n / elapsed, None  # CPU time is spread over processes: wall time only
 
 
-def median_of(label: str, repeat: int, run: Callable[[], float]) -> dict:
-    runs = []
+def median_of(label: str, repeat: int, run: Callable[[], tuple[float, float | None]]) -> dict:
+    """Median and best of ``repeat`` runs, per wall second and (single process) per CPU second."""
+    walls, cpus = [], []
     for k in range(repeat):
-        runs.append(run())
-        print(f"  {label} run {k + 1}/{repeat}: {runs[-1]:,.0f} steps/s", flush=True)
-    return {"steps_per_s": round(statistics.median(runs)), "best": round(max(runs)), "runs": [round(r) for r in runs]}
+        wall, cpu = run()
+        walls.append(wall)
+        if cpu is not None:
+            cpus.append(cpu)
+        cpu_text = f", {cpu:,.0f} per CPU second" if cpu is not None else ""
+        print(f"  {label} run {k + 1}/{repeat}: {wall:,.0f} steps/s{cpu_text}", flush=True)
+    out = {"steps_per_s": round(statistics.median(walls)), "best": round(max(walls)), "runs": [round(r) for r in walls]}
+    if cpus:
+        out["steps_per_cpu_s"] = round(statistics.median(cpus))
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -131,6 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
     single = figures["single"]["steps_per_s"]
     figures.update({
         "us_per_step": round(1e6 / single, 1),
+        "cpu_us_per_step": round(1e6 / figures["single"]["steps_per_cpu_s"], 1),
         "cartpole_ratio": round(figures["cartpole_single"]["steps_per_s"] / single, 1),
         "floor_steps_per_s": FLOOR_STEPS_PER_S, "aim_steps_per_s": AIM_STEPS_PER_S,
         "meets_floor": single >= FLOOR_STEPS_PER_S,
@@ -138,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cpus": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "python": platform.python_version(),
         "gymnasium": gym.__version__,
     })
-    print(f"pems/House-v0: {single:,} steps/s single ({figures['us_per_step']} µs/step; "
+    print(f"pems/House-v0: {single:,} steps/s single ({figures['single']['steps_per_cpu_s']:,} per CPU second; "
           f"{figures['single_cold']['steps_per_s']:,} before forecasts are cached), "
           f"{figures[f'vector_sync_{args.num_envs}']['steps_per_s']:,} sync × {args.num_envs}, "
           f"{figures[f'vector_async_{args.num_envs}']['steps_per_s']:,} async × {args.num_envs}; "
