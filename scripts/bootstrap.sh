@@ -29,6 +29,9 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   echo "bootstrap: installing the project into .venv" >&2
   quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
   quiet "$ROOT/.venv/bin/python" -m pip install -q --upgrade pip
-  quiet "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev]"
+  # torch first, pinned: the CPU wheel (found through pip's find-links on these machines); letting
+  # stable-baselines3 pull torch in would resolve to the CUDA build and gigabytes of packages.
+  quiet "$ROOT/.venv/bin/python" -m pip install -q "torch==2.13.0"
+  quiet "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev,rl]"
   touch "$stamp"
 fi

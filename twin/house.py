@@ -17,6 +17,7 @@ the scenario's start (``t_s``); :meth:`SimHouse.timestamp` converts.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -163,19 +164,31 @@ class SimHouse:
         self._sessions = scenario.ev_sessions
         self._arrival_s = [s.arrival.timestamp() - self._start_epoch for s in self._sessions]
         self._departure_s = [s.departure.timestamp() - self._start_epoch for s in self._sessions]
-        self.state = self._initial_state()
-        self._on_state_replaced()
-        self._process_events(0.0)
+        self.reset_to(0.0)
 
     # --- construction ------------------------------------------------------------------------------
 
-    def _initial_state(self) -> HouseState:
+    def reset_to(self, start_s: float) -> None:
+        """Start afresh at scenario second ``start_s``, as if the scenario began there.
+
+        The state is what a house built on ``scenario.window(start, ...)`` starts with (rooms,
+        battery, a car already home connected with its arrival SOC, empty meter), without
+        rebuilding the exogenous arrays — how an RL environment starts episodes mid-scenario.
+        The SimPy clock is not moved: drive a house reset this way with :meth:`advance_to`.
+        """
+        if not 0.0 <= start_s < self.duration_s:
+            raise TwinError(f"cannot start at t = {start_s} s, the scenario spans [0, {self.duration_s}) s")
+        self.state = self._initial_state(float(start_s))
+        self._on_state_replaced()
+        self._process_events(float(start_s))
+
+    def _initial_state(self, start_s: float = 0.0) -> HouseState:
         n_nodes = self.thermal.n_nodes
         if self.scenario.initial_room_temp_c is not None:
             temps = np.full(n_nodes, float(self.scenario.initial_room_temp_c))
         else:
             temps = np.empty(n_nodes)
-            temps[: self._n_rooms] = self.exo.comfort_lower_c[0] + 1.0
+            temps[: self._n_rooms] = self.exo.comfort_lower_c[self._step_index(start_s)] + 1.0
             for j in range(self._n_rooms):
                 if self.thermal.mass_node[j] >= 0:
                     temps[self.thermal.mass_node[j]] = temps[j]
@@ -184,12 +197,14 @@ class SimHouse:
         if b is not None:
             initial = self.scenario.initial_battery_soc
             soc = bat.clamp(b.initial_soc if initial is None else initial, b.soc_min, b.soc_max)
+        # The first session that has not departed by the start (one already home connects at once).
+        session = bisect.bisect_right(self._departure_s, start_s + EVENT_EPS_S)
         return HouseState(
-            t_s=0.0, modes=self._modals[0].to_modes @ temps, relay_on=np.zeros(self._n_rooms, dtype=bool),
-            relay_since_s=0.0, relay_lease_s=NO_LEASE, thermostat_next_s=0.0, battery_soc=soc,
+            t_s=start_s, modes=self._modals[0].to_modes @ temps, relay_on=np.zeros(self._n_rooms, dtype=bool),
+            relay_since_s=start_s, relay_lease_s=NO_LEASE, thermostat_next_s=start_s, battery_soc=soc,
             battery_cmd=SELF_CONSUMPTION, battery_lease_s=NO_LEASE, ev_request_kw=None, ev_lease_s=NO_LEASE,
-            ev_session=0, ev_connected=False, ev_energy_kwh=0.0, meter=Meter.zeros(self._n_rooms),
-            blinds_down=np.zeros(self._n_rooms, dtype=bool))
+            ev_session=session, ev_connected=False, ev_energy_kwh=0.0, meter=Meter.zeros(self._n_rooms),
+            blinds_down=np.zeros(self._n_rooms, dtype=bool), interval_start_s=start_s)
 
     def _on_state_replaced(self) -> None:
         """Rebuild the caches derived from the state (after construction or restore)."""
