@@ -4,6 +4,7 @@ One ``[historical]`` table (the marker other scenario loaders skip on)::
 
     [historical]
     name = "fr-home-2024-v1"          # needed to build a scenario; must end in -v<version>
+    country = "FR"                     # ISO code for public holidays (forecasters); subdivision optional
     version = 1
     timezone = "Europe/Paris"          # of the output index
     step_minutes = 30                  # output grid
@@ -34,7 +35,8 @@ or ``name = {from = "other", scale = 1, offset = 0}``), ``prices`` (bundled OTE 
 ``scenarios.prices.Tariff``), ``climatology`` (an outdoor temperature curve when none was
 measured), ``comfort_schedule`` (``scenarios.synthetic.ComfortScheduleParams``),
 ``forecast_errors`` (``scenarios.forecast_errors.ForecastErrorParams``) and
-``archived_forecasts`` (``pv_power_kw = "pv_forecast_kw"``: issued forecasts recorded in the data).
+``archived_forecasts`` (``pv_power_kw = "pv_forecast_kw"``: issued forecasts recorded in the data) and
+``identify`` (settings of ``pems identify``, see ``controllers.estimation.identify``).
 Every problem raises :class:`twin.errors.ScenarioError` naming the mapping file and the key.
 """
 
@@ -66,7 +68,7 @@ NONEXISTENT = ("error", "drop")
 MISSING = ("gap", "zero", "zero_when_dark")
 GAPS = ("fill", "keep")
 PRICE_SOURCES = ("ote-cz-2024",)
-CLOSURE_COLUMNS = ("ghi_w_m2", "dhi_w_m2")
+CLOSURE_COLUMNS = ("ghi_w_m2", "dhi_w_m2", "dni_w_m2")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +147,8 @@ class ClimatologySpec:
 
 @dataclass(frozen=True, slots=True)
 class DerivedSpec:
-    """``name = from × scale + offset`` (``kind = "linear"``), or GHI or DHI by the closure
-    ``GHI = DNI·cos z + DHI`` from the other two (``kind = "closure"``)."""
+    """``name = from × scale + offset`` (``kind = "linear"``), or one of GHI, DNI, DHI by the
+    closure ``GHI = DNI·cos z + DHI`` from the other two (``kind = "closure"``)."""
 
     name: str
     kind: str
@@ -182,6 +184,9 @@ class HistoricalMapping:
     forecast_errors: ForecastErrorParams = ForecastErrorParams()
     archived_forecasts: Mapping[str, str] = field(default_factory=dict)
     pv_capacity_kw: float | None = None
+    country: str | None = None
+    subdivision: str | None = None
+    identify: Mapping[str, Any] = field(default_factory=dict)  # read by ``pems identify``
 
     def columns(self) -> list[str]:
         """Every canonical column this mapping produces, in order."""
@@ -212,7 +217,8 @@ class HistoricalMapping:
 
 # --- parsing ----------------------------------------------------------------------------------------
 
-_TOP_KEYS = {"name", "version", "description", "provenance", "licence", "currency", "timezone", "step_minutes",
+_TOP_KEYS = {"country", "subdivision", "identify",
+             "name", "version", "description", "provenance", "licence", "currency", "timezone", "step_minutes",
              "start", "end", "seed", "location", "gaps", "sources", "constants", "derived", "prices",
              "climatology", "comfort_schedule", "forecast_errors", "archived_forecasts", "pv_capacity_kw"}
 _SOURCE_KEYS = {"file", "format", "time_column", "time_format", "timezone", "label", "ambiguous", "nonexistent",
@@ -296,9 +302,8 @@ class _Parser:
         columns = tuple(self.column(n, v, f"{key}.columns") for n, v in columns_table.items())
         file = self.text(table, "file", key)
         fmt = self.text(table, "format", key, "", FORMATS + ("",))
-        if not fmt:
-            suffix = Path(file).suffix.lower()
-            fmt = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(suffix, "")
+        if not fmt and file != DATA_PLACEHOLDER:  # for @data: from the file given at read time
+            fmt = format_of(Path(file))
             if not fmt:
                 raise self.fail(f"{key}.format", f"cannot be inferred from {file!r}: give one of {', '.join(FORMATS)}")
         if fmt == "ote-dayahead":
@@ -328,7 +333,7 @@ class _Parser:
         key = f"{key}.{name}"
         if value == "closure":
             if name not in CLOSURE_COLUMNS:
-                raise self.fail(key, "= 'closure' derives ghi_w_m2 or dhi_w_m2 only (GHI = DNI·cos z + DHI)")
+                raise self.fail(key, "= 'closure' derives ghi_w_m2, dhi_w_m2 or dni_w_m2 only (GHI = DNI·cos z + DHI)")
             return DerivedSpec(name, "closure")
         table = self.table(value, key)
         self.unknown(table, {"from", "scale", "offset"}, key)
@@ -336,6 +341,11 @@ class _Parser:
             raise self.fail(key, "does not end in a known unit suffix")
         return DerivedSpec(name, "linear", self.text(table, "from", key), self.number(table, "scale", key, 1.0),
                            self.number(table, "offset", key, 0.0))
+
+
+def format_of(path: Path) -> str:
+    """The file format its extension implies, or "" if none."""
+    return {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower(), "")
 
 
 def _check_zone(name: str, key: str, parser: _Parser) -> None:
@@ -408,6 +418,9 @@ def mapping_from_dict(data: Mapping[str, Any], path: Path) -> HistoricalMapping:
         if "forecast_errors" in top else ForecastErrorParams(),
         archived_forecasts=archived,
         pv_capacity_kw=p.number(top, "pv_capacity_kw", key, None, 0.01, 1e4),
+        country=p.text(top, "country", key, "") or None,
+        subdivision=p.text(top, "subdivision", key, "") or None,
+        identify=dict(p.table(top.get("identify", {}), f"{key}.identify")),
     )
     names = mapping.columns()
     duplicated = sorted({n for n in names if names.count(n) > 1})

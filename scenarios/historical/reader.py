@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pvlib
 
-from scenarios.historical.mapping import ColumnSpec, HistoricalMapping, SourceSpec
+from scenarios.historical.mapping import ColumnSpec, HistoricalMapping, SourceSpec, format_of
 from scenarios.historical.quality import ColumnQuality, DataQuality, SourceQuality
 from scenarios.historical.units import is_meter, to_canonical
 from scenarios.prices import apply_tariff, bundled_ote_prices, read_ote_dayahead
@@ -198,6 +198,12 @@ def _numeric(spec: SourceSpec, column: ColumnSpec, raw: pd.Series, path: Path) -
 
 
 def _read_source(spec: SourceSpec, path: Path, location: Location | None, dark_elevation_deg: float) -> _SourceSeries:
+    if not spec.format:
+        fmt = format_of(path)
+        if not fmt:
+            raise _fail(path, f"cannot tell the format from the extension {path.suffix!r}: use .csv or .parquet, "
+                              f"or set format in the mapping")
+        spec = replace(spec, format=fmt)
     if spec.format == "ote-dayahead":
         return _read_ote(spec, path)
     table = _read_table(spec, path)
@@ -421,7 +427,12 @@ def _closure(name: str, frame: pd.DataFrame, location: Location, step_s: float) 
     mid = frame.index + pd.Timedelta(seconds=step_s / 2)
     zenith = pvlib.solarposition.get_solarposition(mid, location.latitude_deg, location.longitude_deg,
                                                    altitude=location.altitude_m)["zenith"].to_numpy()
-    beam = frame["dni_w_m2"].to_numpy() * np.clip(np.cos(np.radians(zenith)), 0.0, None)
+    cos_z = np.clip(np.cos(np.radians(zenith)), 0.0, None)
+    if name == "dni_w_m2":  # only with the sun above 5°: DNI from a small difference is noise
+        beam = np.clip(frame["ghi_w_m2"].to_numpy() - frame["dhi_w_m2"].to_numpy(), 0.0, None)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(cos_z > 0.087, np.clip(beam / cos_z, 0.0, 1100.0), 0.0)
+    beam = frame["dni_w_m2"].to_numpy() * cos_z
     if name == "ghi_w_m2":
         return beam + frame["dhi_w_m2"].to_numpy()
     return np.clip(frame["ghi_w_m2"].to_numpy() - beam, 0.0, None)
@@ -487,8 +498,7 @@ def read_historical(mapping: HistoricalMapping, data: Path | None = None) -> tup
                                       0, 0, 0, 0))
     for d in mapping.derived:
         if d.kind == "closure":
-            other = "dhi_w_m2" if d.name == "ghi_w_m2" else "ghi_w_m2"
-            for needed in ("dni_w_m2", other):
+            for needed in sorted({"ghi_w_m2", "dni_w_m2", "dhi_w_m2"} - {d.name}):
                 if needed not in frame:
                     raise ScenarioError(f"{mapping.path}: {d.name} = \"closure\" needs column {needed}")
             frame[d.name] = _closure(d.name, frame, mapping.location, step_ns / 1e9)
