@@ -62,6 +62,12 @@ def build_scenario(mapping: HistoricalMapping, data: Path | None = None) -> tupl
     }
     if mapping.pv_capacity_kw is not None:
         metadata["pv_capacity_kw"] = str(mapping.pv_capacity_kw)
+    if mapping.location is not None:
+        loc = mapping.location
+        metadata["location"] = json.dumps({"latitude_deg": loc.latitude_deg, "longitude_deg": loc.longitude_deg,
+                                           "timezone": loc.timezone, "altitude_m": loc.altitude_m})
+    if mapping.country:
+        metadata["country"] = mapping.country
     extra = [c for c in frame.columns if c not in SCENARIO_COLUMNS]
     if extra:
         metadata["other_columns"] = ", ".join(extra)
