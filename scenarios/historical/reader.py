@@ -51,11 +51,13 @@ class _SourceSeries:
     def row_ref(self, t_ns: int) -> str:
         """Where in the file the data around ``t_ns`` is: the last row at or before it."""
         k = int((t_ns - self.start_ns) // self.interval_ns)
+        word = "line" if self.spec.format == "csv" else "row"
+        if 0 <= k < len(self.lines) and self.lines[k] >= 0:
+            return f"{word} {int(self.lines[k])}"
         k = min(max(k, 0), len(self.lines) - 1)
         known = np.flatnonzero(self.lines[: k + 1] >= 0)
         if known.size == 0:
             return "before its first row"
-        word = "line" if self.spec.format == "csv" else "row"
         return f"after {word} {int(self.lines[known[-1]])}"
 
 
@@ -104,13 +106,14 @@ def _naive_to_utc(naive: pd.DatetimeIndex, spec: SourceSpec, path: Path, column:
     nonexistent = "raise" if spec.nonexistent == "error" else "NaT"
     try:
         local = naive.tz_localize(spec.timezone, ambiguous=ambiguous, nonexistent=nonexistent)
-    except (ValueError, TypeError) as exc:  # pytz/pandas AmbiguousTimeError and NonExistentTimeError
-        text = str(exc)
+    except (ValueError, TypeError):  # pandas' AmbiguousTimeError and NonExistentTimeError are ValueErrors
         bad = _first_problem_time(naive, spec.timezone)
-        where = f" (first at {_line(spec, bad[0])}, {naive[bad[0]]})" if bad else ""
-        kind = bad[1] if bad else "ambiguous or non-existent"
-        raise _fail(path, f"column {column!r}: local time {kind} in {spec.timezone}{where}; set "
-                          f"ambiguous/nonexistent in the mapping ({text})") from None
+        if bad is None:
+            raise _fail(path, f"column {column!r}: cannot place the local times in {spec.timezone}") from None
+        i, kind = bad
+        fix = "nonexistent = \"drop\"" if kind.startswith("non") else "ambiguous = \"infer\", \"first\" or \"second\""
+        raise _fail(path, f"column {column!r} {_line(spec, i)}: local time {naive[i]} is {kind} in "
+                          f"{spec.timezone}; say how to read it in the mapping ({fix})") from None
     keep = ~local.isna()
     return local.as_unit("ns").asi8, np.asarray(keep)
 
