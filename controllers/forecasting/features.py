@@ -51,7 +51,7 @@ class Calendar:
             years = local.year
             days = _holiday_days(self.country, self.subdivision, int(years.min()), int(years.max()))
             holiday = np.isin(day, days).astype(float)
-        doy = (local.dayofyear.to_numpy() - 1 + hour / 24.0) / 365.25
+        doy = (local.day_of_year.to_numpy() - 1 + hour / 24.0) / 365.25
         return {"hour": hour, "weekday": weekday, "day_off": np.maximum(holiday, weekday >= 5),
                 "holiday": holiday, "doy_sin": np.sin(2 * np.pi * doy), "doy_cos": np.cos(2 * np.pi * doy)}
 

@@ -73,7 +73,7 @@ def _monthly_linke_turbidity(latitude_deg: float, longitude_deg: float) -> np.nd
 def linke_turbidity(times: pd.DatetimeIndex, location: Location) -> pd.Series:
     """Linke turbidity at ``times``, interpolated daily between mid-month values (as pvlib does)."""
     monthly = _monthly_linke_turbidity(location.latitude_deg, location.longitude_deg)
-    doy = times.tz_convert("UTC").dayofyear.to_numpy() - 1
+    doy = times.tz_convert("UTC").day_of_year.to_numpy() - 1
     nodes = (np.arange(12) + 0.5) * 365.0 / 12.0
     return pd.Series(np.interp(doy, nodes, monthly, period=365.0), index=times)
 

@@ -141,6 +141,7 @@ class LearnedForecasts:
     # --- forecasting ---------------------------------------------------------------------------------------
 
     def _fit(self, history: pd.DataFrame, now_ns: int) -> None:
+        """Train every forecaster whose target the history holds; the others keep what they were."""
         for column, forecaster in self.forecasters.items():
             if column in history and history[column].notna().sum() > 0:
                 forecaster.fit(history)
@@ -148,11 +149,10 @@ class LearnedForecasts:
         self.fits += 1
 
     def _needs_fit(self, now_ns: int) -> bool:
-        untrained = any(not f.training for f in self.forecasters.values())
+        if self._last_fit_ns is None:
+            return True
         every = self.settings.retrain_every_days
-        due = (every is not None and self._last_fit_ns is not None
-               and now_ns - self._last_fit_ns >= every * 86400e9)
-        return untrained or due
+        return every is not None and now_ns - self._last_fit_ns >= every * 86400e9
 
     def _issue(self, start: pd.Timestamp, step_ns: int, forecast: Forecast) -> dict[str, np.ndarray] | None:
         history = self.history(start, step_ns)
@@ -166,7 +166,8 @@ class LearnedForecasts:
         exogenous = forecast.as_frame()
         series: dict[str, np.ndarray] = {}
         for column, forecaster in self.forecasters.items():
-            series[column] = forecaster.predict(history, start, forecast.horizon_steps, exogenous).point
+            if forecaster.training:  # one without training data yet: the scenario's forecast stays
+                series[column] = forecaster.predict(history, start, forecast.horizon_steps, exogenous).point
         return series
 
     def learned_forecast(self, forecast: Forecast) -> Forecast | None:
