@@ -15,6 +15,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from twin.errors import TwinError
@@ -70,7 +71,7 @@ def identify_command(
     try:
         _identify(data, mapping, train, test, out, max_evaluations, single_node, report)
     except TwinError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
 
 
@@ -90,7 +91,7 @@ def _identify(data: Path, mapping_path: Path, train: str, test: str, out: Path, 
         raise TwinError(f"{mapping_path}: [historical.location] is required (sun position for solar gains)")
     history, quality = read_historical(mapping, data)
     for line in quality.lines():
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(escape(line), highlight=False, soft_wrap=True)
     train_window = parse_window(train, mapping.timezone, "--train")
     test_window = parse_window(test, mapping.timezone, "--test")
     if train_window[0] < test_window[1] and test_window[0] < train_window[1]:

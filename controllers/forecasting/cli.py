@@ -13,6 +13,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from twin.errors import TwinError
@@ -29,7 +30,7 @@ class Kind(enum.StrEnum):
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -95,7 +96,7 @@ def _evaluate(kind: Kind, data: Path, mapping_path: Path, train_until: str, out:
     mapping = load_mapping(mapping_path)
     history, quality = read_historical(mapping, data)
     for line in quality.lines():
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(escape(line), highlight=False, soft_wrap=True)
     tz = mapping.timezone
     settings = BacktestSettings(train_until=parse_when(train_until, tz, "--train-until"), issue_hour_local=issue_hour,
                                 horizon_hours=horizon_hours, retrain_days=retrain_days,
@@ -110,7 +111,7 @@ def _evaluate(kind: Kind, data: Path, mapping_path: Path, train_until: str, out:
     for name, table in rep.tables.items():
         console.print(metrics_table(f"{kind.value} — {name}" + (" (hourly)" if hourly else ""), table, rep.unit))
     for note in rep.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {escape(note)}", highlight=False)
     summary = {"kind": kind.value, "data": str(data), "mapping": str(mapping_path),
                "train_until": str(settings.train_until), "test": [str(scored["issued"].min()),
                                                                   str(scored["target"].max())],
