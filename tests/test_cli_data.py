@@ -151,3 +151,12 @@ def test_a_mapping_file_is_a_scenario_for_pems_simulate(load_files, tmp_path):
                 "--no-plots")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "run" / "meta.json").read_text())["scenario"] == "home-v1"
+
+
+def test_data_check_prints_the_quality_summary(load_files):
+    proc = pems("data", "check", "--mapping", load_files / "map.toml", "--data", load_files / "home.csv", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["columns"][0]["name"] == "base_load_kw" and summary["columns"][0]["coverage"] == 1.0
+    proc = pems("data", "check", "--mapping", load_files / "map.toml")
+    assert proc.returncode == 2 and "give the data file (--data FILE)" in proc.stderr

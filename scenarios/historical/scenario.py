@@ -9,6 +9,7 @@ exact only up to their publication) and, where the data archived a real forecast
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from scenarios.forecast_errors import LeadTimeErrorForecasts
@@ -20,6 +21,7 @@ from twin.errors import ScenarioError
 from twin.scenario import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, ForecastModel, Scenario
 
 SCENARIO_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+log = logging.getLogger(__name__)
 
 
 def build_scenario(mapping: HistoricalMapping, data: Path | None = None) -> tuple[Scenario, DataQuality]:
@@ -36,6 +38,8 @@ def build_scenario(mapping: HistoricalMapping, data: Path | None = None) -> tupl
                             f"use [historical.constants], [historical.climatology], [historical.prices] or "
                             f"[historical.comfort_schedule]")
     frame, quality = read_historical(mapping, data)
+    for line in quality.lines():
+        log.info("%s: %s", mapping.name, line)
     columns = [c for c in SCENARIO_COLUMNS if c in frame.columns]
     kept_gaps = [c for c in columns if frame[c].isna().any()]
     if kept_gaps:
