@@ -92,8 +92,9 @@ def test_the_estimator_tracks_the_twin_from_observations_alone():
         twin.apply(controller.decide(obs))
         env.run(until=env.now + 300)
     errors = np.array(errors)
-    assert errors[-24:, 2:].max() < 0.3, "mass nodes found from air readings alone"
-    assert errors[-24:, :2].max() < 0.15
+    # Same network, same inputs: the filter's prediction is the twin's exact step, so the estimate of
+    # every node (mass included, never measured) agrees with the twin to rounding.
+    assert errors[-12 * 24:].max() < 0.01
 
 
 def test_phases_are_found_from_heater_power():

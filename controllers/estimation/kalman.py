@@ -151,10 +151,13 @@ class ThermalStateEstimator:
         return window_solar_gains_w(fc.times[:1], fc.step_s, weather, self.house.location, self.house.rooms)[0]
 
     def update(self, obs: Observation) -> np.ndarray:
-        """Predict from the previous observation's inputs to ``obs``, correct with its room sensors.
+        """Predict from the previous observation to ``obs``, correct with its room sensors.
 
-        The first call initialises the filter from ``obs.room_temp_c``. Sensors named stale
-        (``"room_temp_c"`` in ``obs.stale``) are not used. Returns every node's temperature [°C].
+        Over the interval the relays are taken as ``obs.relay_on`` (what the last command set
+        and the plant reports now), outdoor temperature, base load and sun as at the previous
+        observation. The first call initialises the filter from ``obs.room_temp_c``. Sensors
+        named stale (``"room_temp_c"`` in ``obs.stale``) are not used. Returns every node's
+        temperature [°C]: air nodes in room order, then mass nodes (``matrices.mass_node``).
         """
         if len(obs.room_temp_c) != self.n_rooms:
             raise TwinError(f"observation has {len(obs.room_temp_c)} rooms, the model {self.n_rooms}")
@@ -166,7 +169,7 @@ class ThermalStateEstimator:
         last = self._last
         dt = obs.time.timestamp() - last.time.timestamp()
         if dt > 0:
-            heat = self.node_heat_w(last.relay_on, last.base_load_kw, self._solar_w(last))
+            heat = self.node_heat_w(obs.relay_on, last.base_load_kw, self._solar_w(last))
             self.predict(dt, last.outdoor_temp_c, heat)
         valid = None if "room_temp_c" not in obs.stale else np.zeros(self.n_rooms, bool)
         self._last = obs
