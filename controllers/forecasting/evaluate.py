@@ -44,13 +44,15 @@ class BacktestSettings:
 
 
 def issue_times(index: pd.DatetimeIndex, settings: BacktestSettings, timezone: str) -> pd.DatetimeIndex:
-    """Every day's ``issue_hour_local`` on the grid of ``index``, from ``train_until`` on."""
+    """Every day's ``issue_hour_local`` (wall-clock, also on DST days) on the grid of ``index``, from
+    ``train_until`` on."""
     end = settings.test_until or index[-1]
-    days = pd.date_range(settings.train_until.tz_convert(timezone).normalize(), end.tz_convert(timezone).normalize(),
-                         freq="D")
-    times = days + pd.Timedelta(hours=settings.issue_hour_local)
+    days = pd.date_range(settings.train_until.tz_convert(timezone).tz_localize(None).normalize(),
+                         end.tz_convert(timezone).tz_localize(None).normalize(), freq="D")
+    wall = days + pd.Timedelta(hours=settings.issue_hour_local)
+    times = wall.tz_localize(timezone, nonexistent="shift_forward", ambiguous=True)
     step = pd.Timedelta(grid_step_ns(index), unit="ns")
-    times = times.floor(step) if step <= pd.Timedelta(hours=1) else times
+    times = times.tz_convert("UTC").floor(step).tz_convert(timezone)  # onto the grid (UTC: never ambiguous)
     return times[(times >= settings.train_until) & (times <= index[-1]) & times.isin(index)]
 
 
