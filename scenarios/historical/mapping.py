@@ -457,6 +457,8 @@ def read_mapping_text(path: Path) -> dict[str, Any] | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(f"{path}: mapping file not found") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read the mapping file ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise ScenarioError(f"{path}: mapping file is not UTF-8 text") from None
     try:
