@@ -1,0 +1,86 @@
+"""Turning planned duty cycles into relay states at the decision rate (5 min).
+
+The plan asks each heater for a duty cycle per block; a relay can only be on or off, must stay
+in a state for a minimum time and may switch only so often per hour (``SafetyConfig``). The
+executor tracks planned *energy*: per room it keeps the heat the plan asked for minus the heat
+delivered (a sigma-delta modulator), switches on once a whole slot's worth is owed and off once
+nothing is, and never breaks the relay rules — it applies them exactly as
+:class:`twin.safety.SafetyLayer` does (a change counts from when it is observed), so the safety
+layer has nothing to correct. Two guards protect comfort against model error: a room more than
+``comfort_guard_c`` below its lower bound heats, a room above its upper bound does not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from twin.config import HouseConfig
+from twin.contracts import Observation
+
+#: How much heat a room may owe or be owed, in slots (bounds the memory of past rounding).
+MAX_DEBT_SLOTS = 2.0
+
+
+class RelayExecutor:
+    """Relay states that follow planned heating power, within the relay rules."""
+
+    def __init__(self, house: HouseConfig, hysteresis_slots: float = 1.0, comfort_guard_c: float = 0.3) -> None:
+        self.heater_kw = np.array([r.heater_power_kw for r in house.rooms], dtype=float)
+        self.rules = house.safety
+        self.hysteresis_slots = hysteresis_slots
+        self.comfort_guard_c = comfort_guard_c
+        self.reset()
+
+    def reset(self) -> None:
+        n = len(self.heater_kw)
+        self._debt_kwh = np.zeros(n)
+        self._last_time_s: float | None = None
+        self._last_planned_kw = np.zeros(n)
+        self._state: np.ndarray | None = None
+        self._changed_at = np.full(n, -math.inf)
+        self._switches: list[deque[float]] = [deque() for _ in range(n)]
+
+    def decide(self, obs: Observation, planned_kw: np.ndarray, interval_s: float) -> tuple[bool, ...]:
+        """Relay states for the next ``interval_s`` seconds, given the plan's heating power per room now."""
+        now = obs.time.timestamp()
+        actual = np.asarray(obs.relay_on, dtype=bool)
+        self._observe(actual, now)
+        if self._last_time_s is not None:
+            dt_h = max(0.0, now - self._last_time_s) / 3600.0
+            delivered = actual * self.heater_kw * dt_h
+            self._debt_kwh += self._last_planned_kw * dt_h - delivered
+        slot_kwh = self.heater_kw * interval_s / 3600.0
+        limit = MAX_DEBT_SLOTS * slot_kwh
+        self._debt_kwh = np.clip(self._debt_kwh, -limit, limit)
+        planned = np.clip(np.asarray(planned_kw, dtype=float), 0.0, self.heater_kw)
+        owed = self._debt_kwh + planned * interval_s / 3600.0  # heat due by the end of the next slot
+        h = self.hysteresis_slots
+        want = np.where(actual, owed > (0.5 - h / 2) * slot_kwh, owed >= (0.5 + h / 2) * slot_kwh)
+        want |= obs.room_temp_c < obs.comfort_lower_c - self.comfort_guard_c
+        want &= ~(obs.room_temp_c > obs.comfort_upper_c)
+        out = want.copy()
+        for j in np.flatnonzero(want != actual):
+            if not self._may_switch(j, bool(actual[j]), now):
+                out[j] = actual[j]
+        self._last_time_s = now
+        self._last_planned_kw = planned
+        return tuple(bool(x) for x in out)
+
+    def _observe(self, actual: np.ndarray, now: float) -> None:
+        if self._state is None:
+            self._state = actual.copy()
+            return
+        for j in np.flatnonzero(actual != self._state):
+            self._changed_at[j] = now
+            self._switches[j].append(now)
+        self._state = actual.copy()
+
+    def _may_switch(self, j: int, on: bool, now: float) -> bool:
+        switches = self._switches[j]
+        while switches and switches[0] <= now - 3600.0:
+            switches.popleft()
+        minimum = self.rules.relay_min_on_s if on else self.rules.relay_min_off_s
+        return now - self._changed_at[j] >= minimum and len(switches) < self.rules.relay_max_switches_per_hour
