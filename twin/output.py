@@ -80,13 +80,18 @@ def write_run_directory(target: Path, write: Callable[[Path], None], meta: Mappi
     return Path(target)
 
 
-def save_run(result: Any, target: Path, *, plots: bool = True) -> Path:
-    """Write ``log.parquet``, ``kpis.json``, ``plots/*.png`` and ``meta.json`` of a ``RunResult``."""
+def save_run(result: Any, target: Path, *, plots: bool = True, tables: Mapping[str, Any] | None = None) -> Path:
+    """Write ``log.parquet``, ``kpis.json``, ``plots/*.png`` and ``meta.json`` of a ``RunResult``.
+
+    ``tables`` adds ``<name>.csv`` files (pandas DataFrames), e.g. a planning controller's plan log.
+    """
     from twin.plots import write_plots  # matplotlib only when plotting
 
     def write(tmp: Path) -> None:
         result.log.to_parquet(tmp / "log.parquet")
         write_json(tmp / "kpis.json", result.kpis)
+        for name, frame in (tables or {}).items():
+            frame.to_csv(tmp / f"{name}.csv")
         if plots:
             write_plots(result.log, tmp / "plots")
 

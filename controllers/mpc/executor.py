@@ -6,8 +6,9 @@ executor tracks planned *energy*: per room it keeps the heat the plan asked for 
 delivered (a sigma-delta modulator), switches on once a whole slot's worth is owed and off once
 nothing is, and never breaks the relay rules — it applies them exactly as
 :class:`twin.safety.SafetyLayer` does (a change counts from when it is observed), so the safety
-layer has nothing to correct. Two guards protect comfort against model error: a room more than
-``comfort_guard_c`` below its lower bound heats, a room above its upper bound does not.
+layer has nothing to correct. Two guards protect comfort against model error and the rounding
+of duty cycles to whole slots: a room less than ``comfort_guard_c`` above its lower bound heats
+(whatever the plan says), a room above its upper bound does not.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ MAX_DEBT_SLOTS = 2.0
 class RelayExecutor:
     """Relay states that follow planned heating power, within the relay rules."""
 
-    def __init__(self, house: HouseConfig, hysteresis_slots: float = 1.0, comfort_guard_c: float = 0.3) -> None:
+    def __init__(self, house: HouseConfig, hysteresis_slots: float = 1.0, comfort_guard_c: float = 0.1) -> None:
         self.heater_kw = np.array([r.heater_power_kw for r in house.rooms], dtype=float)
         self.rules = house.safety
         self.hysteresis_slots = hysteresis_slots
@@ -59,7 +60,7 @@ class RelayExecutor:
         owed = self._debt_kwh + planned * interval_s / 3600.0  # heat due by the end of the next slot
         h = self.hysteresis_slots
         want = np.where(actual, owed > (0.5 - h / 2) * slot_kwh, owed >= (0.5 + h / 2) * slot_kwh)
-        want |= obs.room_temp_c < obs.comfort_lower_c - self.comfort_guard_c
+        want |= obs.room_temp_c < obs.comfort_lower_c + self.comfort_guard_c
         want &= ~(obs.room_temp_c > obs.comfort_upper_c)
         out = want.copy()
         for j in np.flatnonzero(want != actual):

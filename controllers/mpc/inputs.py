@@ -18,6 +18,7 @@ from controllers.mpc.rc_model import RcModel
 from twin.config import HouseConfig
 from twin.contracts import Observation
 from twin.pv import window_solar_gains_w
+from twin.scenario import COLUMN_RANGES
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,17 @@ class SolarGains:
         return self._value
 
 
+def _plausible(frame: pd.DataFrame, house: HouseConfig) -> pd.DataFrame:
+    """The forecast clipped to what is physically possible (a forecast error model may overshoot)."""
+    frame = frame.copy()
+    for column in ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "outdoor_temp_c", "base_load_kw"):
+        lo, hi = COLUMN_RANGES[column]
+        frame[column] = frame[column].clip(lo, hi)
+    ac_kw = sum(a.inverter_ac_kw for a in house.pv_arrays)
+    frame["pv_power_kw"] = frame["pv_power_kw"].clip(0.0, ac_kw)
+    return frame
+
+
 def ev_fraction(grid: BlockGrid, departure_in_s: float) -> np.ndarray:
     """Share of each block before the car leaves ``departure_in_s`` seconds from now."""
     lo, hi = grid.edges_s[:-1], grid.edges_s[1:]
@@ -72,7 +84,7 @@ def build_inputs(obs: Observation, house: HouseConfig, grid: BlockGrid, rc: RcMo
                  solar: SolarGains, battery_kwh_fallback: float | None = None) -> PlanInputs:
     """Average the observation's forecast onto ``grid`` and collect the current state."""
     forecast = obs.forecast
-    frame = forecast.as_frame()
+    frame = _plausible(forecast.as_frame(), house)
     step_s = forecast.step_s
     offset_s = obs.time.timestamp() - forecast.start.timestamp()
     edges = grid.edges_s

@@ -13,8 +13,8 @@ Per block ``k`` (move blocking, see :mod:`controllers.mpc.blocking`):
 - temperatures of every node at each block's end from the RC model,
   ``T⁺ = Φ T + Γ·duty + drive`` (``drive``: outdoor temperature, solar and internal gains, and
   for block 0 the initial state). A room's air temperature is written
-  ``held − below_margin − below_band``: ``held`` is bounded to the comfort band, the slacks say
-  how far the room falls below it — comfort costs bounds, not rows;
+  ``held − below_margin − below_band + above_band``: ``held`` is bounded to the comfort band, the
+  slacks say how far the room is outside it — comfort costs bounds and columns, not rows;
 - battery: charge and discharge power with efficiencies; a binary forbids doing both at once
   (which would burn energy in losses, worth it only when energy has a negative price);
 - EV: 0 or between the charger's minimum and maximum power (a binary) while the car is there,
@@ -23,11 +23,10 @@ Per block ``k`` (move blocking, see :mod:`controllers.mpc.blocking`):
   PV is curtailed above the cap, as the inverter does) from the power balance.
 
 Objective: energy at the import and export prices + a peak-import charge + comfort slacks (a
-cheap margin above the lower bound, an expensive one below the band) per K·h + EV shortfall +
+cheap margin above the lower bound, an expensive one outside the band) per K·h + EV shortfall +
 import above the limit + curtailment − the value of the energy stored at the horizon's end
 (battery and heat in the thermal masses, relative to now). Every soft constraint has a slack,
-so the program is never infeasible; the upper comfort bound cannot be broken by heating (it is
-raised to where the room would be without any heating, see :meth:`MpcModel.update`).
+so the program is never infeasible.
 
 ``relaxed`` builds the LP relaxation (binaries in [0, 1]); ``fixed_heating`` builds the
 *dispatch* program without rooms, where heating is a given load per block (see
@@ -134,12 +133,13 @@ class MpcModel:
                          bounds=lambda m, b, r: (m.held_low[b, r], m.held_high[b, r]))
         m.below_margin = pyo.Var(m.B, m.R, bounds=(0.0, s.comfort_margin_c), units=TEMP, initialize=0.0)
         m.below_band = pyo.Var(m.B, m.R, within=pyo.NonNegativeReals, units=TEMP, initialize=0.0)
+        m.above_band = pyo.Var(m.B, m.R, within=pyo.NonNegativeReals, units=TEMP, initialize=0.0)
         m.temp_mass = pyo.Var(m.B, m.mass_nodes, units=TEMP, initialize=20.0)
         n_rooms = rc.n_rooms
 
         def temp(m, b, i):
             if i < n_rooms:
-                return m.held[b, i] - m.below_margin[b, i] - m.below_band[b, i]
+                return m.held[b, i] - m.below_margin[b, i] - m.below_band[b, i] + m.above_band[b, i]
             return m.temp_mass[b, i]
 
         m.temp = pyo.Expression(m.B, m.N, rule=temp)
@@ -247,8 +247,9 @@ class MpcModel:
                                                  units=MONEY / (TEMP * u.h))
             m.comfort_penalty = pyo.Param(initialize=s.comfort_penalty_per_kh, units=MONEY / (TEMP * u.h))
             m.comfort_cost = pyo.Expression(expr=sum(
-                (m.comfort_margin_penalty * m.below_margin[b, r] + m.comfort_penalty * m.below_band[b, r])
-                * m.dt[b - 1] for b in m.B for r in m.R))
+                (m.comfort_margin_penalty * m.below_margin[b, r]
+                 + m.comfort_penalty * (m.below_band[b, r] + m.above_band[b, r])) * m.dt[b - 1]
+                for b in m.B for r in m.R))
             penalties = penalties + m.comfort_cost
             m.heat_stored_value.set_value(sum(m.capacity[n] * (m.temp[last, n] - m.initial_temp[n])
                                               for n in m.N) * m.heat_value)
@@ -281,10 +282,7 @@ class MpcModel:
             drive = self.drive(inputs)
             _set2(m.drive, drive, 0)
             _set(m.initial_temp, inputs.initial_temps_c)
-            # Heating only warms (the RC network is a positive system), so a room may always stay
-            # as warm as it gets without heating: the upper bound never makes the program infeasible.
-            unheated = self.unheated_temps(drive)[:, : self.n_rooms]
-            high = np.maximum(inputs.comfort_upper_c, unheated + 1e-6)
+            high = inputs.comfort_upper_c
             low = np.minimum(inputs.comfort_lower_c + s.comfort_margin_c, high)
             _set2(m.held_high, high, 1)
             _set2(m.held_low, low, 1)
@@ -312,14 +310,6 @@ class MpcModel:
             drive[k] = exact.out * inputs.outdoor_c[k] + exact.heat @ inputs.node_gains_w[k]
         drive[0] += rc.step(self._length_of_block[0]).phi @ inputs.initial_temps_c
         return drive
-
-    def unheated_temps(self, drive: np.ndarray) -> np.ndarray:
-        """Node temperatures at every block's end without any heating, shape (blocks, nodes) [°C]."""
-        temps = np.empty_like(drive)
-        temps[0] = drive[0]
-        for k in range(1, len(drive)):
-            temps[k] = self.steps[self._length_of_block[k]].phi @ temps[k - 1] + drive[k]
-        return temps
 
 
 def _set(param: pyo.Param, values: np.ndarray) -> None:

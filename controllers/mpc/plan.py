@@ -3,8 +3,9 @@
 Arrays are per block (``n_blocks`` rows) unless said otherwise; powers are block means [kW].
 ``relaxed`` names every soft constraint the plan relaxed and by how much (empty when none):
 
-- ``comfort_margin_kh`` / ``comfort_band_kh``: Σ over rooms and block ends of how far the plan
-  lets a room fall below lower + margin / below the comfort band, × block length [K·h];
+- ``comfort_margin_kh`` / ``comfort_band_kh`` / ``comfort_above_kh``: Σ over rooms and block ends
+  of how far the plan lets a room fall below lower + margin / below the comfort band / rise above
+  it (which heating cannot always prevent), × block length [K·h];
 - ``ev_shortfall_kwh``: energy the car will lack at departure (or at the horizon's end);
 - ``import_over_limit_kwh``: import above the connection limit;
 - ``curtailed_kwh``: PV the plan has to curtail (export above its limit).
@@ -74,7 +75,7 @@ class Plan:
             "battery_kw_now": float(self.battery_kw[0]), "ev_kw_now": float(self.ev_kw[0]),
             "grid_import_kw_now": float(self.grid_import_kw[0]),
         }
-        for key in ("comfort_margin_kh", "comfort_band_kh", "ev_shortfall_kwh", "import_over_limit_kwh",
+        for key in ("comfort_margin_kh", "comfort_band_kh", "comfort_above_kh", "ev_shortfall_kwh", "import_over_limit_kwh",
                     "curtailed_kwh"):
             row[f"relaxed_{key}"] = float(self.relaxed.get(key, 0.0))
         return row

@@ -8,8 +8,8 @@ Every numeric field declares its allowed range and unit in its metadata (as
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
 from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from twin.errors import ConfigError
@@ -65,7 +65,8 @@ class MpcSettings:
     #: Executor: relay lease, and how far planned energy may lead or lag delivered energy (in 5-min slots).
     lease_s: float = _ranged(60.0, 86400.0, "s", default=900.0)
     relay_hysteresis_slots: float = _ranged(0.1, 10.0, default=1.0)
-    comfort_guard_c: float = _ranged(0.0, 5.0, "K", default=0.3)
+    #: Executor: a room closer than this to its lower bound heats whatever the plan says.
+    comfort_guard_c: float = _ranged(-5.0, 5.0, "K", default=0.1)
     #: A plan older than this is not executed after a failed solve (the rule-based fallback takes over).
     last_plan_max_age_s: float = _ranged(0.0, 14 * 86400.0, "s", default=48 * 3600.0)
     #: Mass temperatures are not measured: correct their prediction by this share of the air's error.

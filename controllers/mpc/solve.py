@@ -153,16 +153,18 @@ class Optimizer:
         tm, dm = thermal.m, dispatch.m
         temps = np.empty((n_blocks + 1, n_nodes))
         temps[0] = inputs.initial_temps_c
-        margin_kh = band_kh = 0.0
+        margin_kh = band_kh = above_kh = 0.0
         if thermal.has_rooms:
             duty = np.clip(_values(tm.duty, (n_blocks, n_rooms)), 0.0, 1.0)
             below_margin = _values(tm.below_margin, (n_blocks, n_rooms))
             below_band = _values(tm.below_band, (n_blocks, n_rooms))
-            temps[1:, :n_rooms] = _values(tm.held, (n_blocks, n_rooms)) - below_margin - below_band
+            above_band = _values(tm.above_band, (n_blocks, n_rooms))
+            temps[1:, :n_rooms] = _values(tm.held, (n_blocks, n_rooms)) - below_margin - below_band + above_band
             if n_nodes > n_rooms:
                 temps[1:, n_rooms:] = _values(tm.temp_mass, (n_blocks, n_nodes - n_rooms))
             margin_kh = float(dt_h @ below_margin.sum(axis=1))
             band_kh = float(dt_h @ below_band.sum(axis=1))
+            above_kh = float(dt_h @ above_band.sum(axis=1))
         else:
             duty = np.zeros((n_blocks, n_rooms))
         battery_kw = np.zeros(n_blocks)
@@ -178,7 +180,7 @@ class Optimizer:
         grid_import = _values(dm.import_within_limit, (n_blocks,)) + _values(dm.import_over_limit, (n_blocks,))
         grid_export = _values(dm.grid_export, (n_blocks,))
         relaxed = relaxations(
-            comfort_margin_kh=margin_kh, comfort_band_kh=band_kh, ev_shortfall_kwh=shortfall,
+            comfort_margin_kh=margin_kh, comfort_band_kh=band_kh, comfort_above_kh=above_kh, ev_shortfall_kwh=shortfall,
             import_over_limit_kwh=float(dt_h @ _values(dm.import_over_limit, (n_blocks,))),
             curtailed_kwh=float(dt_h @ _values(dm.curtailed, (n_blocks,))))
         return Plan(start=inputs.start, grid=self.grid, status=status, objective=float(objective),
