@@ -7,8 +7,9 @@ EV through :mod:`controllers.mpc.dispatch`. Every command says where it came fro
 ``plan_status`` (``twin.contracts.PlanStatus``):
 
 - a fresh plan: ``optimal`` or ``feasible`` (incumbent at the time limit);
-- the solve failed (solver missing, time limit without a solution, solver error): the last
-  valid plan while it lasts (its horizon, at most ``last_plan_max_age_s``) → ``last_plan``;
+- the solve failed (solver missing, time limit without a solution, solver error, a forecast
+  with missing values): the last valid plan while it lasts (its horizon, at most
+  ``last_plan_max_age_s``) → ``last_plan``;
 - no valid plan: the rule-based controller decides → ``fallback``.
 
 The oracle is this controller with ``perfect_foresight = True``: the runner then shows it the
@@ -27,7 +28,7 @@ import pandas as pd
 from controllers.mpc.dispatch import battery_command, ev_power_kw
 from controllers.mpc.estimator import ModelObserver, StateEstimator
 from controllers.mpc.executor import RelayExecutor
-from controllers.mpc.inputs import SolarGains, build_inputs
+from controllers.mpc.inputs import ForecastError, SolarGains, build_inputs
 from controllers.mpc.plan import Plan
 from controllers.mpc.settings import MpcSettings
 from controllers.mpc.solve import Optimizer
@@ -74,7 +75,7 @@ class MpcController:
         self._fresh = False  # whether the last solve succeeded
         self._last_solve_s: float | None = None
         self._gains_now_w = np.zeros(self.optimizer.rc.n_nodes)
-        self._unavailable_logged = False
+        self._warned = False
         self.estimator.reset()
         self.executor.reset()
 
@@ -103,15 +104,15 @@ class MpcController:
         fallback_kwh = None
         if self.plan is not None and self.plan.covers(obs.time):
             fallback_kwh = float(self.plan.battery_kwh[self.plan.block_at(obs.time)])
-        inputs = build_inputs(obs, self.house, self.optimizer.grid, self.optimizer.rc, temps, self._solar,
-                              battery_kwh_fallback=fallback_kwh)
-        self._gains_now_w = inputs.node_gains_w[0]
         try:
+            inputs = build_inputs(obs, self.house, self.optimizer.grid, self.optimizer.rc, temps, self._solar,
+                                  battery_kwh_fallback=fallback_kwh)
+            self._gains_now_w = inputs.node_gains_w[0]
             plan, report = self.optimizer.solve(inputs)
-        except SolverUnavailable as exc:
-            if not self._unavailable_logged:
-                logger.warning("MPC cannot solve (%s); executing the fallback", exc)
-                self._unavailable_logged = True
+        except (SolverUnavailable, ForecastError) as exc:
+            if not self._warned:
+                logger.warning("MPC cannot plan (%s); executing the last plan or the fallback", exc)
+                self._warned = True
             plan, report = None, None
             message = str(exc)
         else:

@@ -17,6 +17,7 @@ from controllers.mpc.blocking import BlockGrid, block_means, values_at
 from controllers.mpc.rc_model import RcModel
 from twin.config import HouseConfig
 from twin.contracts import Observation
+from twin.errors import TwinError
 from twin.pv import window_solar_gains_w
 from twin.scenario import COLUMN_RANGES
 
@@ -63,8 +64,19 @@ class SolarGains:
         return self._value
 
 
+class ForecastError(TwinError):
+    """The forecast cannot be planned on (missing or non-finite values)."""
+
+
 def _plausible(frame: pd.DataFrame, house: HouseConfig) -> pd.DataFrame:
-    """The forecast clipped to what is physically possible (a forecast error model may overshoot)."""
+    """The forecast clipped to what is physically possible (a forecast error model may overshoot).
+
+    Raises :class:`ForecastError` when a value is missing: planning on a guess would be worse
+    than the controller's fallback chain.
+    """
+    bad = [c for c in frame.columns if not np.isfinite(frame[c].to_numpy(dtype=float)).all()]
+    if bad:
+        raise ForecastError(f"forecast issued at {frame.index[0]} has missing values in {bad}")
     frame = frame.copy()
     for column in ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "outdoor_temp_c", "base_load_kw"):
         lo, hi = COLUMN_RANGES[column]

@@ -240,8 +240,8 @@ class MpcModel:
             (m.price_import[k] * m.grid_import[k] - m.price_export[k] * m.grid_export[k]) * m.dt[k] for k in m.K))
         penalties = sum((m.import_limit_penalty * m.import_over_limit[k] + m.curtailment_penalty * m.curtailed[k])
                         * m.dt[k] for k in m.K)
-        m.heat_stored_value = pyo.Expression(expr=0.0)
-        m.battery_stored_value = pyo.Expression(expr=0.0)
+        m.heat_stored_value = pyo.Expression(expr=0.0 * MONEY)
+        m.battery_stored_value = pyo.Expression(expr=0.0 * MONEY)
         if self.has_rooms:
             m.comfort_margin_penalty = pyo.Param(initialize=s.comfort_margin_penalty_per_kh,
                                                  units=MONEY / (TEMP * u.h))

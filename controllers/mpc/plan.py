@@ -21,6 +21,9 @@ import numpy as np
 
 from controllers.mpc.blocking import BlockGrid
 
+#: The soft constraints a plan may relax (see the module docstring).
+RELAXATIONS = ("comfort_margin_kh", "comfort_band_kh", "comfort_above_kh", "ev_shortfall_kwh",
+               "import_over_limit_kwh", "curtailed_kwh")
 #: Relaxations smaller than this are not reported.
 RELAXATION_EPS = 1e-4
 
@@ -75,8 +78,7 @@ class Plan:
             "battery_kw_now": float(self.battery_kw[0]), "ev_kw_now": float(self.ev_kw[0]),
             "grid_import_kw_now": float(self.grid_import_kw[0]),
         }
-        for key in ("comfort_margin_kh", "comfort_band_kh", "comfort_above_kh", "ev_shortfall_kwh", "import_over_limit_kwh",
-                    "curtailed_kwh"):
+        for key in RELAXATIONS:
             row[f"relaxed_{key}"] = float(self.relaxed.get(key, 0.0))
         return row
 

@@ -10,7 +10,8 @@ For a block of length ``dt`` with constant inputs, ``T⁺ = Φ T + γ T_out + Γ
 (``twin.thermal.discretize``). The MILP uses a sparsified copy: coefficients below a
 tolerance are dropped, and a dropped ``Φ`` entry is lumped onto the diagonal (it assumes the
 far node is at this node's temperature, an error of tolerance × their difference), so a
-house at a uniform temperature stays exactly at it.
+house at a uniform temperature stays exactly at it; a heater's dropped effect on far nodes is
+added to its own room, so no heat goes missing.
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ class RcModel:
         np.fill_diagonal(small, False)
         phi[np.diag_indices_from(phi)] += np.where(small, phi, 0.0).sum(axis=1)
         phi[small] = 0.0
-        duty = np.where(np.abs(exact.duty) < tol, 0.0, exact.duty)
+        duty = exact.duty.copy()
+        dropped = np.abs(duty) < tol
+        dropped[np.arange(self.n_rooms), np.arange(self.n_rooms)] = False
+        # A heater's dropped far-away effect is kept in its own room, so no heat goes missing.
+        duty[np.arange(self.n_rooms), np.arange(self.n_rooms)] += np.where(dropped, duty, 0.0).sum(axis=0)
+        duty[dropped] = 0.0
         return StepMatrices(phi, exact.out, exact.heat, duty)
 
     def node_gains_w(self, solar_w: np.ndarray, base_load_kw: np.ndarray) -> np.ndarray:

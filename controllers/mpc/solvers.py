@@ -37,6 +37,9 @@ SOLVED = "solved"  # optimal within the requested gap
 INCUMBENT = "incumbent"  # a feasible solution, stopped by the time limit before reaching the gap
 NO_SOLUTION = "no_solution"  # nothing usable (time limit without incumbent, infeasible, solver error)
 
+#: HiGHS's ``primal_solution_status`` of a feasible point (``kSolutionStatusFeasible``).
+FEASIBLE_SOLUTION = 2
+
 #: HiGHS's own log goes to this logger at DEBUG level (APPSI's default would print INFO lines).
 _SOLVER_LOG = logging.getLogger("controllers.mpc.highs")
 
@@ -121,10 +124,12 @@ class HighsBackend:
         objective = results.best_feasible_objective
         if objective is None or not math.isfinite(objective):
             return SolveOutcome(NO_SOLUTION, wall_time_s=wall, message=f"HiGHS: {condition.name}, no solution")
-        is_mip = opt._solver_model.getInfo().mip_node_count >= 0  # noqa: SLF001 - HiGHS's own counter
-        if condition.name != "optimal" and not is_mip:
-            # An LP stopped early has no feasible point worth using.
-            return SolveOutcome(NO_SOLUTION, wall_time_s=wall, message=f"HiGHS: LP {condition.name}")
+        info = opt._solver_model.getInfo()  # noqa: SLF001 - HiGHS's own account of its solution
+        if info.primal_solution_status != FEASIBLE_SOLUTION:
+            # APPSI reports any *valid* vector as a solution, e.g. an infeasible MIP start at the
+            # time limit, or an LP stopped early: only a feasible one is worth executing.
+            return SolveOutcome(NO_SOLUTION, wall_time_s=wall,
+                                message=f"HiGHS: {condition.name}, no feasible solution")
         results.solution_loader.load_vars()
         bound = results.best_objective_bound
         status = SOLVED if condition.name == "optimal" else INCUMBENT
@@ -179,21 +184,28 @@ class ShellBackend:
         return SolveOutcome(status, objective, bound, wall, f"{self.name}: {condition}")
 
 
-_GLPK_MIP_LINE = re.compile(r"mip\s*=\s*(\S+)\s*[<>]=\s*(\S+)")
+#: glpsol's branch-and-bound progress: ``+ 192: mip = 2.6e+00 >= 2.5e+00 3.1% (12; 0)`` (``>>>>>``
+#: instead of ``mip =`` marks a new incumbent; ``tree is empty`` instead of the bound: search done).
+_GLPK_MIP_LINE = re.compile(r"(?:mip\s*=|>>>>>)\s*(\S+(?: found yet)?)\s*[<>]=\s*(tree is empty|\S+)")
 
 
 def _glpk_bound(log_text: str, objective: float) -> float | None:
-    """The best bound from glpsol's log (last ``mip = … >= …`` line); the objective for a pure LP."""
-    bound = None
+    """The best bound from glpsol's log (its last progress line); the objective for a pure LP."""
+    bound: float | None = None
+    seen = False
     for match in _GLPK_MIP_LINE.finditer(log_text):
+        seen = True
+        text = match.group(2)
+        if text == "tree is empty":
+            bound = objective  # the search finished: the incumbent is optimal
+            continue
         try:
-            bound = float(match.group(2))
+            value = float(text)
         except ValueError:
-            continue  # "-inf" before the first LP, or "tree is empty"
-    if bound is None and "INTEGER" not in log_text and "OPTIMAL" in log_text:
+            continue
+        bound = value if math.isfinite(value) else None
+    if not seen and "OPTIMAL LP SOLUTION FOUND" in log_text:
         return objective  # no integer variables: the LP optimum is its own bound
-    if bound is not None and not math.isfinite(bound):
-        return None
     return bound
 
 
