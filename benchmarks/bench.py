@@ -33,17 +33,16 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks.defaults import DEFAULT_CONTROLLERS, DEFAULT_OUT, DEFAULT_SCENARIOS
 from twin.config import HouseConfig, load_house, reference_house
 from twin.errors import ConfigError, TwinError
 from twin.kpis import KPI_KEYS
-from twin.output import atomic_directory, save_run, write_json
+from twin.output import atomic_directory, check_replaceable, save_run, write_json
 from twin.registry import ControllerContext, controller_entry, load_scenario, make_controller
 from twin.runner import RunResult, RunSettings, simulate
 
 BENCH_MARKER = "bench.json"
 PROGRESS_TOPIC = "pems-bench-progress"
-DEFAULT_SCENARIOS = ("winter-week-v1",)
-DEFAULT_CONTROLLERS = ("rule-based", "mpc", "oracle")
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class BenchSpec:
 
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
     controllers: tuple[str, ...] = DEFAULT_CONTROLLERS
-    out: Path = Path("runs/bench")
+    out: Path = Path(DEFAULT_OUT)
     house: Path | None = None
     decision_interval_s: float = 300.0
     seed: int = 0
@@ -126,7 +125,9 @@ def run_pair(scenario: str, controller: str, spec: BenchSpec) -> PairResult:
 
 
 def check_spec(spec: BenchSpec) -> None:
-    """Fail early, in the client, on anything a worker would trip over: unknown names, bad options."""
+    """Fail early, in the client, on anything that would fail later: the output directory, unknown
+    names, bad options."""
+    check_replaceable(spec.out, BENCH_MARKER)
     house = _house(spec.house)
     for name in spec.controllers:
         controller_entry(name)

@@ -6,24 +6,18 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.bench import (
-    DEFAULT_CONTROLLERS,
-    DEFAULT_SCENARIOS,
-    BenchSpec,
-    check_spec,
-    kpi_frame,
-    run_on_dask,
-    write_bench,
-)
+from benchmarks.defaults import DEFAULT_CONTROLLERS, DEFAULT_OUT, DEFAULT_SCENARIOS
 from twin.errors import ConfigError, TwinError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _names(text: str, what: str) -> tuple[str, ...]:
@@ -50,7 +44,7 @@ def bench(
         DEFAULT_SCENARIOS),
     controllers: Annotated[str, typer.Option(help="Comma-separated controller names")] = ",".join(
         DEFAULT_CONTROLLERS),
-    out: Annotated[Path, typer.Option(help="Output directory (replaced atomically)")] = Path("runs/bench"),
+    out: Annotated[Path, typer.Option(help="Output directory (replaced atomically)")] = Path(DEFAULT_OUT),
     workers: Annotated[int | None, typer.Option(help="Local Dask workers (default: one per run, at most the CPUs)")
                        ] = None,
     scheduler: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler, tcp://host:port")
@@ -64,6 +58,7 @@ def bench(
     plots: Annotated[bool, typer.Option(help="Write each run's plots/*.png")] = True,
 ) -> None:
     """Run every (scenario, controller) pair on the twin (on Dask) and write KPIs and a report."""
+    from benchmarks.bench import BenchSpec, check_spec, kpi_frame, run_on_dask, write_bench  # the twin, lazily
     from twin.cli import console, fail
 
     try:
@@ -93,7 +88,7 @@ def bench(
                   f"(kpis.csv, report.md, report.html, runs/)")
 
 
-def summary(kpis: pd.DataFrame) -> Table:
+def summary(kpis: "pd.DataFrame") -> Table:  # noqa: UP037 - pandas is imported lazily
     """The headline KPIs of every run as one table."""
     columns = {"cost": "cost", "discomfort_kh": "discomfort K·h", "oracle_capture": "oracle capture",
                "cycles_without_plan": "cycles w/o plan", "decide_time_p95_s": "decision p95 s"}
@@ -102,6 +97,8 @@ def summary(kpis: pd.DataFrame) -> Table:
     table.add_column("controller")
     for title in columns.values():
         table.add_column(title, justify="right")
+    import pandas as pd
+
     for row in kpis.itertuples():
         cells = []
         for key in columns:

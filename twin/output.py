@@ -39,6 +39,14 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(json_ready(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
+def check_replaceable(target: Path, marker: str = RUN_MARKER) -> None:
+    """Raise :class:`TwinError` unless ``target`` is absent, empty or an earlier output (holds ``marker``).
+
+    Lets a long job refuse a bad ``--out`` before it starts rather than after it has run.
+    """
+    _check_replaceable(Path(target), marker)
+
+
 def _check_replaceable(target: Path, marker: str) -> None:
     if not target.exists():
         return

@@ -19,7 +19,7 @@ actual future instead of the issued forecasts.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from controllers.mpc.solve import Optimizer
 from controllers.mpc.solvers import SolverUnavailable
 from controllers.rule_based import RuleBasedController
 from twin.config import HouseConfig
-from twin.contracts import Command, Observation, PlanStatus
+from twin.contracts import BatteryCommand, BatteryMode, Command, Observation, PlanStatus
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,8 @@ class MpcController:
     def _execute(self, plan: Plan, obs: Observation, status: str) -> Command:
         k = plan.block_at(obs.time)
         heater_kw = self.executor.heater_kw
-        relays = self.executor.decide(obs, plan.duty[k] * heater_kw, self.decision_interval_s)
+        relays = self.executor.decide(obs, plan.duty[k] * heater_kw, self.decision_interval_s,
+                                      guard_lower_c=self._lower_soon(obs))
         battery = None
         if self.house.battery is not None:
             battery = battery_command(float(plan.battery_kw[k]), float(plan.grid_import_kw[k]),
@@ -138,9 +139,48 @@ class MpcController:
         ev = None
         if self.house.ev_charger is not None:
             ev = ev_power_kw(float(plan.ev_kw[k]), obs, self.house.ev_charger)
+        relays, battery, ev = self._within_import_limit(obs, relays, battery, ev)
         lease_s = min(self.settings.lease_s, self.house.safety.max_lease_s)
         return Command(until=obs.after(lease_s), relay_on=relays, battery=battery, ev_power_kw=ev,
                        plan_status=str(status))
+
+    def _lower_soon(self, obs: Observation) -> np.ndarray:
+        """The highest comfort lower bound of each room over the next ``guard_lookahead_s`` (a known schedule)."""
+        forecast = obs.forecast
+        ahead_s = obs.time.timestamp() - forecast.start.timestamp() + self.settings.guard_lookahead_s
+        steps = min(forecast.horizon_steps, int(ahead_s // forecast.step_s) + 1)
+        lower = forecast.comfort_lower_c[:steps]
+        return np.max(lower, axis=0) if len(lower) else obs.comfort_lower_c
+
+    def _within_import_limit(self, obs: Observation, relays: tuple[bool, ...], battery: BatteryCommand | None,
+                             ev: float | None) -> tuple[tuple[bool, ...], BatteryCommand | None, float | None]:
+        """Keep the import the commands cause, at the measured load and PV, under the connection limit.
+
+        The plan respects the limit on average; whole relays, a battery setpoint and the car can still
+        add up above it for an interval. Shed in order of least harm: battery charging (arbitrage),
+        then the car (down to its minimum, then off), then heaters (see ``RelayExecutor.shed``).
+        """
+        limit = self.house.grid.import_limit_kw - self.settings.import_headroom_kw
+        charge = 0.0
+        if battery is not None and battery.mode in (BatteryMode.POWER_SETPOINT, BatteryMode.CHARGE_FROM_GRID):
+            charge = max(0.0, battery.power_kw)
+        heat = float(self.executor.heater_kw @ np.asarray(relays, dtype=float))
+        excess = obs.base_load_kw - obs.pv_power_kw + heat + (ev or 0.0) + charge - limit
+        if excess <= 0.0:
+            return relays, battery, ev
+        if charge > 0.0:
+            cut = min(charge, excess)
+            battery = replace(battery, power_kw=battery.power_kw - cut)
+            excess -= cut
+        if excess > 0.0 and ev:
+            charger = self.house.ev_charger
+            lower = ev - excess
+            new_ev = lower if lower >= charger.min_power_kw else 0.0
+            excess -= ev - new_ev
+            ev = new_ev
+        if excess > 0.0:
+            relays = self.executor.shed(obs, relays, excess)
+        return relays, battery, ev
 
     def plan_frame(self) -> pd.DataFrame:
         """The plan log: one row per re-planning attempt (time, outcome, objective, relaxations)."""

@@ -44,8 +44,14 @@ class RelayExecutor:
         self._changed_at = np.full(n, -math.inf)
         self._switches: list[deque[float]] = [deque() for _ in range(n)]
 
-    def decide(self, obs: Observation, planned_kw: np.ndarray, interval_s: float) -> tuple[bool, ...]:
-        """Relay states for the next ``interval_s`` seconds, given the plan's heating power per room now."""
+    def decide(self, obs: Observation, planned_kw: np.ndarray, interval_s: float,
+               guard_lower_c: np.ndarray | None = None) -> tuple[bool, ...]:
+        """Relay states for the next ``interval_s`` seconds, given the plan's heating power per room now.
+
+        ``guard_lower_c`` is the lower bound the comfort guard protects (default: the current one;
+        the controller passes the highest one of the coming minutes, so a room is warm when the
+        schedule steps up).
+        """
         now = obs.time.timestamp()
         actual = np.asarray(obs.relay_on, dtype=bool)
         self._observe(actual, now)
@@ -60,7 +66,8 @@ class RelayExecutor:
         owed = self._debt_kwh + planned * interval_s / 3600.0  # heat due by the end of the next slot
         h = self.hysteresis_slots
         want = np.where(actual, owed > (0.5 - h / 2) * slot_kwh, owed >= (0.5 + h / 2) * slot_kwh)
-        want |= obs.room_temp_c < obs.comfort_lower_c + self.comfort_guard_c
+        lower = obs.comfort_lower_c if guard_lower_c is None else guard_lower_c
+        want |= obs.room_temp_c < lower + self.comfort_guard_c
         want &= ~(obs.room_temp_c > obs.comfort_upper_c)
         out = want.copy()
         for j in np.flatnonzero(want != actual):
@@ -68,6 +75,26 @@ class RelayExecutor:
                 out[j] = actual[j]
         self._last_time_s = now
         self._last_planned_kw = planned
+        return tuple(bool(x) for x in out)
+
+    def shed(self, obs: Observation, relays: tuple[bool, ...], excess_kw: float) -> tuple[bool, ...]:
+        """Relays with at least ``excess_kw`` of heaters switched off, where the rules allow it.
+
+        Heaters about to be switched on are dropped first (not switching is always allowed), then
+        running ones that may switch off; within each group, the rooms owed the least heat first.
+        """
+        out = np.array(relays, dtype=bool)
+        actual = np.asarray(obs.relay_on, dtype=bool)
+        now = obs.time.timestamp()
+        candidates = [j for j in np.flatnonzero(out) if not actual[j]]
+        candidates.sort(key=lambda j: self._debt_kwh[j])
+        running = [j for j in np.flatnonzero(out) if actual[j] and self._may_switch(j, True, now)]
+        running.sort(key=lambda j: self._debt_kwh[j])
+        for j in candidates + running:
+            if excess_kw <= 0.0:
+                break
+            out[j] = False
+            excess_kw -= self.heater_kw[j]
         return tuple(bool(x) for x in out)
 
     def _observe(self, actual: np.ndarray, now: float) -> None:

@@ -62,11 +62,15 @@ class MpcSettings:
     thermal_terminal_weight: float = _ranged(0.0, 2.0, default=0.5)
     #: Coefficients of the discretised RC model below this are dropped (|ΔT| in K per K or per full duty).
     model_coefficient_tol: float = _ranged(0.0, 0.01, default=1e-4)
+    #: Execution keeps the import the commands cause this far under the connection limit [kW].
+    import_headroom_kw: float = _ranged(0.0, 100.0, "kW", default=0.2)
     #: Executor: relay lease, and how far planned energy may lead or lag delivered energy (in 5-min slots).
     lease_s: float = _ranged(60.0, 86400.0, "s", default=900.0)
     relay_hysteresis_slots: float = _ranged(0.1, 10.0, default=1.0)
     #: Executor: a room closer than this to its lower bound heats whatever the plan says.
     comfort_guard_c: float = _ranged(-5.0, 5.0, "K", default=0.1)
+    #: ... judged against the highest lower bound of the coming ``guard_lookahead_s`` (0: the current one).
+    guard_lookahead_s: float = _ranged(0.0, 7200.0, "s", default=900.0)
     #: A plan older than this is not executed after a failed solve (the rule-based fallback takes over).
     last_plan_max_age_s: float = _ranged(0.0, 14 * 86400.0, "s", default=48 * 3600.0)
     #: Mass temperatures are not measured: correct their prediction by this share of the air's error.
