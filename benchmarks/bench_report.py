@@ -104,7 +104,8 @@ def _hourly(log: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_timeseries(logs: Mapping[str, pd.DataFrame], scenario: str, path: Path) -> None:
-    """Rows: rooms, grid and price, battery and car; one column per controller, shared axes."""
+    """Rows: rooms against the comfort band; grid exchange against the import price; battery SOC
+    and EV charging. One column per controller, shared axes."""
     names = list(logs)
     fig, axes = plt.subplots(3, len(names), figsize=(5.5 * len(names), 9), sharex=True, sharey="row",
                              squeeze=False)
@@ -133,13 +134,17 @@ def plot_timeseries(logs: Mapping[str, pd.DataFrame], scenario: str, path: Path)
             price.set_ylabel("import price")
         ax = axes[2, col]
         ax.plot(frame.index, 100 * frame["battery_soc"], color="tab:blue", label="battery SOC [%]")
-        ax.fill_between(frame.index, 100 * frame["ev_kwh"] / hours / max(1e-9, float(
-            (frame["ev_kwh"] / hours).max() or 1.0)), 0, step="post", color="tab:orange", alpha=0.4,
-            label="EV charging (scaled)")
+        ax.set_ylim(0, 100)
+        car = ax.twinx()
+        car.fill_between(frame.index, frame["ev_kwh"] / hours, 0, step="post", color="tab:orange", alpha=0.4)
+        car.set_ylim(bottom=0)
+        car.tick_params(labelsize=7)
+        if col == len(names) - 1:
+            car.set_ylabel("EV charging [kW]")
     axes[0, 0].set_ylabel("air temperature [°C]")
     axes[1, 0].set_ylabel("grid [kW] (+ import)")
-    axes[2, 0].set_ylabel("%")
-    for row in range(3):
+    axes[2, 0].set_ylabel("battery SOC [%]")
+    for row in range(2):
         axes[row, 0].legend(fontsize=7, loc="upper left")
     fig.suptitle(f"{scenario}: hourly means, controllers side by side")
     fig.autofmt_xdate()

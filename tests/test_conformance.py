@@ -13,10 +13,10 @@ from twin.registry import ControllerContext, controller_entries, load_scenario, 
 SCENARIOS = sorted(scenario_entries())
 CONTROLLERS = sorted(controller_entries())
 #: Lighter (still real) settings for slow controllers, so that a day runs in seconds: the MPC
-#: re-plans hourly over a 12 h horizon here.
+#: re-plans hourly over a 6 h horizon here.
 LIGHT_OPTIONS = {
-    "mpc": {"replan_interval_s": "3600", "blocks": "900:7200,3600:43200"},
-    "oracle": {"replan_interval_s": "3600", "blocks": "900:7200,3600:43200"},
+    "mpc": {"replan_interval_s": "3600", "blocks": "900:3600,3600:21600"},
+    "oracle": {"replan_interval_s": "3600", "blocks": "900:3600,3600:21600"},
 }
 
 

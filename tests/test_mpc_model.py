@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mpc_inputs import block_hours, flat_inputs
 from pyomo.util.check_units import assert_units_consistent
 
+from controllers.mpc.model import MpcModel
 from controllers.mpc.plan import Plan
 from controllers.mpc.settings import MpcSettings
 from controllers.mpc.solve import Optimizer
@@ -24,17 +25,36 @@ def small() -> Optimizer:
     return Optimizer(small_house(n_rooms=2, two_node=True), MpcSettings())
 
 
+def unit_checked(kind: str, house=None) -> MpcModel:
+    """The model of ``kind`` with its fixed coefficients as Params with units (same structure)."""
+    opt = Optimizer(house or small_house(n_rooms=2, two_node=True), MpcSettings())
+    return MpcModel(opt.house, opt.grid, opt.rc, opt.settings, relaxed=kind == "lp",
+                    fixed_heating=kind == "dispatch", unit_check=True)
+
+
 @pytest.mark.parametrize("kind", ["lp", "milp", "dispatch"])
 def test_every_model_is_unit_consistent(kind):
-    opt = Optimizer(reference_house(), MpcSettings())
-    assert_units_consistent(opt.model(kind).m)
+    assert_units_consistent(unit_checked(kind).m)
+
+
+def test_unit_checked_and_solver_models_are_the_same_program(small):
+    """The unit-checked model and the one the solver gets (plain-number coefficients) agree."""
+    from controllers.mpc.solvers import make_backend
+
+    checked = unit_checked("milp", small.house)
+    inputs = flat_inputs(small, outdoor_c=np.full(small.grid.n_blocks, -3.0))
+    checked.update(inputs)
+    outcome = make_backend("highs").solve(checked.m, time_limit_s=30, mip_gap=1e-6, abs_gap=0.0, warm_start=False)
+    direct = Optimizer(small.house, MpcSettings(strategy="milp", mip_gap=1e-6, mip_abs_gap=0.0))
+    plan, _ = direct.solve(inputs)
+    assert outcome.objective == pytest.approx(plan.objective, rel=1e-6)
 
 
 def test_unit_check_catches_a_wrong_unit():
     import pyomo.environ as pyo
     from pyomo.core.base.units_container import InconsistentUnitsError
 
-    model = Optimizer(small_house(n_rooms=1), MpcSettings()).model("milp")
+    model = unit_checked("milp")
     model.m.wrong = pyo.Constraint(expr=model.m.grid_export[0] <= model.m.energy[1])  # kW against kWh
     with pytest.raises(InconsistentUnitsError, match="kilowatt not compatible with kilowatt_hour"):
         assert_units_consistent(model.m)

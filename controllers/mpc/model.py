@@ -35,6 +35,9 @@ so the program is never infeasible.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.environ import units as u
@@ -56,13 +59,15 @@ class MpcModel:
     """The MILP of ``house`` on ``grid``; :meth:`update` loads the inputs of a solve."""
 
     def __init__(self, house: HouseConfig, grid: BlockGrid, rc: RcModel, settings: MpcSettings, *,
-                 relaxed: bool = False, fixed_heating: bool = False) -> None:
+                 relaxed: bool = False, fixed_heating: bool = False, unit_check: bool = False) -> None:
         self.house = house
         self.grid = grid
         self.rc = rc
         self.settings = settings
         self.relaxed = relaxed
         self.fixed_heating = fixed_heating
+        self.unit_check = unit_check
+        self.c = SimpleNamespace()  # the fixed coefficients (see _fixed)
         self.has_battery = house.battery is not None
         self.has_ev = house.ev_charger is not None
         self.has_rooms = rc.n_rooms > 0 and not fixed_heating
@@ -74,13 +79,30 @@ class MpcModel:
 
     # --- construction ------------------------------------------------------------------------------
 
+    def _fixed(self, m: pyo.ConcreteModel, name: str, index: Any, values: Any, unit: Any = None) -> Any:
+        """A fixed coefficient, kept in ``self.c.<name>``.
+
+        With ``unit_check`` it is a ``Param`` with its unit (for ``assert_units_consistent``);
+        otherwise a plain number (or dict): APPSI treats every ``Param`` in a coefficient as
+        mutable and would re-evaluate tens of thousands of them at every solve. The structure
+        of the model is the same either way.
+        """
+        if self.unit_check:
+            args = (index,) if index is not None else ()
+            value: Any = pyo.Param(*args, initialize=values, units=unit)
+            m.add_component(name, value)
+        else:
+            value = values
+        setattr(self.c, name, value)
+        return value
+
     def _build(self) -> pyo.ConcreteModel:
         grid = self.grid
         n_blocks = grid.n_blocks
         m = pyo.ConcreteModel(name="pems_mpc")
         m.K = pyo.RangeSet(0, n_blocks - 1)  # blocks
         m.B = pyo.RangeSet(1, n_blocks)  # block ends
-        m.dt = pyo.Param(m.K, initialize=dict(enumerate(grid.durations_h.tolist())), units=u.h)
+        self._fixed(m, "dt", m.K, dict(enumerate(grid.durations_h.tolist())), u.h)
         zeros = dict.fromkeys(range(n_blocks), 0.0)
         m.pv = pyo.Param(m.K, mutable=True, initialize=zeros, units=u.kW)
         m.base_load = pyo.Param(m.K, mutable=True, initialize=zeros, units=u.kW)
@@ -100,7 +122,7 @@ class MpcModel:
         def balance(m, k):
             demand = m.base_load[k] - m.pv[k] + m.curtailed[k]
             if self.has_rooms:
-                demand = demand + sum(m.heater_kw[r] * m.duty[k, r] for r in m.R)
+                demand = demand + sum(self.c.heater_kw[r] * m.duty[k, r] for r in m.R)
             elif self.fixed_heating:
                 demand = demand + m.heating[k]
             if self.has_battery:
@@ -119,9 +141,8 @@ class MpcModel:
         m.R = pyo.RangeSet(0, rc.n_rooms - 1)
         m.N = pyo.RangeSet(0, rc.n_nodes - 1)
         m.mass_nodes = pyo.Set(initialize=range(rc.n_rooms, rc.n_nodes))
-        m.heater_kw = pyo.Param(m.R, initialize=dict(enumerate(rc.heater_kw.tolist())), units=u.kW)
-        m.capacity = pyo.Param(m.N, initialize=dict(enumerate(rc.capacitance_kwh_per_k.tolist())),
-                               units=u.kWh / TEMP)
+        self._fixed(m, "heater_kw", m.R, dict(enumerate(rc.heater_kw.tolist())), u.kW)
+        self._fixed(m, "capacity", m.N, dict(enumerate(rc.capacitance_kwh_per_k.tolist())), u.kWh / TEMP)
         m.drive = pyo.Param(m.K, m.N, mutable=True, initialize=0.0, units=TEMP)
         m.initial_temp = pyo.Param(m.N, mutable=True, initialize=0.0, units=TEMP)
         m.held_low = pyo.Param(m.B, m.R, mutable=True, initialize=0.0, units=TEMP)
@@ -157,9 +178,11 @@ class MpcModel:
                 phi_values[c, int(i), int(j)] = float(st.phi[i, j])
             for i, r in zip(*np.nonzero(st.duty), strict=True):
                 duty_values[c, int(i), int(r)] = float(st.duty[i, r])
-        m.phi = pyo.Param(pyo.Set(initialize=sorted(phi_values), dimen=3), initialize=phi_values)
-        m.duty_gain = pyo.Param(pyo.Set(initialize=sorted(duty_values), dimen=3), initialize=duty_values,
-                                units=TEMP)
+        if self.unit_check:
+            m.phi_index = pyo.Set(initialize=sorted(phi_values), dimen=3)
+            m.duty_index = pyo.Set(initialize=sorted(duty_values), dimen=3)
+        phi = self._fixed(m, "phi", m.phi_index if self.unit_check else None, phi_values)
+        duty_gain = self._fixed(m, "duty_gain", m.duty_index if self.unit_check else None, duty_values, TEMP)
         phi_rows: dict[tuple[int, int], list[int]] = {}
         for c, i, j in phi_values:
             phi_rows.setdefault((c, i), []).append(j)
@@ -170,9 +193,9 @@ class MpcModel:
         def dynamics(m, b, i):
             k = b - 1
             c = classes[k]
-            rhs = m.drive[k, i] + sum(m.duty_gain[c, i, r] * m.duty[k, r] for r in duty_rows.get((c, i), ()))
+            rhs = m.drive[k, i] + sum(duty_gain[c, i, r] * m.duty[k, r] for r in duty_rows.get((c, i), ()))
             if b > 1:
-                rhs = rhs + sum(m.phi[c, i, j] * m.temp[b - 1, j] for j in phi_rows.get((c, i), ()))
+                rhs = rhs + sum(phi[c, i, j] * m.temp[b - 1, j] for j in phi_rows.get((c, i), ()))
             return m.temp[b, i] == rhs
 
         m.dynamics = pyo.Constraint(m.B, m.N, rule=dynamics)
@@ -192,75 +215,77 @@ class MpcModel:
         b = self.house.battery
         m.initial_energy = pyo.Param(mutable=True, initialize=b.initial_soc * b.capacity_kwh, units=u.kWh)
         m.battery_value = pyo.Param(mutable=True, initialize=0.0, units=MONEY / u.kWh)
-        m.max_charge = pyo.Param(initialize=b.max_charge_kw, units=u.kW)
-        m.max_discharge = pyo.Param(initialize=b.max_discharge_kw, units=u.kW)
-        m.charge_efficiency = pyo.Param(initialize=b.charge_efficiency)
-        m.discharge_efficiency = pyo.Param(initialize=b.discharge_efficiency)
+        c = self.c
+        self._fixed(m, "max_charge", None, b.max_charge_kw, u.kW)
+        self._fixed(m, "max_discharge", None, b.max_discharge_kw, u.kW)
+        self._fixed(m, "charge_efficiency", None, b.charge_efficiency)
+        self._fixed(m, "discharge_efficiency", None, b.discharge_efficiency)
         m.charge = pyo.Var(m.K, bounds=(0.0, b.max_charge_kw), units=u.kW, initialize=0.0)
         m.discharge = pyo.Var(m.K, bounds=(0.0, b.max_discharge_kw), units=u.kW, initialize=0.0)
         m.charging = pyo.Var(m.K, within=self._binary, initialize=0)
         m.energy = pyo.Var(m.B, bounds=(b.soc_min * b.capacity_kwh, b.soc_max * b.capacity_kwh), units=u.kWh,
                            initialize=b.initial_soc * b.capacity_kwh)
-        m.only_charge = pyo.Constraint(m.K, rule=lambda m, k: m.charge[k] <= m.max_charge * m.charging[k])
+        m.only_charge = pyo.Constraint(m.K, rule=lambda m, k: m.charge[k] <= c.max_charge * m.charging[k])
         m.only_discharge = pyo.Constraint(m.K, rule=lambda m, k: (
-            m.discharge[k] <= m.max_discharge * (1 - m.charging[k])))
+            m.discharge[k] <= c.max_discharge * (1 - m.charging[k])))
 
         def stored(m, bb):
             k = bb - 1
             before = m.initial_energy if bb == 1 else m.energy[bb - 1]
-            return m.energy[bb] == before + (m.charge_efficiency * m.charge[k]
-                                             - m.discharge[k] / m.discharge_efficiency) * m.dt[k]
+            return m.energy[bb] == before + (c.charge_efficiency * m.charge[k]
+                                             - m.discharge[k] / c.discharge_efficiency) * c.dt[k]
 
         m.battery_energy = pyo.Constraint(m.B, rule=stored)
 
     def _add_ev(self, m: pyo.ConcreteModel) -> None:
-        c = self.house.ev_charger
+        charger = self.house.ev_charger
+        c = self.c
         m.ev_fraction = pyo.Param(m.K, mutable=True, initialize=0.0)
         m.ev_available = pyo.Param(m.K, mutable=True, initialize=0.0)
         m.ev_need = pyo.Param(mutable=True, initialize=0.0, units=u.kWh)
-        m.ev_min = pyo.Param(initialize=c.min_power_kw, units=u.kW)
-        m.ev_max = pyo.Param(initialize=c.max_power_kw, units=u.kW)
-        m.ev_efficiency = pyo.Param(initialize=c.efficiency)
-        m.ev_power = pyo.Var(m.K, bounds=(0.0, c.max_power_kw), units=u.kW, initialize=0.0)
+        self._fixed(m, "ev_min", None, charger.min_power_kw, u.kW)
+        self._fixed(m, "ev_max", None, charger.max_power_kw, u.kW)
+        self._fixed(m, "ev_efficiency", None, charger.efficiency)
+        m.ev_power = pyo.Var(m.K, bounds=(0.0, charger.max_power_kw), units=u.kW, initialize=0.0)
         m.ev_on = pyo.Var(m.K, within=self._binary, bounds=lambda m, k: (0, m.ev_available[k]), initialize=0)
         m.ev_shortfall = pyo.Var(within=pyo.NonNegativeReals, units=u.kWh, initialize=0.0)
-        m.ev_upper = pyo.Constraint(m.K, rule=lambda m, k: m.ev_power[k] <= m.ev_max * m.ev_on[k])
-        m.ev_lower = pyo.Constraint(m.K, rule=lambda m, k: m.ev_power[k] >= m.ev_min * m.ev_on[k])
-        m.ev_delivered = pyo.Expression(expr=sum(m.ev_efficiency * m.ev_fraction[k] * m.ev_power[k] * m.dt[k]
+        m.ev_upper = pyo.Constraint(m.K, rule=lambda m, k: m.ev_power[k] <= c.ev_max * m.ev_on[k])
+        m.ev_lower = pyo.Constraint(m.K, rule=lambda m, k: m.ev_power[k] >= c.ev_min * m.ev_on[k])
+        m.ev_delivered = pyo.Expression(expr=sum(c.ev_efficiency * m.ev_fraction[k] * m.ev_power[k] * c.dt[k]
                                                  for k in m.K))
         m.ev_target = pyo.Constraint(expr=m.ev_delivered + m.ev_shortfall >= m.ev_need)
         m.ev_no_more_than_needed = pyo.Constraint(expr=m.ev_delivered <= m.ev_need)
 
     def _add_objective(self, m: pyo.ConcreteModel) -> None:
         s = self.settings
-        m.import_limit_penalty = pyo.Param(initialize=s.import_limit_penalty_per_kwh, units=MONEY / u.kWh)
-        m.curtailment_penalty = pyo.Param(initialize=s.curtailment_penalty_per_kwh, units=MONEY / u.kWh)
+        c = self.c
+        self._fixed(m, "import_limit_penalty", None, s.import_limit_penalty_per_kwh, MONEY / u.kWh)
+        self._fixed(m, "curtailment_penalty", None, s.curtailment_penalty_per_kwh, MONEY / u.kWh)
         last = self.grid.n_blocks
         m.energy_cost = pyo.Expression(expr=sum(
-            (m.price_import[k] * m.grid_import[k] - m.price_export[k] * m.grid_export[k]) * m.dt[k] for k in m.K))
-        penalties = sum((m.import_limit_penalty * m.import_over_limit[k] + m.curtailment_penalty * m.curtailed[k])
-                        * m.dt[k] for k in m.K)
+            (m.price_import[k] * m.grid_import[k] - m.price_export[k] * m.grid_export[k]) * c.dt[k] for k in m.K))
+        penalties = sum((c.import_limit_penalty * m.import_over_limit[k] + c.curtailment_penalty * m.curtailed[k])
+                        * c.dt[k] for k in m.K)
         m.heat_stored_value = pyo.Expression(expr=0.0 * MONEY)
         m.battery_stored_value = pyo.Expression(expr=0.0 * MONEY)
         if self.has_rooms:
-            m.comfort_margin_penalty = pyo.Param(initialize=s.comfort_margin_penalty_per_kh,
-                                                 units=MONEY / (TEMP * u.h))
-            m.comfort_penalty = pyo.Param(initialize=s.comfort_penalty_per_kh, units=MONEY / (TEMP * u.h))
+            self._fixed(m, "comfort_margin_penalty", None, s.comfort_margin_penalty_per_kh, MONEY / (TEMP * u.h))
+            self._fixed(m, "comfort_penalty", None, s.comfort_penalty_per_kh, MONEY / (TEMP * u.h))
             m.comfort_cost = pyo.Expression(expr=sum(
-                (m.comfort_margin_penalty * m.below_margin[b, r]
-                 + m.comfort_penalty * (m.below_band[b, r] + m.above_band[b, r])) * m.dt[b - 1]
+                (c.comfort_margin_penalty * m.below_margin[b, r]
+                 + c.comfort_penalty * (m.below_band[b, r] + m.above_band[b, r])) * c.dt[b - 1]
                 for b in m.B for r in m.R))
             penalties = penalties + m.comfort_cost
-            m.heat_stored_value.set_value(sum(m.capacity[n] * (m.temp[last, n] - m.initial_temp[n])
+            m.heat_stored_value.set_value(sum(c.capacity[n] * (m.temp[last, n] - m.initial_temp[n])
                                               for n in m.N) * m.heat_value)
         if self.has_battery:
             m.battery_stored_value.set_value((m.energy[last] - m.initial_energy) * m.battery_value)
         if self.has_ev:
-            m.ev_penalty = pyo.Param(initialize=s.ev_shortfall_penalty_per_kwh, units=MONEY / u.kWh)
-            penalties = penalties + m.ev_penalty * m.ev_shortfall
+            self._fixed(m, "ev_penalty", None, s.ev_shortfall_penalty_per_kwh, MONEY / u.kWh)
+            penalties = penalties + c.ev_penalty * m.ev_shortfall
         if s.peak_import_price_per_kw > 0:
-            m.peak_price = pyo.Param(initialize=s.peak_import_price_per_kw, units=MONEY / u.kW)
-            penalties = penalties + m.peak_price * m.peak_import
+            self._fixed(m, "peak_price", None, s.peak_import_price_per_kw, MONEY / u.kW)
+            penalties = penalties + c.peak_price * m.peak_import
         m.penalties = pyo.Expression(expr=penalties)
         m.objective = pyo.Objective(expr=m.energy_cost + m.penalties - m.heat_stored_value - m.battery_stored_value,
                                     sense=pyo.minimize)
