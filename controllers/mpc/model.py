@@ -18,7 +18,8 @@ Per block ``k`` (move blocking, see :mod:`controllers.mpc.blocking`):
 - battery: charge and discharge power with efficiencies; a binary forbids doing both at once
   (which would burn energy in losses, worth it only when energy has a negative price);
 - EV: 0 or between the charger's minimum and maximum power (a binary) while the car is there,
-  energy up to what it needs; a shortfall at departure is paid per kWh;
+  energy up to what it needs (plus at most the shortest block at minimum power, so that a small
+  top-up is possible); a shortfall at departure is paid per kWh;
 - grid: import (within the connection limit, plus a heavily paid excess) and export (capped;
   PV is curtailed above the cap, as the inverter does) from the power balance.
 
@@ -254,7 +255,12 @@ class MpcModel:
         m.ev_delivered = pyo.Expression(expr=sum(c.ev_efficiency * m.ev_fraction[k] * m.ev_power[k] * c.dt[k]
                                                  for k in m.K))
         m.ev_target = pyo.Constraint(expr=m.ev_delivered + m.ev_shortfall >= m.ev_need)
-        m.ev_no_more_than_needed = pyo.Constraint(expr=m.ev_delivered <= m.ev_need)
+        # A top-up smaller than the charger's minimum power over the shortest block would be impossible
+        # if the car could take no more than it needs: allow that much above the need (cars have room
+        # above their target; a full one simply stops charging).
+        top_up_kwh = charger.min_power_kw * float(self.grid.durations_h.min()) * charger.efficiency
+        self._fixed(m, "ev_top_up", None, top_up_kwh, u.kWh)
+        m.ev_no_more_than_needed = pyo.Constraint(expr=m.ev_delivered <= m.ev_need + c.ev_top_up)
 
     def _add_objective(self, m: pyo.ConcreteModel) -> None:
         s = self.settings

@@ -37,6 +37,9 @@ from twin.config import HouseConfig
 from twin.contracts import PlanStatus
 
 _INTEGRALITY_TOL = 1e-6
+#: The dispatch MILP (grid, battery, car) is solved to these gaps.
+DISPATCH_GAP = 1e-4
+DISPATCH_ABS_GAP = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +94,11 @@ class Optimizer:
 
     def _run(self, kind: str, t0: float, warm: bool = False) -> SolveOutcome:
         s = self.settings
+        gap, abs_gap = s.mip_gap, s.mip_abs_gap
+        if kind == "dispatch":  # small and quick: solve it tightly, so the gap is left to the heating
+            gap, abs_gap = min(gap, DISPATCH_GAP), min(abs_gap, DISPATCH_ABS_GAP)
         return self.backend(kind).solve(self.model(kind).m, time_limit_s=max(self._remaining(t0), 0.01),
-                                        mip_gap=s.mip_gap, abs_gap=s.mip_abs_gap, warm_start=warm)
+                                        mip_gap=gap, abs_gap=abs_gap, warm_start=warm)
 
     def _solve_lp_first(self, inputs: PlanInputs, t0: float) -> tuple[Plan | None, str, str]:
         lp = self.model("lp")
