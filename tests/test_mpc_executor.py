@@ -76,7 +76,7 @@ def test_planned_energy_is_delivered_over_time():
 def test_comfort_guards_override_the_plan():
     house = small_house(n_rooms=2)
     executor = RelayExecutor(house, comfort_guard_c=0.1)
-    cold_and_hot = np.array([20.05, 24.5])  # just above lower (within the guard), above upper
+    cold_and_hot = np.array([20.05, 23.95])  # within the guard of the lower and of the upper bound
     obs = observation(T0, np.array([False, True]), cold_and_hot)
     relays = executor.decide(obs, np.array([0.0, 2.0]), STEP_S)  # the plan says: first off, second on
     assert relays == (True, False)

@@ -64,7 +64,11 @@ class MpcController:
         self.perfect_foresight = perfect_foresight
         self.estimator = estimator if estimator is not None else ModelObserver(self.settings.observer_gain)
         self.optimizer = Optimizer(house, self.settings)
-        self.executor = RelayExecutor(house, self.settings.relay_hysteresis_slots, self.settings.comfort_guard_c)
+        rc = self.optimizer.rc
+        pulse_s = RelayExecutor.pulse_s(house.safety.relay_min_on_s, decision_interval_s)
+        pulse_rise = np.diag(rc.step(pulse_s).duty[: rc.n_rooms]) if rc.n_rooms else np.zeros(0)
+        self.executor = RelayExecutor(house, self.settings.relay_hysteresis_slots, self.settings.comfort_guard_c,
+                                      pulse_rise_c=pulse_rise)
         self.fallback = RuleBasedController(house)
         self._solar = SolarGains(house)
         self.reset()

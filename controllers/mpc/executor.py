@@ -8,7 +8,9 @@ nothing is, and never breaks the relay rules — it applies them exactly as
 :class:`twin.safety.SafetyLayer` does (a change counts from when it is observed), so the safety
 layer has nothing to correct. Two guards protect comfort against model error and the rounding
 of duty cycles to whole slots: a room less than ``comfort_guard_c`` above its lower bound heats
-(whatever the plan says), a room above its upper bound does not.
+(whatever the plan says), a room less than that below its upper bound does not, and a heater
+is not switched on when its shortest pulse would carry the room's air over that (small rooms
+with big heaters swing by degrees).
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ MAX_DEBT_SLOTS = 2.0
 class RelayExecutor:
     """Relay states that follow planned heating power, within the relay rules."""
 
-    def __init__(self, house: HouseConfig, hysteresis_slots: float = 1.0, comfort_guard_c: float = 0.1) -> None:
+    def __init__(self, house: HouseConfig, hysteresis_slots: float = 1.0, comfort_guard_c: float = 0.1,
+                 pulse_rise_c: np.ndarray | None = None) -> None:
         self.heater_kw = np.array([r.heater_power_kw for r in house.rooms], dtype=float)
         self.rules = house.safety
         self.hysteresis_slots = hysteresis_slots
         self.comfort_guard_c = comfort_guard_c
+        #: How much a room's air warms during the shortest heating pulse the relay rules allow [K].
+        self.pulse_rise_c = np.zeros(len(self.heater_kw)) if pulse_rise_c is None else np.asarray(pulse_rise_c)
         self.reset()
 
     def reset(self) -> None:
@@ -68,7 +73,9 @@ class RelayExecutor:
         want = np.where(actual, owed > (0.5 - h / 2) * slot_kwh, owed >= (0.5 + h / 2) * slot_kwh)
         lower = obs.comfort_lower_c if guard_lower_c is None else guard_lower_c
         want |= obs.room_temp_c < lower + self.comfort_guard_c
-        want &= ~(obs.room_temp_c > obs.comfort_upper_c)
+        ceiling = obs.comfort_upper_c - self.comfort_guard_c
+        want &= ~(obs.room_temp_c > ceiling)
+        want &= actual | (obs.room_temp_c + self.pulse_rise_c <= ceiling)  # a new pulse must not overshoot
         out = want.copy()
         for j in np.flatnonzero(want != actual):
             if not self._may_switch(j, bool(actual[j]), now):
@@ -96,6 +103,12 @@ class RelayExecutor:
             out[j] = False
             excess_kw -= self.heater_kw[j]
         return tuple(bool(x) for x in out)
+
+    @staticmethod
+    def pulse_s(rules_min_on_s: float, interval_s: float) -> float:
+        """The shortest heating pulse: the safety layer counts a switch from when it *sees* it, one
+        decision later, so a relay stays on for at least one interval more than its minimum."""
+        return (np.ceil(rules_min_on_s / interval_s - 1e-9) + 1) * interval_s
 
     def _observe(self, actual: np.ndarray, now: float) -> None:
         if self._state is None:

@@ -13,8 +13,9 @@ Per block ``k`` (move blocking, see :mod:`controllers.mpc.blocking`):
 - temperatures of every node at each block's end from the RC model,
   ``T⁺ = Φ T + Γ·duty + drive`` (``drive``: outdoor temperature, solar and internal gains, and
   for block 0 the initial state). A room's air temperature is written
-  ``held − below_margin − below_band + above_band``: ``held`` is bounded to the comfort band, the
-  slacks say how far the room is outside it — comfort costs bounds and columns, not rows;
+  ``held − below_margin − below_band + above_band``: ``held`` is bounded to the comfort band
+  narrowed by the margin at both ends, the slacks say how far the room is outside it — comfort
+  costs bounds and columns, not rows;
 - battery: charge and discharge power with efficiencies; a binary forbids doing both at once
   (which would burn energy in losses, worth it only when energy has a negative price);
 - EV: 0 or between the charger's minimum and maximum power (a binary) while the car is there,
@@ -313,7 +314,8 @@ class MpcModel:
             drive = self.drive(inputs)
             _set2(m.drive, drive, 0)
             _set(m.initial_temp, inputs.initial_temps_c)
-            high = inputs.comfort_upper_c
+            # The plan keeps the margin from both bounds (heating at negative prices rides the upper one).
+            high = np.maximum(inputs.comfort_upper_c - s.comfort_margin_c, inputs.comfort_lower_c)
             low = np.minimum(inputs.comfort_lower_c + s.comfort_margin_c, high)
             _set2(m.held_high, high, 1)
             _set2(m.held_low, low, 1)
