@@ -137,7 +137,7 @@ class Optimizer:
         outcome = self._run("milp", t0, warm=self.settings.warm_start)
         if not outcome.has_solution:
             return None, "milp", outcome.message
-        bound = outcome.bound if outcome.bound is not None else None
+        bound = outcome.bound
         if outcome.status == SOLVED or self._within_gap(outcome.objective, bound):
             status = PlanStatus.OPTIMAL
         else:
