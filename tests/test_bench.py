@@ -142,3 +142,18 @@ def test_oracle_capture_arithmetic():
 def test_spec_validation():
     with pytest.raises(ConfigError, match="--controllers names nothing"):
         BenchSpec(controllers=())
+
+
+def test_runs_on_an_existing_scheduler(day_spec):
+    """``--scheduler``: the pairs go to a cluster someone else started."""
+    from distributed import LocalCluster
+
+    from benchmarks.bench import run_on_dask
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        spec = BenchSpec(scenarios=(str(day_spec),), controllers=("rule-based",), scheduler=cluster.scheduler_address)
+        seen: list[dict[str, float]] = []
+        results = run_on_dask(spec, seen.append)
+    assert [(r.scenario, r.controller) for r in results] == [("winter-day-v1", "rule-based")]
+    assert len(results[0].result.log) == 24 * 12
+    assert seen and seen[-1] == {f"{day_spec}|rule-based": 1.0}
