@@ -195,9 +195,14 @@ def write_report(directory: Path, kpis: pd.DataFrame, results: Sequence[Any], me
              f"{meta.get('house')}; decisions every {meta.get('decision_interval_s')} s; seed {meta.get('seed')}. "
              f"Saving and oracle capture are against `{baseline}`; oracle capture = (cost_baseline − cost) / "
              f"(cost_baseline − cost_oracle). Per-run logs, KPIs and plots: `runs/<scenario>/<controller>/`; "
-             f"all KPIs: `kpis.csv`. Decision times are wall-clock (the machine: {meta.get('machine', {})}).")
+             f"all KPIs: `kpis.csv`. Decision times are wall-clock, on {_machine(meta.get('machine', {}))}.")
     (directory / "report.md").write_text(_markdown(intro, sections), encoding="utf-8")
     (directory / "report.html").write_text(_html(intro, sections, figures), encoding="utf-8")
+
+
+def _machine(machine: Mapping[str, Any]) -> str:
+    return (f"{machine.get('cpus', '?')} CPUs, {machine.get('platform', 'unknown platform')}, "
+            f"Python {machine.get('python', '?')}")
 
 
 def _markdown(intro: str, sections: Sequence[tuple[str, str, Any]]) -> str:
