@@ -34,6 +34,7 @@ def test_closed_loop_plans_every_cycle_and_keeps_the_limits():
     log, kpis = result.log, result.kpis
     assert set(log["plan_status"]) <= {PlanStatus.OPTIMAL.value, PlanStatus.FEASIBLE.value}
     assert kpis["cycles_without_plan"] == 0
+    assert simulate(house, scenario, RuleBasedController(house)).kpis["cycles_without_plan"] is None  # no plans
     assert kpis["ev_unmet_kwh"] == pytest.approx(0.0, abs=0.05)
     assert kpis["grid_limit_violation_kwh"] == pytest.approx(0.0, abs=1e-9)
     plans = controller.plan_frame()
@@ -76,8 +77,10 @@ def test_a_forecast_outage_runs_the_last_plan_while_it_lasts(max_age_s, during):
     house = small_house(n_rooms=2)
     scenario = simple_scenario(days=0.5).with_forecasts(OutageForecasts(8, 20))  # down 02:00–05:00
     settings = MpcSettings(blocks=LIGHT.blocks, last_plan_max_age_s=max_age_s)
-    log = simulate(house, scenario, MpcController(house, settings)).log
+    result = simulate(house, scenario, MpcController(house, settings))
+    log = result.log
     status = log["plan_status"]
+    assert result.kpis["cycles_without_plan"] == 36  # 02:00–05:00 at 5-min decisions
     hour = log.index.hour + log.index.minute / 60
     assert (status[hour < 2] == PlanStatus.OPTIMAL.value).all()
     outage = status[(hour >= 2) & (hour < 5)]
