@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from controllers.rule_based import RuleBasedController
-from twin.registry import ControllerEntry
+from twin.registry import ControllerContext, ControllerEntry
+
+
+def _mpc(ctx: ControllerContext, perfect_foresight: bool = False):  # noqa: ANN202 - a Controller
+    from controllers.mpc import MpcController, MpcSettings  # Pyomo is imported only when an MPC is made
+
+    settings = MpcSettings().with_options(dict(ctx.options))
+    return MpcController(ctx.house, settings, decision_interval_s=ctx.decision_interval_s,
+                         perfect_foresight=perfect_foresight)
 
 
 def catalog() -> list[ControllerEntry]:
@@ -12,6 +20,17 @@ def catalog() -> list[ControllerEntry]:
             name="rule-based",
             description="Today's house: room thermostats with hysteresis, battery self-consumption, EV at full power",
             make=lambda ctx: RuleBasedController(ctx.house),
+        ),
+        ControllerEntry(
+            name="mpc",
+            description="Model-predictive control: Pyomo MILP over 48 h (move-blocked), re-planned every 15 min",
+            make=_mpc,
+        ),
+        ControllerEntry(
+            name="oracle",
+            description="The MPC shown the actual future instead of forecasts: the bound on what planning can save",
+            make=lambda ctx: _mpc(ctx, perfect_foresight=True),
+            needs_scenario=True,
         ),
     ]
 

@@ -67,6 +67,27 @@ class BatteryCommand:
 SELF_CONSUMPTION = BatteryCommand(BatteryMode.SELF_CONSUMPTION)
 
 
+class PlanStatus(enum.StrEnum):
+    """The vocabulary of ``Command.plan_status`` for controllers that plan (e.g. an MPC).
+
+    A decision either executes a *fresh* plan — ``OPTIMAL`` (solved to the MIP gap) or
+    ``FEASIBLE`` (the solver's incumbent at its time limit, gap not proven) — or has none:
+    ``LAST_PLAN`` (the latest solve failed; the last valid plan is executed while it lasts) or
+    ``FALLBACK`` (no valid plan; a simple fallback controller decided). The KPI
+    ``cycles_without_plan`` counts the decisions in :data:`WITHOUT_PLAN`. Controllers that do
+    not plan leave ``plan_status`` empty.
+    """
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    LAST_PLAN = "last_plan"
+    FALLBACK = "fallback"
+
+
+#: Statuses of decisions taken without a fresh plan.
+WITHOUT_PLAN = frozenset({PlanStatus.LAST_PLAN, PlanStatus.FALLBACK})
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """What a controller asks of the devices until ``until`` (a lease).

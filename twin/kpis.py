@@ -15,6 +15,9 @@ Definitions:
 - ``decide_time_*_s``: wall time of ``Controller.decide`` [s].
 - ``energy_balance_max_abs_kwh``: largest |PV + import + discharge − load − heating − EV − charge
   − export| of any interval [kWh]; a healthy twin shows rounding noise only.
+- ``cycles_without_plan``: decisions taken without a fresh plan (``plan_status`` in
+  ``twin.contracts.WITHOUT_PLAN``: the last valid plan or the fallback); ``None`` for a
+  controller that does not plan (no decision carries a ``PlanStatus``).
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ import numpy as np
 import pandas as pd
 
 from twin.config import HouseConfig
+from twin.contracts import WITHOUT_PLAN, PlanStatus
 from twin.runlog import energy_residual_kwh
 
 KPI_KEYS = (
     "cost", "import_kwh", "export_kwh", "pv_kwh", "self_consumption", "self_sufficiency", "discomfort_kh",
     "discomfort_kh_max_room", "peak_import_kw", "battery_cycles", "ev_unmet_kwh", "relay_switches",
     "grid_limit_violation_kwh", "decide_time_mean_s", "decide_time_p95_s", "decide_time_max_s",
-    "energy_balance_max_abs_kwh",
+    "energy_balance_max_abs_kwh", "cycles_without_plan",
 )
 
 PEAK_WINDOW_S = 900.0
@@ -46,6 +50,16 @@ def peak_import_kw(log: pd.DataFrame) -> float:
         return float((log["import_kwh"] / (log["duration_s"] / 3600.0)).max())
     window = log.index.tz_convert("UTC").floor("15min")
     return float(log["import_kwh"].groupby(window).sum().max() / (PEAK_WINDOW_S / 3600.0))
+
+
+def cycles_without_plan(log: pd.DataFrame) -> int | None:
+    """Decisions without a fresh plan; None when no decision reports a plan status."""
+    if "plan_status" not in log.columns:
+        return None
+    status = log["plan_status"].astype("string")
+    if not status.isin([s.value for s in PlanStatus]).any():
+        return None
+    return int(status.isin([s.value for s in WITHOUT_PLAN]).sum())
 
 
 def compute_kpis(log: pd.DataFrame, house: HouseConfig) -> dict[str, float | int | None]:
@@ -81,5 +95,6 @@ def compute_kpis(log: pd.DataFrame, house: HouseConfig) -> dict[str, float | int
         "decide_time_p95_s": float(np.percentile(decide, 95)) if decide.size else None,
         "decide_time_max_s": float(decide.max()) if decide.size else None,
         "energy_balance_max_abs_kwh": float(residual.max()) if len(residual) else 0.0,
+        "cycles_without_plan": cycles_without_plan(log),
     }
     return kpis

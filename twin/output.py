@@ -39,6 +39,14 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(json_ready(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
+def check_replaceable(target: Path, marker: str = RUN_MARKER) -> None:
+    """Raise :class:`TwinError` unless ``target`` is absent, empty or an earlier output (holds ``marker``).
+
+    Lets a long job refuse a bad ``--out`` before it starts rather than after it has run.
+    """
+    _check_replaceable(Path(target), marker)
+
+
 def _check_replaceable(target: Path, marker: str) -> None:
     if not target.exists():
         return
@@ -80,13 +88,18 @@ def write_run_directory(target: Path, write: Callable[[Path], None], meta: Mappi
     return Path(target)
 
 
-def save_run(result: Any, target: Path, *, plots: bool = True) -> Path:
-    """Write ``log.parquet``, ``kpis.json``, ``plots/*.png`` and ``meta.json`` of a ``RunResult``."""
+def save_run(result: Any, target: Path, *, plots: bool = True, tables: Mapping[str, Any] | None = None) -> Path:
+    """Write ``log.parquet``, ``kpis.json``, ``plots/*.png`` and ``meta.json`` of a ``RunResult``.
+
+    ``tables`` adds ``<name>.csv`` files (pandas DataFrames), e.g. a planning controller's plan log.
+    """
     from twin.plots import write_plots  # matplotlib only when plotting
 
     def write(tmp: Path) -> None:
         result.log.to_parquet(tmp / "log.parquet")
         write_json(tmp / "kpis.json", result.kpis)
+        for name, frame in (tables or {}).items():
+            frame.to_csv(tmp / f"{name}.csv")
         if plots:
             write_plots(result.log, tmp / "plots")
 

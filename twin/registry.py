@@ -13,8 +13,8 @@ A package contributes by declaring, in its ``pyproject.toml``::
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -26,12 +26,17 @@ from twin.scenario import Scenario
 
 @dataclass(frozen=True, slots=True)
 class ControllerContext:
-    """What a controller factory may use. ``scenario`` is ``None`` in live mode."""
+    """What a controller factory may use. ``scenario`` is ``None`` in live mode.
+
+    ``options`` are controller-specific settings as text (``{"solver": "glpk"}``); a factory
+    rejects keys it does not know with a ``ConfigError``, and may ignore them altogether.
+    """
 
     house: HouseConfig
     scenario: Scenario | None
     decision_interval_s: float = 300.0
     seed: int = 0
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,257 @@
+"""The scenario benchmark: every (scenario, controller) pair on the twin, on Dask, with a report.
+
+    pems bench [--scenarios A,B] [--controllers rule-based,mpc,oracle] [--out DIR]
+               [--workers N] [--scheduler tcp://host:port] [--solver highs|glpk|cbc]
+
+Each pair is one task: a worker builds the house, the scenario and a fresh controller, runs
+``twin.runner.simulate`` and sends back the run (log, KPIs, and a planning controller's plan
+log). The client writes everything, so an existing cluster's workers need no shared disk.
+Output, all of it or nothing (:func:`twin.output.atomic_directory`)::
+
+    DIR/bench.json            what was run (the marker that lets a later bench replace DIR)
+    DIR/kpis.csv              one row per pair: scenario, controller, every KPI, oracle_capture
+    DIR/report.md, .html      KPI tables, cost bars, cost vs discomfort, time series side by side
+    DIR/figures/*.png
+    DIR/runs/<scenario>/<controller>/   the run directory (log.parquet, kpis.json, plans.csv, plots/)
+
+``oracle_capture = (cost_baseline − cost) / (cost_baseline − cost_oracle)`` for each scenario
+where both the baseline (``rule-based``) and the ``oracle`` ran and the oracle is cheaper.
+Same seed, same KPIs — except ``decide_time_*``, which are wall-clock times.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.defaults import DEFAULT_CONTROLLERS, DEFAULT_OUT, DEFAULT_SCENARIOS
+from twin.config import HouseConfig, load_house, reference_house
+from twin.errors import ConfigError, TwinError
+from twin.kpis import KPI_KEYS
+from twin.output import atomic_directory, check_replaceable, save_run, write_json
+from twin.registry import ControllerContext, controller_entry, load_scenario, make_controller
+from twin.runner import RunResult, RunSettings, simulate
+
+BENCH_MARKER = "bench.json"
+PROGRESS_TOPIC = "pems-bench-progress"
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """What to run and where to write it."""
+
+    scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
+    controllers: tuple[str, ...] = DEFAULT_CONTROLLERS
+    out: Path = Path(DEFAULT_OUT)
+    house: Path | None = None
+    decision_interval_s: float = 300.0
+    seed: int = 0
+    options: Mapping[str, str] = field(default_factory=dict)
+    workers: int | None = None
+    scheduler: str | None = None
+    baseline: str = "rule-based"
+    oracle: str = "oracle"
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        for name, values in (("scenarios", self.scenarios), ("controllers", self.controllers)):
+            if not values:
+                raise ConfigError(f"--{name} names nothing", name)
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            if duplicates:
+                raise ConfigError(f"--{name} names {duplicates} more than once", name)
+        if self.workers is not None and not 1 <= self.workers <= 256:
+            raise ConfigError(f"--workers = {self.workers} is outside [1, 256]", "workers")
+        RunSettings(decision_interval_s=self.decision_interval_s, seed=self.seed)  # validates
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(s, c) for s in self.scenarios for c in self.controllers]
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """One finished run as a worker sends it back."""
+
+    scenario: str
+    controller: str
+    result: RunResult
+    plans: pd.DataFrame | None
+
+
+def _house(path: Path | None) -> HouseConfig:
+    return reference_house() if path is None else load_house(path)
+
+
+def _report_progress(key: str) -> Callable[[float, float], None]:
+    """A progress callback that, inside a Dask worker, sends ``(key, done, total)`` to the client."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except ValueError:  # not running in a worker
+        return lambda done, total: None
+    last = [0.0]
+
+    def report(done: float, total: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 1.0 or done >= total:
+            last[0] = now
+            worker.log_event(PROGRESS_TOPIC, {"key": key, "done": done, "total": total})
+
+    return report
+
+
+def run_pair(scenario: str, controller: str, spec: BenchSpec) -> PairResult:
+    """Run one pair (executed on a worker)."""
+    house = _house(spec.house)
+    world = load_scenario(scenario)
+    context = ControllerContext(house, world, spec.decision_interval_s, spec.seed, options=dict(spec.options))
+    policy = make_controller(controller, context)
+    settings = RunSettings(decision_interval_s=spec.decision_interval_s, seed=spec.seed)
+    result = simulate(house, world, policy, settings, controller_name=controller,
+                      progress=_report_progress(f"{scenario}|{controller}"))
+    plans = policy.plan_frame() if hasattr(policy, "plan_frame") else None
+    return PairResult(world.name, controller, result, plans)
+
+
+def check_spec(spec: BenchSpec) -> None:
+    """Fail early, in the client, on anything that would fail later: the output directory, unknown
+    names, bad options."""
+    check_replaceable(spec.out, BENCH_MARKER)
+    house = _house(spec.house)
+    for name in spec.controllers:
+        controller_entry(name)
+    for name in spec.scenarios:
+        load_scenario(name)
+    first = load_scenario(spec.scenarios[0])
+    for name in spec.controllers:
+        make_controller(name, ControllerContext(house, first, spec.decision_interval_s, spec.seed,
+                                                options=dict(spec.options)))
+
+
+# --- running on Dask -------------------------------------------------------------------------------
+
+class _ProgressBoard:
+    """Thread-safe (done, total) per run, fed by worker events."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self._lock = threading.Lock()
+        self.fraction = dict.fromkeys(keys, 0.0)
+
+    def on_event(self, event: Any) -> None:
+        msg = event[1] if isinstance(event, tuple) else event
+        if isinstance(msg, dict) and msg.get("key") in self.fraction and msg.get("total"):
+            with self._lock:
+                self.fraction[msg["key"]] = min(1.0, float(msg["done"]) / float(msg["total"]))
+
+    def finish(self, key: str) -> None:
+        with self._lock:
+            self.fraction[key] = 1.0
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self.fraction)
+
+
+def run_on_dask(spec: BenchSpec, on_progress: Callable[[dict[str, float]], None] | None = None
+                ) -> list[PairResult]:
+    """Run every pair of ``spec`` on a local cluster (or ``spec.scheduler``'s); results in pair order."""
+    from distributed import Client, LocalCluster
+
+    pairs = spec.pairs
+    cluster = None
+    if spec.scheduler:
+        client = Client(spec.scheduler, timeout="10s")
+    else:
+        workers = spec.workers or max(1, min(len(pairs), os.cpu_count() or 1))
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=40)
+        client = Client(cluster)
+    keys = [f"{s}|{c}" for s, c in pairs]
+    board = _ProgressBoard(keys)
+    try:
+        client.subscribe_topic(PROGRESS_TOPIC, board.on_event)
+        futures = {client.submit(run_pair, s, c, spec, key=f"pems-bench-{k}-{time.time_ns()}", pure=False): k
+                   for (s, c), k in zip(pairs, keys, strict=True)}
+        done: dict[str, PairResult] = {}
+        remaining = dict(futures)
+        while remaining:
+            if on_progress is not None:
+                on_progress(board.snapshot())
+            for future in [f for f in remaining if f.done()]:
+                key = remaining.pop(future)
+                pair = key.replace("|", " × ")
+                error = future.exception() if future.status == "error" else None
+                if isinstance(error, TwinError):
+                    raise TwinError(f"run {pair} failed: {error}") from None
+                if error is not None:
+                    raise RuntimeError(f"run {pair} failed") from error
+                done[key] = future.result()
+                board.finish(key)
+            time.sleep(0.25)
+        if on_progress is not None:
+            on_progress(board.snapshot())
+        return [done[k] for k in keys]
+    finally:
+        client.unsubscribe_topic(PROGRESS_TOPIC)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# --- tables and output ------------------------------------------------------------------------------
+
+def kpi_frame(results: Sequence[PairResult], baseline: str = "rule-based", oracle: str = "oracle") -> pd.DataFrame:
+    """One row per pair: ``scenario``, ``controller``, every KPI and ``oracle_capture``."""
+    rows = [{"scenario": r.scenario, "controller": r.controller, **{k: r.result.kpis.get(k) for k in KPI_KEYS}}
+            for r in results]
+    frame = pd.DataFrame(rows, columns=["scenario", "controller", *KPI_KEYS])
+    frame["oracle_capture"] = [oracle_capture(frame, row.scenario, row.cost, baseline, oracle)
+                               for row in frame.itertuples()]
+    return frame
+
+
+def oracle_capture(frame: pd.DataFrame, scenario: str, cost: float, baseline: str = "rule-based",
+                   oracle: str = "oracle") -> float | None:
+    """(cost_baseline − cost) / (cost_baseline − cost_oracle), or None when undefined."""
+    here = frame[frame["scenario"] == scenario].set_index("controller")["cost"]
+    if baseline not in here or oracle not in here:
+        return None
+    possible = here[baseline] - here[oracle]
+    if not possible > 1e-9:
+        return None
+    return float((here[baseline] - cost) / possible)
+
+
+def write_bench(spec: BenchSpec, results: Sequence[PairResult], command: str = "") -> Path:
+    """Write the whole benchmark directory atomically; returns it."""
+    from benchmarks.bench_report import write_report
+
+    kpis = kpi_frame(results, spec.baseline, spec.oracle)
+    meta = {
+        "command": command, "written": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scenarios": list(spec.scenarios), "controllers": list(spec.controllers),
+        "house": str(spec.house) if spec.house else "reference-house", "seed": spec.seed,
+        "decision_interval_s": spec.decision_interval_s, "options": dict(spec.options),
+        "baseline": spec.baseline, "oracle": spec.oracle,
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "runs": {f"{r.scenario} × {r.controller}": {"wall_time_s": r.result.meta["wall_time_s"]} for r in results},
+    }
+    with atomic_directory(spec.out, marker=BENCH_MARKER) as tmp:
+        kpis.to_csv(tmp / "kpis.csv", index=False)
+        for r in results:
+            tables = {"plans": r.plans} if r.plans is not None and not r.plans.empty else None
+            save_run(r.result, tmp / "runs" / r.scenario / r.controller, plots=spec.plots, tables=tables)
+        write_report(tmp, kpis, results, meta)
+        write_json(tmp / BENCH_MARKER, meta)
+    return spec.out

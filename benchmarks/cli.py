@@ -1,0 +1,120 @@
+"""``pems bench``: the scenario benchmark verb, plugged into the CLI through the ``pems.cli`` entry point."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmarks.defaults import DEFAULT_CONTROLLERS, DEFAULT_OUT, DEFAULT_SCENARIOS
+from twin.errors import ConfigError, TwinError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _names(text: str, what: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ConfigError(f"--{what} = {text!r} names nothing", what)
+    return names
+
+
+def _options(pairs: list[str], solver: str | None) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option {pair!r} is not key=value", "option")
+        options[key.strip()] = value.strip()
+    if solver is not None:
+        options["solver"] = solver
+    return options
+
+
+def bench(
+    scenarios: Annotated[str, typer.Option(help="Comma-separated scenario names or files")] = ",".join(
+        DEFAULT_SCENARIOS),
+    controllers: Annotated[str, typer.Option(help="Comma-separated controller names")] = ",".join(
+        DEFAULT_CONTROLLERS),
+    out: Annotated[Path, typer.Option(help="Output directory (replaced atomically)")] = Path(DEFAULT_OUT),
+    workers: Annotated[int | None, typer.Option(help="Local Dask workers (default: one per run, at most the CPUs)")
+                       ] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of an existing Dask scheduler, tcp://host:port")
+                         ] = None,
+    house: Annotated[Path | None, typer.Option(help="House TOML (default: the bundled reference house)")] = None,
+    solver: Annotated[str | None, typer.Option(help="MPC solver: highs (default), glpk or cbc")] = None,
+    option: Annotated[list[str] | None, typer.Option(help="Controller option key=value (repeatable), e.g. "
+                                                     "time_limit_s=5")] = None,
+    decision_interval_s: Annotated[float, typer.Option(help="Seconds between decisions")] = 300.0,
+    seed: Annotated[int, typer.Option(help="Seed handed to every controller")] = 0,
+    plots: Annotated[bool, typer.Option(help="Write each run's plots/*.png")] = True,
+) -> None:
+    """Run every (scenario, controller) pair on the twin (on Dask) and write KPIs and a report."""
+    from benchmarks.bench import BenchSpec, check_spec, kpi_frame, run_on_dask, write_bench  # the twin, lazily
+    from twin.cli import console, fail
+
+    try:
+        spec = BenchSpec(scenarios=_names(scenarios, "scenarios"), controllers=_names(controllers, "controllers"),
+                         out=out, house=house, decision_interval_s=decision_interval_s, seed=seed,
+                         options=_options(option or [], solver), workers=workers, scheduler=scheduler, plots=plots)
+        check_spec(spec)
+        t0 = time.perf_counter()
+        with Progress(TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      TimeElapsedColumn(), console=Console(stderr=True), transient=False) as progress:
+            overall = progress.add_task("all runs", total=len(spec.pairs))
+            tasks = {f"{s}|{c}": progress.add_task(f"  {s} × {c}", total=1.0) for s, c in spec.pairs}
+
+            def show(fractions: dict[str, float]) -> None:
+                for key, fraction in fractions.items():
+                    progress.update(tasks[key], completed=fraction)
+                progress.update(overall, completed=sum(fractions.values()))
+
+            results = run_on_dask(spec, show)
+        write_bench(spec, results, command=shlex.join(["pems", *sys.argv[1:]]))
+    except TwinError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:  # e.g. a scheduler that cannot be reached
+        raise fail(f"cannot run the benchmark: {exc}") from None
+    console.print(summary(kpi_frame(results, spec.baseline, spec.oracle)))
+    console.print(f"benchmark done in {time.perf_counter() - t0:.0f} s; wrote {spec.out}/ "
+                  f"(kpis.csv, report.md, report.html, runs/)")
+
+
+def summary(kpis: "pd.DataFrame") -> Table:  # noqa: UP037 - pandas is imported lazily
+    """The headline KPIs of every run as one table."""
+    columns = {"cost": "cost", "discomfort_kh": "discomfort K·h", "oracle_capture": "oracle capture",
+               "cycles_without_plan": "cycles w/o plan", "decide_time_p95_s": "decision p95 s"}
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("scenario")
+    table.add_column("controller")
+    for title in columns.values():
+        table.add_column(title, justify="right")
+    import pandas as pd
+
+    for row in kpis.itertuples():
+        cells = []
+        for key in columns:
+            value = getattr(row, key)
+            if value is None or pd.isna(value):
+                cells.append("–")
+            elif key == "oracle_capture":
+                cells.append(f"{100 * value:.1f} %")
+            elif isinstance(value, float):
+                cells.append(f"{value:,.3f}")
+            else:
+                cells.append(f"{value:,}")
+        table.add_row(row.scenario, row.controller, *cells)
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """The ``pems.cli`` entry point: add ``pems bench`` to the app."""
+    app.command("bench")(bench)

@@ -1,0 +1,225 @@
+"""Solver back-ends behind one small interface, all through Pyomo.
+
+- ``highs``: HiGHS through Pyomo's persistent APPSI interface (``pyomo.contrib.appsi.solvers.Highs``),
+  one solver object per model: the model is handed over once, later solves only push the
+  changed parameters, and an LP re-solve starts from the previous basis. The time limit and
+  gaps are set on that object itself (``SolverFactory('appsi_highs').solve()`` would ignore
+  ``config.time_limit``, a known Pyomo pitfall). HiGHS measures its limit against the run time
+  accumulated over the solver object's life, so each solve's limit is shifted by the time already
+  used; ``tests/test_mpc_solvers.py`` checks the limit holds and does not fire spuriously.
+- ``glpk`` (``glpsol``) and ``cbc``: Pyomo's shell interfaces, which write the model to a file
+  at every solve. GLPK takes whole seconds as its limit and Pyomo does not report GLPK's bound,
+  so the bound is read from glpsol's log.
+
+Every back-end loads the solution (or the incumbent at the time limit) into the model's
+variables and returns a :class:`SolveOutcome`; none raises for a solve that merely fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pyomo.environ as pyo
+from pyomo.common.errors import ApplicationError, PyomoException
+from pyomo.opt import SolverStatus, TerminationCondition
+
+from twin.errors import TwinError
+
+SOLVED = "solved"  # optimal within the requested gap
+INCUMBENT = "incumbent"  # a feasible solution, stopped by the time limit before reaching the gap
+NO_SOLUTION = "no_solution"  # nothing usable (time limit without incumbent, infeasible, solver error)
+
+#: HiGHS's ``primal_solution_status`` of a feasible point (``kSolutionStatusFeasible``).
+FEASIBLE_SOLUTION = 2
+
+#: HiGHS's own log goes to this logger at DEBUG level (APPSI's default would print INFO lines).
+_SOLVER_LOG = logging.getLogger("controllers.mpc.highs")
+
+
+class SolverUnavailable(TwinError):
+    """The requested solver is not installed (e.g. ``glpsol`` not on PATH, highspy missing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SolveOutcome:
+    """What one solver call produced. ``objective``/``bound`` are None when unknown."""
+
+    status: str
+    objective: float | None = None
+    bound: float | None = None
+    wall_time_s: float = 0.0
+    message: str = ""
+
+    @property
+    def has_solution(self) -> bool:
+        return self.status in (SOLVED, INCUMBENT)
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap |objective − bound| / max(|objective|, 1e-9), or None."""
+        if self.objective is None or self.bound is None:
+            return None
+        return abs(self.objective - self.bound) / max(abs(self.objective), 1e-9)
+
+
+class Backend(Protocol):
+    name: str
+
+    def solve(self, model: pyo.ConcreteModel, *, time_limit_s: float, mip_gap: float, abs_gap: float,
+              warm_start: bool) -> SolveOutcome: ...
+
+
+class HighsBackend:
+    """Persistent HiGHS for one model (APPSI). Only parameters may change between solves."""
+
+    name = "highs"
+
+    def __init__(self, threads: int = 1) -> None:
+        from pyomo.contrib.appsi.solvers import Highs
+
+        opt = Highs()
+        if not opt.available():
+            raise SolverUnavailable("solver 'highs' is not available: install highspy (pip install highspy)")
+        opt.config.load_solution = False
+        opt.config.solver_output_logger = _SOLVER_LOG
+        opt.config.log_level = logging.DEBUG
+        update = opt.update_config
+        # The model's structure never changes after it is built: only parameters are pushed.
+        update.check_for_new_or_removed_constraints = False
+        update.check_for_new_or_removed_vars = False
+        update.check_for_new_or_removed_params = False
+        update.check_for_new_objective = False
+        update.update_constraints = False
+        update.update_vars = False
+        update.update_named_expressions = False
+        update.update_objective = False
+        self._threads = threads
+        self._opt = opt
+
+    def solve(self, model: pyo.ConcreteModel, *, time_limit_s: float, mip_gap: float, abs_gap: float,
+              warm_start: bool) -> SolveOutcome:
+        opt = self._opt
+        # HiGHS compares its time limit with the run time accumulated over the object's life, not
+        # with this run's: shift the limit by what earlier solves used.
+        used_s = opt._solver_model.getRunTime() if opt._solver_model is not None else 0.0  # noqa: SLF001
+        opt.config.time_limit = used_s + max(time_limit_s, 1e-3)
+        opt.config.mip_gap = mip_gap
+        opt.config.warmstart = warm_start
+        opt.highs_options = {"threads": self._threads, "mip_abs_gap": abs_gap, "random_seed": 0}
+        t0 = time.perf_counter()
+        try:
+            results = opt.solve(model)
+        except (PyomoException, RuntimeError, ValueError) as exc:
+            return SolveOutcome(NO_SOLUTION, wall_time_s=time.perf_counter() - t0, message=f"HiGHS failed: {exc}")
+        wall = time.perf_counter() - t0
+        condition = results.termination_condition
+        objective = results.best_feasible_objective
+        if objective is None or not math.isfinite(objective):
+            return SolveOutcome(NO_SOLUTION, wall_time_s=wall, message=f"HiGHS: {condition.name}, no solution")
+        info = opt._solver_model.getInfo()  # noqa: SLF001 - HiGHS's own account of its solution
+        if info.primal_solution_status != FEASIBLE_SOLUTION:
+            # APPSI reports any *valid* vector as a solution, e.g. an infeasible MIP start at the
+            # time limit, or an LP stopped early: only a feasible one is worth executing.
+            return SolveOutcome(NO_SOLUTION, wall_time_s=wall,
+                                message=f"HiGHS: {condition.name}, no feasible solution")
+        results.solution_loader.load_vars()
+        bound = results.best_objective_bound
+        status = SOLVED if condition.name == "optimal" else INCUMBENT
+        return SolveOutcome(status, objective, bound, wall, f"HiGHS: {condition.name}")
+
+
+class ShellBackend:
+    """GLPK or CBC through Pyomo's shell interface (the model is written out at every solve)."""
+
+    _EXECUTABLES = {"glpk": "glpsol", "cbc": "cbc"}
+
+    def __init__(self, name: str) -> None:
+        if name not in self._EXECUTABLES:
+            raise ValueError(f"no shell back-end for solver {name!r}")
+        self.name = name
+        executable = self._EXECUTABLES[name]
+        if shutil.which(executable) is None:
+            raise SolverUnavailable(f"solver {name!r} is not available: {executable!r} is not on PATH "
+                                    f"(Debian: apt-get install {'glpk-utils' if name == 'glpk' else 'coinor-cbc'})")
+        self._opt = pyo.SolverFactory(name)
+
+    def _options(self, time_limit_s: float, mip_gap: float, abs_gap: float) -> dict[str, float | int]:
+        if self.name == "glpk":
+            # glpsol's --tmlim is whole seconds.
+            return {"tmlim": max(1, math.ceil(time_limit_s)), "mipgap": mip_gap}
+        return {"sec": max(0.1, time_limit_s), "ratioGap": mip_gap, "allowableGap": abs_gap}
+
+    def solve(self, model: pyo.ConcreteModel, *, time_limit_s: float, mip_gap: float, abs_gap: float,
+              warm_start: bool) -> SolveOutcome:
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="pems-mpc-") as tmp:
+            log = Path(tmp) / "solver.log"
+            kwargs = {"load_solutions": False, "logfile": str(log),
+                      "options": self._options(time_limit_s, mip_gap, abs_gap)}
+            if warm_start and self.name == "cbc":
+                kwargs["warmstart"] = True
+            try:
+                results = self._opt.solve(model, **kwargs)
+            except (ApplicationError, PyomoException, RuntimeError, ValueError, OSError) as exc:
+                return SolveOutcome(NO_SOLUTION, wall_time_s=time.perf_counter() - t0,
+                                    message=f"{self.name} failed: {exc}")
+            log_text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        wall = time.perf_counter() - t0
+        condition = results.solver.termination_condition
+        failed = results.solver.status in (SolverStatus.error, SolverStatus.aborted)
+        if len(results.solution) == 0 or (failed and condition != TerminationCondition.maxTimeLimit):
+            return SolveOutcome(NO_SOLUTION, wall_time_s=wall, message=f"{self.name}: {condition}, no solution")
+        model.solutions.load_from(results)
+        objective = pyo.value(next(model.component_data_objects(pyo.Objective, active=True)))
+        bound = _glpk_bound(log_text, objective) if self.name == "glpk" else _cbc_bound(results, objective)
+        status = SOLVED if condition == TerminationCondition.optimal else INCUMBENT
+        return SolveOutcome(status, objective, bound, wall, f"{self.name}: {condition}")
+
+
+#: glpsol's branch-and-bound progress: ``+ 192: mip = 2.6e+00 >= 2.5e+00 3.1% (12; 0)`` (``>>>>>``
+#: instead of ``mip =`` marks a new incumbent; ``tree is empty`` instead of the bound: search done).
+_GLPK_MIP_LINE = re.compile(r"(?:mip\s*=|>>>>>)\s*(\S+(?: found yet)?)\s*[<>]=\s*(tree is empty|\S+)")
+
+
+def _glpk_bound(log_text: str, objective: float) -> float | None:
+    """The best bound from glpsol's log (its last progress line); the objective for a pure LP."""
+    bound: float | None = None
+    seen = False
+    for match in _GLPK_MIP_LINE.finditer(log_text):
+        seen = True
+        text = match.group(2)
+        if text == "tree is empty":
+            bound = objective  # the search finished: the incumbent is optimal
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            continue
+        bound = value if math.isfinite(value) else None
+    if not seen and "OPTIMAL LP SOLUTION FOUND" in log_text:
+        return objective  # no integer variables: the LP optimum is its own bound
+    return bound
+
+
+def _cbc_bound(results: object, objective: float) -> float | None:
+    lower = getattr(results.problem, "lower_bound", None)  # type: ignore[attr-defined]
+    try:
+        value = float(lower)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def make_backend(name: str, threads: int = 1) -> Backend:
+    """A fresh back-end for one model; raises :class:`SolverUnavailable` if it is not installed."""
+    if name == "highs":
+        return HighsBackend(threads)
+    return ShellBackend(name)
