@@ -155,7 +155,14 @@ class MqttHouse:
         required = self.required_readings()
 
         def missing() -> list[Route]:
-            return [k for k, max_age in required.items() if self.store.fresh(k, max_age) is None]
+            keys = [k for k, max_age in required.items() if self.store.fresh(k, max_age) is None]
+            # A connected car's needs come on their own topic, a moment after the charger's status: without
+            # them the first decision would see a car that wants nothing (found by the MPC's parity test).
+            charger = self.store.fresh(Route("ev_status"), self.config.max_age.ev_charger_s)
+            if (getattr(charger, "connected", False)
+                    and self.store.fresh(Route("ev_car_status"), self.config.max_age.ev_car_s) is None):
+                keys.append(Route("ev_car_status"))
+            return keys
 
         self.store.wait_until(lambda: not missing(), timeout_s)
         return [self.topics.topic(k.key, k.room) for k in missing()]

@@ -42,6 +42,10 @@ PARITY_KPIS = ("cost", "import_kwh", "export_kwh", "pv_kwh", "self_consumption",
                "grid_limit_violation_kwh")
 #: Below this, two KPI values count as equal whatever their ratio (e.g. 1e-15 kWh vs 0).
 ABS_TOLERANCE = 1e-6
+#: Two power setpoints this close are the same command: 1 mW, far below any inverter's resolution. The MPC's
+#: arithmetic on readings that crossed the wire can differ in the last bits (−0.19999999999999557 vs
+#: −0.1999999999999711 kW); no device can tell them apart.
+POWER_TOLERANCE_KW = 1e-6
 
 
 def pems_executable() -> str:
@@ -188,6 +192,19 @@ def _rel_diff(a: Any, b: Any) -> float:
     return abs(a - b) / max(abs(a), abs(b))
 
 
+def same_command(a: Any, b: Any) -> bool:
+    """Equal, numbers within :data:`POWER_TOLERANCE_KW` (commands as :func:`command_summary` writes them)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_command(a[k], b[k]) for k in a)
+    if _is_number(a) and _is_number(b):
+        return math.isclose(a, b, rel_tol=0.0, abs_tol=POWER_TOLERANCE_KW)
+    return type(a) is type(b) and a == b
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, float | int) and not isinstance(value, bool)
+
+
 def compare(sim_commands: list[dict[str, Any]], live_commands: list[dict[str, Any]], sim_kpis: dict[str, Any],
             live_kpis: dict[str, Any]) -> ParityReport:
     """Decision by decision (by time) and KPI by KPI."""
@@ -195,7 +212,7 @@ def compare(sim_commands: list[dict[str, Any]], live_commands: list[dict[str, An
     identical = 0
     first = None
     for entry in sim_commands:
-        if live_by_time.get(entry["time"]) == entry["sent"]:
+        if same_command(live_by_time.get(entry["time"]), entry["sent"]):
             identical += 1
         elif first is None:
             first = entry["time"]

@@ -41,7 +41,7 @@ def house(broker):
     plant.close()
 
 
-def publish_readings(client, clock: HouseClock, counters_kwh: float, relay_on: bool) -> None:
+def publish_readings(client, clock: HouseClock, counters_kwh: float, relay_on: bool, car: bool = True) -> None:
     ts = clock.timestamp(clock.now_s()).isoformat()
     messages = {f"loxone/room/{room}/temperature": {"temp_c": 20.0 + j / 10} for j, room in enumerate(HOUSE.room_names)
                 if room != BLIND}
@@ -56,8 +56,18 @@ def publish_readings(client, clock: HouseClock, counters_kwh: float, relay_on: b
         "ev/charger/status": {"connected": True, "power_kw": 4.14, "energy_kwh": 3 * counters_kwh},
         "ev/car/status": {"soc": 0.6, "energy_needed_kwh": 12.0, "departure": "2024-01-15T07:12:00+01:00"},
     })
+    if not car:
+        del messages["ev/car/status"]
     for topic, payload in messages.items():
         client.publish(topic, json.dumps({**payload, "ts": ts}), qos=1).wait_for_publish(5)
+
+
+def test_a_connected_car_is_waited_for_before_the_first_decision(house, broker):
+    client = publisher(broker)
+    publish_readings(client, house.clock, counters_kwh=1.0, relay_on=False, car=False)
+    assert "ev/car/status" in house.wait_for_readings(0.5), "a car that wants nothing would be decided for"
+    publish_readings(client, house.clock, counters_kwh=1.0, relay_on=False)
+    assert "ev/car/status" not in house.wait_for_readings(1.0)
 
 
 def test_readings_become_an_observation_and_commands_become_leases(house, spy, broker):
