@@ -94,6 +94,7 @@ class Watchdog:
         self.connected_since: float = -1.0
         self.attempts = 0
         self.refusals = 0
+        self.purged = 0  # unacknowledged messages thrown away with abandoned links
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -273,6 +274,7 @@ class Watchdog:
         self._next_attempt = time.monotonic() + self.config.reconnect_min_s
         if link is not None:
             link.abandon(with_will=True)  # whatever paho still holds dies with it
+            self.purged += link.purged
         for hook in self.on_safe:
             hook()
 

@@ -8,6 +8,7 @@ what the plant metered. The same loop runs on ``simpy.Environment`` (simulation)
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ def control_loop(env: simpy.Environment, plant: MeteredPlant, controller: Contro
     """SimPy process: decide, apply, wait, record — until ``end_s`` on the env's clock."""
     start_env = env.now
     total = end_s - start_env
-    report_every = max(1, int(total / interval_s / 200))
+    report_every = max(1, int(total / interval_s / 200)) if math.isfinite(total) else 1  # live: no end
     k = 0
     while env.now < end_s - 1e-9:
         obs = plant.observe()
