@@ -77,9 +77,16 @@ def status_fields(status: Status) -> dict[str, object]:
     return {}
 
 
-def matches(status: Status, expected: Expected) -> bool:
+def confirms(status: Status, expected: Expected) -> bool:
+    """The status reports every commanded field, as commanded."""
     actual = status_fields(status)
     return all(actual.get(k) == v for k, v in expected.items())
+
+
+def contradicts(status: Status, expected: Expected) -> bool:
+    """The status reports a commanded field with another value (a field it leaves out proves nothing)."""
+    actual = status_fields(status)
+    return any(actual.get(k) is not None and actual.get(k) != v for k, v in expected.items())
 
 
 #: ``resend(pending) -> new seq`` (``None`` when it could not be sent: not connected, lease over).
@@ -170,13 +177,13 @@ class ReadbackTracker:
                 return
             pending = self._pending.get(device)
             if pending is not None and self._answers(status, seq, pending):
-                if matches(status, pending.expected):
+                if confirms(status, pending.expected):
                     del self._pending[device]
                     self._confirmed[device] = Confirmed(pending.seq, pending.expected, pending.lease_end_mono,
                                                         pending.lease_end_mono - pending.sent_mono)
                     self.stats.confirmed += 1
                     self.stats.latencies_s.append(now - pending.first_sent_mono)
-                elif seq is not None and seq == pending.seq:
+                elif seq is not None and seq == pending.seq and contradicts(status, pending.expected):
                     self._override(device, now, EventKind.OVERRIDE,
                                    f"took command {seq} but shows {status_fields(status)}, not {pending.expected}")
                 return
@@ -184,7 +191,7 @@ class ReadbackTracker:
             if confirmed is None or source == "local" or (seq is not None and seq != confirmed.seq):
                 return
             in_force = now < confirmed.lease_end_mono - LEASE_MARGIN * confirmed.lease_wall_s
-            if in_force and not matches(status, confirmed.expected):
+            if in_force and contradicts(status, confirmed.expected):
                 self._override(device, now, EventKind.OVERRIDE,
                                f"changed to {status_fields(status)} under our lease (command {confirmed.seq} "
                                f"asked {confirmed.expected}) with no new command")
@@ -192,7 +199,7 @@ class ReadbackTracker:
     @staticmethod
     def _answers(status: Status, seq: int | None, pending: Pending) -> bool:
         """Is this status the device's answer to ``pending`` (rather than a report from before it)?"""
-        return seq >= pending.seq if seq is not None else matches(status, pending.expected)
+        return seq >= pending.seq if seq is not None else confirms(status, pending.expected)
 
     def _override(self, device: str, now: float, kind: EventKind, message: str) -> None:
         hold_s = self.config.override_hold_s / self.speed

@@ -116,12 +116,12 @@ def make_lab(broker, tmp_path):
 
     started = []
 
-    def make(extra=None, controller_name="commissioning", state_file=None, start=True, **kwargs):
+    def make(extra=None, controller_name="commissioning", state_file=None, start=True, running=True, **kwargs):
         config = lab_config(broker.host, broker.port, extra=extra,
                             state_file=state_file if state_file is not None else tmp_path / "state.json")
         lab = LabController(config, tmp_path / f"run{len(started)}", controller_name, **kwargs)
         started.append(lab)
-        return lab.start() if start else lab
+        return lab.start(running=running) if start else lab
 
     yield make
     for lab in started:
