@@ -26,6 +26,7 @@ from datetime import datetime
 import simpy
 
 from hardware.adapters import LeaseTerms
+from hardware.adapters.encoder import CommandEncoder
 from hardware.adapters.ev_charger import EvChargerAdapter
 from hardware.adapters.growatt import GrowattAdapter
 from hardware.adapters.loxone import LoxoneAdapter
@@ -93,6 +94,8 @@ class MqttHouse:
         self.loxone = LoxoneAdapter(house, self.topics, config.max_age)
         self.growatt = GrowattAdapter(self.topics, config.max_age, house.battery is not None)
         self.ev = EvChargerAdapter(house.ev_charger, self.topics, config.max_age)
+        self.encoder = CommandEncoder(self.loxone, self.growatt, self.ev, house.battery is not None,
+                                      house.ev_charger is not None)
         self.allowed = ALLOWED_DEVICES[mode]
         self.published: Counter[str] = Counter()  # device → messages published
         self.blocked = 0  # device commands refused by the rollout gate
@@ -244,34 +247,24 @@ class MqttHouse:
             return
         lease = LeaseTerms.of(command, now, self.clock.speed)
         failsafe = self.failsafe
-        seq = failsafe.seq
         names = self.house.room_names
-        # (device kind, device, topic key, expected read-back, message builder)
-        wanted: list[tuple[str, str, str, dict, Callable[[], Message]]] = []
-        if command.relay_on is not None and self._allow("heating"):
-            # A room whose temperature is unknown is not commanded: its lease lapses and its own
-            # thermostat takes over, rather than a blind controller holding it off (LIVE.md F4).
-            blind = frozenset(j for j, room in enumerate(names) if f"room_temp_c.{room}" in self._stale)
-            if blind:
-                log.warning("not commanding the heating of %s: no fresh temperature",
-                            ", ".join(names[j] for j in sorted(blind)))
-            for j, on in enumerate(command.relay_on):
-                if j not in blind:
-                    wanted.append(("heating", f"heating.{names[j]}", "heating_set", {"state": "on" if on else "off"},
-                                   lambda j=j, on=on: self.loxone.relay_message(j, bool(on), lease, seq)))
-        if command.battery is not None and self.house.battery is not None and self._allow("battery"):
-            wanted.append(("battery", "battery", "battery_set", {"mode": command.battery.mode.value},
-                           lambda: self.growatt.battery_message(command.battery, lease, seq)))
-        if command.ev_power_kw is not None and self.house.ev_charger is not None and self._allow("ev"):
-            wanted.append(("ev", "ev", "ev_set", {"enabled": command.ev_power_kw > 0.0},
-                           lambda: self.ev.command_message(command.ev_power_kw, lease, seq)))
+        parts = {"heating": command.relay_on, "battery": command.battery, "ev": command.ev_power_kw}
+        for kind, part in parts.items():
+            if part is not None:
+                self._allow(kind)  # counts what the mode forbids (the safety layer has removed it already)
+        # A room whose temperature is unknown is not commanded: its lease lapses and its own
+        # thermostat takes over, rather than a blind controller holding it off (LIVE.md F4).
+        blind = frozenset(j for j, room in enumerate(names) if f"room_temp_c.{room}" in self._stale)
+        if blind and command.relay_on is not None and "heating" in self.allowed:
+            log.warning("not commanding the heating of %s: no fresh temperature",
+                        ", ".join(names[j] for j in sorted(blind)))
         ready = []
-        for kind, device, key, expected, build in wanted:
-            reason = failsafe.why_not(device)
+        for part in self.encoder.device_commands(command, lease, failsafe.seq, self.allowed, blind):
+            reason = failsafe.why_not(part.device)
             if reason is not None:
                 self.not_commanded[reason] += 1
                 continue
-            ready.append((kind, device, key, expected, build()))
+            ready.append((part.kind, part.device, part.key, part.expected, part.build()))
         if not ready:
             return
         sent_wall = time.time()
