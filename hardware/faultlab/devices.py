@@ -161,6 +161,7 @@ class DeviceSims:
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
         if username:
             client.username_pw_set(username, password)
+        client.reconnect_delay_set(min_delay=1, max_delay=2)  # back soon after a broker restart
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         self.client = client
