@@ -26,6 +26,7 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 
 from hardware.config import LiveConfig
+from hardware.envelope import MODE_KEYS
 from hardware.events import EventKind, EventLog
 from hardware.hygiene import CommandTopicGuard
 from hardware.mqtt import Message, MessageHandler, MqttLink
@@ -84,9 +85,12 @@ class FailSafe:
         self.skew = SkewMonitor(config.max_age.max_clock_skew_s, self.events)
         self._reported: dict[str, float] = {}  # device → monotonic time of its last live status
         self._connected_house_s = -math.inf
-        self.devices = ([f"heating.{r}" for r in house.room_names] + (["battery"] if house.battery else [])
-                        + (["ev"] if house.ev_charger else []))
-        heartbeats = mode is not RolloutMode.SIMULATION
+        # The devices this mode commands: re-read after every (re)connection before any command.
+        kinds = MODE_KEYS[mode]
+        self.devices = (([f"heating.{r}" for r in house.room_names] if "heating_set" in kinds else [])
+                        + (["battery"] if house.battery and "battery_set" in kinds else [])
+                        + (["ev"] if house.ev_charger and "ev_set" in kinds else []))
+        heartbeats = bool(kinds)
         self._subscriptions = [*subscriptions, topics.topic("heartbeat")]
         self._command_topics = list(topics.command_topics())
         self._on_message = on_message
@@ -100,7 +104,8 @@ class FailSafe:
                             on_disconnected=self.watchdog.link_lost, on_connected=self._link_up)
 
         self.watchdog = Watchdog(config.failsafe, factory, topics.topic("heartbeat"), topics.topic("alerts"),
-                                 self.events, self._reconciled, now, heartbeats=heartbeats, birth=birth)
+                                 self.events, self._reconciled, now, heartbeats=heartbeats, birth=birth,
+                                 alerts=mode is not RolloutMode.SIMULATION)
         self.outbox = Outbox(self.watchdog, house, mode, self.readback, self.events, self.seq.next, now, speed,
                              max_in_flight=config.broker.max_queued_messages)
         self.hygiene = CommandTopicGuard(mode, self.events, self.watchdog.publish)
@@ -167,7 +172,7 @@ class FailSafe:
 
     def _reconciled(self, since_mono: float) -> bool:
         missing = [d for d in self.devices if self._reported.get(d, -1.0) <= since_mono]
-        if not missing:
+        if not missing and self.devices:
             self.events.record(EventKind.RECONCILED, f"{len(self.devices)} devices re-read "
                                f"{time.monotonic() - since_mono:.2f} s after connecting")
         return not missing

@@ -28,6 +28,7 @@ import simpy.rt
 from hardware.clock import HouseClock
 from hardware.config import LiveConfig
 from hardware.errors import LiveError
+from hardware.events import EventKind
 from hardware.fallback import GuardedController
 from hardware.forecasts import ScenarioForecasts
 from hardware.live_log import (
@@ -75,6 +76,7 @@ class LiveSafety:
         self.journal = journal
         self.lease_s = lease_s
         self.guard = guard
+        self._last_source = "primary"  # who decided last: primary, last_plan, fallback, defaults
         self.decisions = 0
 
     def __call__(self, command: Command, obs: Observation) -> Command:
@@ -86,6 +88,11 @@ class LiveSafety:
         verdict = self.guard.verdict if self.guard is not None else None
         if verdict is not None:
             self.plant.publish_optim_status(obs, verdict, self.guard.name)
+            if verdict.source != self._last_source:
+                self.plant.events.record(EventKind.OPTIM_STATUS, f"decisions by {verdict.source} ({verdict.status})"
+                                         + (f": {verdict.detail}" if verdict.detail else ""),
+                                         alert=True)
+                self._last_source = verdict.source
         names = self.plant.house.room_names
         self.journal.write({"time": obs.time.isoformat(), "stale": sorted(obs.stale),
                             "link": self.plant.failsafe.state.value,

@@ -71,13 +71,15 @@ class Watchdog:
     """Owns the controller's connection: ``start()``, then ask :meth:`may_command`; ``stop()`` at the end.
 
     ``reconciled(since_mono)`` says whether every device reported after ``since_mono``;
-    ``heartbeats``: publish heartbeats (and alerts) — off in SIMULATION, which publishes nothing.
+    ``heartbeats``: publish (and watch the echo of) heartbeats — only a controller that commands
+    devices does, or the devices would take an advisory instance's heartbeats for the
+    commanding one's; ``alerts``: publish alerts (not in SIMULATION, which publishes nothing).
     ``now`` gives the house time for stamps.
     """
 
     def __init__(self, failsafe: FailsafeConfig, factory: LinkFactory, heartbeat_topic: str, alerts_topic: str,
                  events: EventLog, reconciled: Callable[[float], bool], now: Callable[[], datetime],
-                 heartbeats: bool = True, birth: Message | None = None) -> None:
+                 heartbeats: bool = True, birth: Message | None = None, alerts: bool = True) -> None:
         self.config = failsafe
         self._factory = factory
         self.heartbeat_topic = heartbeat_topic
@@ -86,6 +88,7 @@ class Watchdog:
         self._reconciled = reconciled
         self._now = now
         self.heartbeats = heartbeats
+        self.alerts = alerts
         self.birth = birth
         self.session = secrets.token_hex(6)
         self.link: MqttLink | None = None
@@ -224,7 +227,7 @@ class Watchdog:
         self.check_reconciled(now)
         for hook in self.on_tick:
             hook()
-        if self.heartbeats:
+        if self.alerts:
             self._flush_alerts(link)
 
     def check_reconciled(self, now: float | None = None) -> None:
