@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import random
 import shutil
@@ -181,8 +182,10 @@ def broker_faults(folder: Path, kills: int, freezes: int, keepalive_s: int, rng:
 def controller_deaths(folder: Path, deaths: int, keepalive_s: int, progress: Progress) -> dict:
     with LocalBroker() as broker:
         heeding = DeviceSims(HOUSE, TOPICS, broker.host, broker.port, sim_settings()).start()
+        # Devices that heed neither will nor heartbeat: only their leases end their obedience. They
+        # listen only (no status of their own on the same topics as the heeding devices').
         leases_only = DeviceSims(HOUSE, TOPICS, broker.host, broker.port,
-                                 sim_settings(heartbeat_timeout_s=float("inf"), honour_will=False),
+                                 sim_settings(heartbeat_timeout_s=float("inf"), honour_will=False, feeds=set()),
                                  client_id="lease-sims").start()
         config = write_toml(lab_config(broker.host, broker.port, state_file=folder / "state.json",
                                        keepalive_s=keepalive_s, extra=lab_settings(keepalive_s)),
@@ -409,6 +412,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every must-be-zero figure is 0 and every canary above 0 (for CI)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)  # the controller's warnings (SAFE, stale rooms) are expected here
     rng = random.Random(args.seed)
     wall0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pems-live-faults-") as tmp, Progress() as progress:

@@ -48,6 +48,7 @@ from hardware.mqtt import MqttLink
 from hardware.mqtt_house import MqttHouse, command_summary
 from hardware.schemas import EmulatorClock, PayloadError, parse_payload
 from hardware.security import check_transport
+from hardware.watchdog import LinkState
 from twin.config import HouseConfig, load_house, reference_house
 from twin.contracts import Command, Controller, Observation
 from twin.errors import TwinError
@@ -77,11 +78,20 @@ class LiveSafety:
         self.lease_s = lease_s
         self.guard = guard
         self._last_source = "primary"  # who decided last: primary, last_plan, fallback, defaults
+        self.restarted = plant.failsafe.previous is not None  # a persisted plan: a restart
         self.decisions = 0
 
     def __call__(self, command: Command, obs: Observation) -> Command:
         if self.lease_s is not None and command.until > obs.after(self.lease_s):
             command = replace(command, until=obs.after(self.lease_s))
+        failsafe = self.plant.failsafe
+        if self.restarted or (failsafe.watchdog.outages and failsafe.state is not LinkState.RUNNING):
+            # The devices fell back to their own rules while we were away (or may have, before a
+            # restart): no device is switched again before its minimum time from now.
+            for layer in (self.gate, self.advisor):
+                if layer is not None:
+                    layer.restart_timers(obs.time)
+            self.restarted = False
         sent = self.gate(command, obs)
         advice = self.advisor(command, obs) if self.advisor is not None else sent
         self.plant.publish_plan(obs, advice, sent)

@@ -100,6 +100,7 @@ class MqttHouse:
         self.published: Counter[str] = Counter()  # device → messages published
         self.blocked = 0  # device commands refused by the rollout gate
         self.not_commanded: Counter[str] = Counter()  # why device commands were held back
+        self._blind: frozenset[int] = frozenset()  # rooms without a fresh temperature at the last decision
         self.safety_history: Callable[[], SafetyHistory | None] = lambda: None  # set by the live runner
         self._sampled_at: float | None = None
         self._stale: frozenset[str] = frozenset()  # of the last observation
@@ -255,9 +256,10 @@ class MqttHouse:
         # A room whose temperature is unknown is not commanded: its lease lapses and its own
         # thermostat takes over, rather than a blind controller holding it off (LIVE.md F4).
         blind = frozenset(j for j, room in enumerate(names) if f"room_temp_c.{room}" in self._stale)
-        if blind and command.relay_on is not None and "heating" in self.allowed:
-            log.warning("not commanding the heating of %s: no fresh temperature",
-                        ", ".join(names[j] for j in sorted(blind)))
+        if blind != self._blind and command.relay_on is not None and "heating" in self.allowed:
+            (log.warning if blind else log.info)("not commanding the heating of %s: no fresh temperature",
+                                                 ", ".join(names[j] for j in sorted(blind)) or "no room")
+        self._blind = blind
         ready = []
         for part in self.encoder.device_commands(command, lease, failsafe.seq, self.allowed, blind):
             reason = failsafe.why_not(part.device)

@@ -135,6 +135,11 @@ class Watchdog:
 
     # --- what the controller may do ------------------------------------------------------------------
 
+    @property
+    def outages(self) -> int:
+        """How often the link was lost (transitions to SAFE)."""
+        return sum(1 for t in self.transitions if t.state is LinkState.SAFE)
+
     def echo_age_s(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
         return now - self._last_echo
@@ -245,15 +250,18 @@ class Watchdog:
                 self._set_state(LinkState.RUNNING, "reconcile timeout")
             else:
                 return
+            if self.heartbeats:  # a device takes commands only from a controller it hears: a heartbeat first
+                self._beat(link, now)
         self._announce(link)
 
     def _beat(self, link: MqttLink, now: float) -> None:
-        self._n += 1
-        payload = dump(Heartbeat(ts=self._now(), n=self._n, session=self.session, state=self.state.value))
-        self._sent[self._n] = payload
-        self._sent.pop(self._n - ECHO_WINDOW, None)
+        with self._lock:
+            self._n += 1
+            payload = dump(Heartbeat(ts=self._now(), n=self._n, session=self.session, state=self.state.value))
+            self._sent[self._n] = payload
+            self._sent.pop(self._n - ECHO_WINDOW, None)
+            self._next_beat = now + self.config.heartbeat_s
         link.publish(Message(self.heartbeat_topic, payload, qos=0), expiry_s=2 * self.config.heartbeat_s)
-        self._next_beat = now + self.config.heartbeat_s
 
     def _announce(self, link: MqttLink) -> None:
         """Birth again once running after a reconnection: it outranks the will of the abandoned link."""

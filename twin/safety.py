@@ -219,6 +219,21 @@ class SafetyLayer:
 
     # --- history across restarts (live mode: LIVE.md F10) --------------------------------------------
 
+    def restart_timers(self, now: datetime) -> None:
+        """Devices may have changed without this layer seeing it (a lost link, a restart): as of ``now``.
+
+        Every relay's minimum on/off time, the battery's mode interval and the charger's step
+        interval start again at ``now`` — a device that fell back to its own rule while nobody
+        watched is not switched again at once (a charger whose current is unknown counts as
+        stopped: it steps up after the interval).
+        """
+        t = now.timestamp()
+        self._relay_changed_at[:] = t
+        self._battery_changed_at = t
+        self._ev_changed_at = t
+        if self._ev_last is None:
+            self._ev_last = 0.0
+
     def history(self) -> SafetyHistory:
         """What this layer remembers about the devices' recent changes (to survive a restart)."""
         relays = None if self._relay_state is None else tuple(bool(x) for x in self._relay_state)

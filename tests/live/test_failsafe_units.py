@@ -304,3 +304,24 @@ def test_unsafe_payloads_are_found_on_the_wire():
     wire = [("ev/charger/set", payload(enabled=True, current_a=32.0)), ("ev/charger/set", b""),
             ("growatt/battery/status", b"{}"), ("loxone/heating/living/set", payload(state="on"))]
     assert len(unsafe_payloads(wire, HOUSE, topics)) == 1
+
+
+def test_restarted_timers_hold_every_device_for_its_minimum_time():
+    from dataclasses import replace
+
+    from twin.contracts import BatteryCommand, BatteryMode, Command
+    from twin.house import SimHouse
+    from twin.registry import load_scenario
+
+    obs = SimHouse(HOUSE, load_scenario("winter-week-v1")).observe()
+    layer = SafetyLayer(HOUSE)
+    flipped = tuple(not x for x in obs.relay_on.tolist())
+    wanted = Command(until=obs.after(600), relay_on=flipped, ev_power_kw=HOUSE.ev_charger.max_power_kw,
+                     battery=BatteryCommand(BatteryMode.CHARGE_FROM_GRID, 1.0))
+    layer.restart_timers(obs.time)  # the link came back: the devices may just have fallen back
+    later = replace(obs, time=obs.after(60))
+    held = layer(wanted, later)
+    assert held.relay_on == tuple(obs.relay_on.tolist()), "no relay switched within its minimum time"
+    assert held.ev_power_kw == 0.0, "an unknown charger counts as stopped and steps up after the interval"
+    much_later = replace(obs, time=obs.after(HOUSE.safety.relay_min_off_s + HOUSE.safety.relay_min_on_s))
+    assert SafetyLayer(HOUSE)(wanted, much_later).relay_on == flipped

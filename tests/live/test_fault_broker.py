@@ -14,9 +14,11 @@ import time
 
 import pytest
 
-from hardware.faultlab.metrics import Outage, replayed_after_outage, stale_deliveries
+from hardware.faultlab.metrics import Outage, replayed_after_outage, stale_deliveries, switching_violations
 from hardware.watchdog import LinkState
+from twin.config import reference_house
 
+HOUSE = reference_house()
 KEEPALIVE_S = 2
 T_DETECT_S = 2 * KEEPALIVE_S + 1  # LIVE.md F1/F3
 
@@ -64,6 +66,7 @@ def test_broker_crash_safe_at_once_nothing_replayed_devices_reread(broker, make_
     time.sleep(1.0)
     result = lab.stop()
     assert replayed_after_outage(sims.deliveries, outages) == 0, "a command from before a crash arrived after it"
+    assert not any(switching_violations(sims.changes, HOUSE.safety).values()), "no switching after an outage"
     assert lab.plant.failsafe.watchdog.purged > 0, "the frozen-then-killed cycle left unacknowledged commands"
     assert all(d.result == "accepted" for d in sims.deliveries), {d.result for d in sims.deliveries}
     states = [s["state"] for s in result.meta["link_states"]]

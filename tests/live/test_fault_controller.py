@@ -19,11 +19,13 @@ import pytest
 
 from hardware.faultlab.devices import SimSettings
 from hardware.faultlab.harness import lab_config, write_toml
-from hardware.faultlab.metrics import duplicate_accepted
+from hardware.faultlab.metrics import duplicate_accepted, switching_violations
 from hardware.live_log import EVENTS, PUBLISHED
 from hardware.parity import pems_executable
+from twin.config import reference_house
 
 LEASE_S = 5.0
+HOUSE = reference_house()
 
 
 def start_controller(broker, tmp_path: Path, name: str) -> subprocess.Popen:
@@ -82,6 +84,8 @@ def test_last_will_releases_at_once_and_a_restart_reconciles_without_repeating(b
     assert second.wait(20) == 0
 
     assert duplicate_accepted(sims.deliveries) == 0, "a sequence number was used twice across the restart"
+    assert not any(switching_violations(sims.changes, HOUSE.safety).values()), \
+        "a device that fell back is not switched again before its minimum time"
     seqs = [d.seq for d in sims.deliveries]
     assert len(seqs) == len(set(seqs)), "no command was sent twice"
     events = read_jsonl(tmp_path / "run2" / EVENTS)
@@ -100,7 +104,8 @@ def test_last_will_releases_at_once_and_a_restart_reconciles_without_repeating(b
 
 def test_silent_controller_heartbeat_then_lease(broker, make_sims, tmp_path, controller_processes):
     heeding = make_sims()  # watches heartbeats (2 s) and the last will
-    leases_only = make_sims(SimSettings(heartbeat_timeout_s=float("inf"), honour_will=False), client_id="lease-sims")
+    leases_only = make_sims(SimSettings(heartbeat_timeout_s=float("inf"), honour_will=False, feeds=set()),
+                            client_id="lease-sims")  # listens only: one set of devices reports status
     controller = start_controller(broker, tmp_path, "run")
     controller_processes.append(controller)
     wait_for(lambda: len(leases_only.accepted()) >= 36 and len(heeding.accepted()) >= 36, 40, "commands", controller)
