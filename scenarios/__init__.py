@@ -5,4 +5,6 @@
 * :mod:`scenarios.forecast_errors` — ``LeadTimeErrorForecasts`` (a ``ForecastModel``).
 * :mod:`scenarios.catalog` — named, versioned specs in ``scenarios/specs`` (entry points
   ``pems.scenarios`` and ``pems.scenario_files``).
+* :mod:`scenarios.historical` — recorded data (CSV/Parquet) through a TOML mapping; bundled historical
+  scenarios (same entry points).
 """

@@ -54,7 +54,7 @@ def test_catalog_lists_the_documented_scenarios():
     assert sorted(e.name for e in entries) == sorted(DOCUMENTED)
     for entry in entries:
         assert len(entry.description) > 40, entry.name
-    assert sorted(scenario_entries()) == sorted(DOCUMENTED)  # via the pems.scenarios entry point
+    assert set(DOCUMENTED) <= set(scenario_entries())  # via the pems.scenarios entry point (others add theirs)
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))

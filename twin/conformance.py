@@ -108,7 +108,7 @@ def check_scenario(scenario: Scenario, house: HouseConfig, horizon_steps: int = 
     """Data, sessions and issued forecasts of ``scenario`` must follow the contract."""
     validate_data(scenario.data, scenario.name)
     validate_sessions(scenario.ev_sessions, scenario.index, scenario.name)
-    twin = SimHouse(house, scenario)
+    twin = SimHouse(house, scenario, horizon_s=horizon_steps * scenario.step_s)  # pad for the horizon checked
     actual = twin.exo.series
     pv = actual["pv_power_kw"]
     if (pv < 0).any() or (house.pv_arrays and (pv > house.pv_peak_kw * 1.2).any()):
