@@ -92,6 +92,12 @@ class EventLog:
                                                         f" ({device})" if device else "", message)
         return event
 
+    def count(self, kind: EventKind) -> int:
+        """Count one more event of ``kind`` without recording it (for the ones only counted)."""
+        with self._lock:
+            self.counts[kind.value] += 1
+            return self.counts[kind.value]
+
     def _write(self, event: Event) -> None:
         entry = asdict(event)
         entry["kind"] = event.kind.value

@@ -118,8 +118,8 @@ class MqttHouse:
         self._farewell = Message(status_topic, self._status_payload("offline"), retain=True) if commanding else None
         subscriptions = [t for key in READING_KEYS for t in self.topics.topics(key)]
         birth = Message(status_topic, self._status_payload("online"), retain=True) if commanding else None
-        self.failsafe = FailSafe(house, config, self.topics, mode, clock.speed, self.now, clock.now_s, subscriptions,
-                                 self._on_message, birth=birth, will=self._farewell)
+        self.failsafe = FailSafe(house, config, self.topics, mode, clock.speed, self.wall_now, clock.now_s,
+                                 subscriptions, self._on_message, birth=birth, will=self._farewell)
         self.events = self.failsafe.events
         self.store.on_stamp = self.failsafe.on_stamp
         self.store.add_listener(self.failsafe.on_reading)
@@ -185,7 +185,12 @@ class MqttHouse:
     # --- Plant protocol ------------------------------------------------------------------------------
 
     def now(self) -> datetime:
+        """The house time of the current decision (the SimPy clock)."""
         return self.clock.timestamp(self.env.now)
+
+    def wall_now(self) -> datetime:
+        """The house time right now (heartbeats, alerts, re-sent commands: not the last decision's time)."""
+        return self.clock.timestamp(self.clock.now_s())
 
     def _sample(self, t: float) -> None:
         """Wait (bounded) until every fresh reading whose device stamps its readings has reached ``t``."""
