@@ -62,6 +62,7 @@ class BrokerConfig:
     connect_timeout_s: Annotated[float, Field(ge=0.5, le=3600.0)] = 30.0  # wall seconds
     max_queued_messages: Annotated[int, Field(ge=1, le=10_000)] = 100  # paho's outgoing queue (F15)
     tls: TlsConfig | None = None
+    allow_plaintext: bool = False  # plain TCP to a host beyond loopback (hardware.security refuses it otherwise)
 
     def __post_init__(self) -> None:
         if self.password_env and self.password_file:
@@ -120,6 +121,8 @@ class TopicsConfig:
     plan: Name = _template_field("plan")
     alerts: Name = _template_field("alerts")
     emulator_clock: Name = _template_field("emulator_clock")
+    heartbeat: Name = _template_field("heartbeat")
+    optim_status: Name = _template_field("optim_status")
 
     def templates(self) -> dict[str, str]:
         return {key: getattr(self, key) for key in DEFAULT_TEMPLATES}
@@ -189,6 +192,8 @@ class ControlConfig:
     sample_wait_s: Annotated[float, Field(ge=0.0, le=60.0)] = 0.0
     startup_wait_s: Annotated[float, Field(ge=0.0, le=3600.0)] = 30.0
     log_flush_intervals: Annotated[int, Field(ge=1, le=10_000)] = 12
+    lease_s: Annotated[float, Field(ge=1.0, le=86400.0)] | None = None  # cut every command's lease to this
+    decide_deadline_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 60.0  # wall s for a decision (F9)
 
 
 @with_config(_STRICT)
@@ -205,6 +210,46 @@ class ForecastsConfig:
 
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
+class FailsafeConfig:
+    """How the live controller notices trouble and what it does then (LIVE.md F1–F3, F10, F11).
+
+    Wall seconds unless named otherwise. The controller publishes a heartbeat every
+    ``heartbeat_s`` on ``pems/heartbeat`` and listens for its echo: no echo for
+    ``link_timeout_s`` (or a lost connection) puts it in SAFE; a command goes out only while the
+    last echo is younger than ``fresh_link_s``. Reconnection backs off from ``reconnect_min_s`` to
+    ``reconnect_max_s``; after the broker *refused* the controller (credentials, ACL) it waits
+    ``refused_retry_s``, doubling up to ten times that. Every command must be confirmed by its
+    device's status within ``readback_timeout_s``, with ``readback_retries`` re-sends; a status
+    change nobody commanded holds that device off for ``override_hold_s`` house seconds.
+    ``state_file`` keeps sequence numbers, the last plan and the safety layer's history across
+    restarts (empty: nothing is kept; sequence numbers then rely on the wall clock).
+    """
+
+    heartbeat_s: Annotated[float, Field(ge=0.05, le=60.0)] = 1.0
+    link_timeout_s: Annotated[float, Field(ge=0.2, le=1200.0)] = 5.0
+    fresh_link_s: Annotated[float, Field(ge=0.1, le=1200.0)] = 2.5
+    reconnect_min_s: Annotated[float, Field(ge=0.05, le=600.0)] = 1.0
+    reconnect_max_s: Annotated[float, Field(ge=0.05, le=3600.0)] = 30.0
+    reconnect_timeout_s: Annotated[float, Field(ge=0.5, le=600.0)] = 5.0
+    refused_retry_s: Annotated[float, Field(ge=0.5, le=3600.0)] = 60.0
+    reconcile_timeout_s: Annotated[float, Field(ge=0.0, le=3600.0)] = 120.0
+    readback_timeout_s: Annotated[float, Field(ge=0.05, le=3600.0)] = 5.0
+    readback_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    override_hold_s: Annotated[float, Field(ge=0.0, le=7 * 86400.0)] = 3600.0
+    state_file: Name = ""
+
+    def __post_init__(self) -> None:
+        if self.fresh_link_s < self.heartbeat_s:
+            raise ValueError(f"fresh_link_s ({self.fresh_link_s}) must be at least heartbeat_s ({self.heartbeat_s})")
+        if self.link_timeout_s < self.fresh_link_s:
+            raise ValueError(f"link_timeout_s ({self.link_timeout_s}) must be at least fresh_link_s "
+                             f"({self.fresh_link_s})")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_min_s")
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
 class LiveConfig:
     """Everything ``pems live`` and ``pems emulate`` need besides the controller and the mode."""
 
@@ -214,7 +259,14 @@ class LiveConfig:
     max_age: MaxAgeConfig = MaxAgeConfig()
     clock: ClockConfig = ClockConfig()
     control: ControlConfig = ControlConfig()
+    failsafe: FailsafeConfig = FailsafeConfig()
     house_file: Name = ""  # house TOML; empty: the bundled reference house
+
+    def __post_init__(self) -> None:
+        limit = 2 * self.broker.keepalive_s + 1
+        if self.failsafe.link_timeout_s > limit:
+            raise ValueError(f"failsafe.link_timeout_s = {self.failsafe.link_timeout_s} must be at most "
+                             f"2 × broker.keepalive_s + 1 = {limit} s (LIVE.md F1)")
 
 
 _ADAPTER = TypeAdapter(LiveConfig)
@@ -279,8 +331,9 @@ def live_config_from_dict(data: Mapping[str, Any], base_dir: Path | None = None)
     scenario = config.forecasts.scenario
     if (base_dir / scenario).suffix and (base_dir / scenario).exists():
         scenario = str(base_dir / scenario)
+    failsafe = dataclasses.replace(config.failsafe, state_file=_resolve(config.failsafe.state_file, base_dir))
     return dataclasses.replace(config, broker=broker, house_file=_resolve(config.house_file, base_dir),
-                               forecasts=ForecastsConfig(scenario))
+                               forecasts=ForecastsConfig(scenario), failsafe=failsafe)
 
 
 def load_live_config(path: str | Path) -> LiveConfig:

@@ -73,6 +73,10 @@ def _seq(slot: LeaseSlot) -> int | None:
     return slot.last_seq if slot.last_seq >= 0 else None
 
 
+def _source(slot: LeaseSlot, now_s: float) -> str:
+    return "pems" if slot.active(now_s) else "local"
+
+
 def house_readings(twin: SimHouse, obs: Observation, totals: MeterTotals, devices: DeviceStates, topics: TopicMap,
                    ts: datetime) -> list[tuple[str, Payload]]:
     """``(topic, payload)`` of every reading the house's devices publish, for observation ``obs``."""
@@ -89,7 +93,8 @@ def house_readings(twin: SimHouse, obs: Observation, totals: MeterTotals, device
     if house.battery is not None:
         readings.append((topics.topic("battery_status"), BatteryStatus(
             ts=ts, soc=obs.battery_soc, power_kw=obs.battery_power_kw, mode=twin.state.battery_cmd.mode.value,
-            seq=_seq(devices.battery_lease), charge_kwh=totals.charge_kwh, discharge_kwh=totals.discharge_kwh)))
+            seq=_seq(devices.battery_lease), source=_source(devices.battery_lease, twin.t_s),
+            charge_kwh=totals.charge_kwh, discharge_kwh=totals.discharge_kwh)))
     readings.append((topics.topic("pv_status"), PvStatus(ts=ts, power_kw=obs.pv_power_kw, energy_kwh=totals.pv_kwh)))
     readings.append((topics.topic("grid_status"), GridStatus(ts=ts, power_kw=obs.grid_power_kw,
                                                              import_kwh=totals.import_kwh,
@@ -104,7 +109,8 @@ def house_readings(twin: SimHouse, obs: Observation, totals: MeterTotals, device
         request = st.ev_request_kw
         readings.append((topics.topic("ev_status"), ChargerStatus(
             ts=ts, connected=obs.ev_connected, power_kw=power, enabled=request is None or request > 0.0,
-            current_a=charger.current_a(power), seq=_seq(devices.ev_lease), energy_kwh=totals.ev_kwh)))
+            current_a=charger.current_a(power), seq=_seq(devices.ev_lease), source=_source(devices.ev_lease, twin.t_s),
+            energy_kwh=totals.ev_kwh)))
         car = (CarStatus(ts=ts, soc=obs.ev_soc, energy_needed_kwh=obs.ev_energy_needed_kwh,
                          departure=obs.ev_departure) if obs.ev_connected else CarStatus(ts=ts))
         readings.append((topics.topic("ev_car_status"), car))

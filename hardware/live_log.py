@@ -4,6 +4,8 @@ Layout of ``--out DIR``::
 
     live.json          what runs (mode, controller, house, clock); rewritten atomically at the end
     commands.jsonl     one line per decision: the advice and what was sent (appended, flushed)
+    published.jsonl    every device command that went out, with its sequence number
+    events.jsonl       what the fail-safe machinery noticed: link states, alerts, overrides
     log/part-*.parquet the run log in chunks of ``flush_every`` intervals, each written atomically
     log.parquet        at a clean end: all parts in one file (same schema as a simulated run)
     kpis.json, plots/  at a clean end
@@ -33,6 +35,8 @@ from twin.runlog import RunLogRecorder
 PARTS = "log"
 META = "live.json"
 JOURNAL = "commands.jsonl"
+EVENTS = "events.jsonl"  # link states, alerts, overrides, ... (hardware.events)
+PUBLISHED = "published.jsonl"  # every command published, with its sequence number (hardware.outbox)
 
 
 def check_run_directory(out: Path) -> None:

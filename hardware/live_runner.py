@@ -15,8 +15,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Generator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,14 @@ import simpy.rt
 from hardware.clock import HouseClock
 from hardware.config import LiveConfig
 from hardware.errors import LiveError
+from hardware.events import EventKind
+from hardware.fallback import GuardedController
 from hardware.forecasts import ScenarioForecasts
 from hardware.live_log import (
+    EVENTS,
     JOURNAL,
     META,
+    PUBLISHED,
     CommandJournal,
     PartitionedRunLog,
     check_run_directory,
@@ -43,6 +47,8 @@ from hardware.live_log import (
 from hardware.mqtt import MqttLink
 from hardware.mqtt_house import MqttHouse, command_summary
 from hardware.schemas import EmulatorClock, PayloadError, parse_payload
+from hardware.security import check_transport
+from hardware.watchdog import LinkState
 from twin.config import HouseConfig, load_house, reference_house
 from twin.contracts import Command, Controller, Observation
 from twin.errors import TwinError
@@ -56,22 +62,51 @@ log = logging.getLogger(__name__)
 
 
 class LiveSafety:
-    """The safety filter of a live run: the envelope in the run's mode, the advice, the journal."""
+    """The safety filter of a live run: the envelope in the run's mode, the advice, the journal.
 
-    def __init__(self, house: HouseConfig, mode: RolloutMode, plant: MqttHouse, journal: CommandJournal) -> None:
+    ``lease_s`` cuts every command's lease (``control.lease_s``); ``guard`` is the controller's
+    :class:`GuardedController`, whose verdict is published as ``optim_status``.
+    """
+
+    def __init__(self, house: HouseConfig, mode: RolloutMode, plant: MqttHouse, journal: CommandJournal,
+                 lease_s: float | None = None, guard: GuardedController | None = None) -> None:
         self.gate = SafetyLayer(house, mode=mode)
         # The advice is the command as it would be sent in FULL mode (a layer of its own: it is stateful).
         self.advisor = SafetyLayer(house, mode=RolloutMode.FULL) if mode is not RolloutMode.FULL else None
         self.plant = plant
         self.journal = journal
+        self.lease_s = lease_s
+        self.guard = guard
+        self._last_source = "primary"  # who decided last: primary, last_plan, fallback, defaults
+        self.restarted = plant.failsafe.previous is not None  # a persisted plan: a restart
         self.decisions = 0
 
     def __call__(self, command: Command, obs: Observation) -> Command:
+        if self.lease_s is not None and command.until > obs.after(self.lease_s):
+            command = replace(command, until=obs.after(self.lease_s))
+        failsafe = self.plant.failsafe
+        if self.restarted or (failsafe.watchdog.outages and failsafe.state is not LinkState.RUNNING):
+            # The devices fell back to their own rules while we were away (or may have, before a
+            # restart): no device is switched again before its minimum time from now.
+            for layer in (self.gate, self.advisor):
+                if layer is not None:
+                    layer.restart_timers(obs.time)
+            self.restarted = False
         sent = self.gate(command, obs)
         advice = self.advisor(command, obs) if self.advisor is not None else sent
         self.plant.publish_plan(obs, advice, sent)
+        verdict = self.guard.verdict if self.guard is not None else None
+        if verdict is not None:
+            self.plant.publish_optim_status(obs, verdict, self.guard.name)
+            if verdict.source != self._last_source:
+                self.plant.events.record(EventKind.OPTIM_STATUS, f"decisions by {verdict.source} ({verdict.status})"
+                                         + (f": {verdict.detail}" if verdict.detail else ""),
+                                         alert=True)
+                self._last_source = verdict.source
         names = self.plant.house.room_names
         self.journal.write({"time": obs.time.isoformat(), "stale": sorted(obs.stale),
+                            "link": self.plant.failsafe.state.value,
+                            "optim_status": None if verdict is None else verdict.status,
                             "advice": command_summary(advice, names), "sent": command_summary(sent, names)})
         self.decisions += 1
         return sent
@@ -158,6 +193,17 @@ def _flusher(env: simpy.Environment, recorder: PartitionedRunLog, first_s: float
         yield env.timeout(interval_s)
 
 
+class Stopped(Exception):
+    """Raised inside the live loop when the caller's stop event is set."""
+
+
+def _stopper(env: simpy.Environment, stop: threading.Event, speed: float) -> Generator[simpy.Event, Any, None]:
+    """Ends the run (as Ctrl-C would) soon after ``stop`` is set: checked every 0.1 wall seconds."""
+    while not stop.is_set():
+        yield env.timeout(0.1 * speed)
+    raise Stopped
+
+
 def _loop(env: simpy.Environment, plant: MqttHouse, controller: Controller, interval_s: float, first_s: float,
           end_s: float, recorder: PartitionedRunLog, safety: LiveSafety, startup_wait_s: float,
           progress: ProgressFn | None) -> Generator[simpy.Event, Any, None]:
@@ -172,15 +218,22 @@ def _loop(env: simpy.Environment, plant: MqttHouse, controller: Controller, inte
 
 def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: Path, *,
              house: HouseConfig | None = None, duration_s: float | None = None, speed: float | None = None,
-             seed: int = 0, progress: ProgressFn | None = None, plots: bool = True) -> RunResult:
+             seed: int = 0, progress: ProgressFn | None = None, plots: bool = True,
+             controller: Controller | None = None, stop: threading.Event | None = None,
+             plant_ready: Callable[[MqttHouse], None] | None = None) -> RunResult:
     """Drive the house behind the broker with a registered controller until the end; write ``out``.
 
-    The run ends after ``duration_s`` house seconds, when the forecast source runs out, or on
-    ``KeyboardInterrupt`` (SIGINT/SIGTERM in the CLI) — in every case the log is consolidated.
+    The run ends after ``duration_s`` house seconds, when the forecast source runs out, on
+    ``KeyboardInterrupt`` (SIGINT/SIGTERM in the CLI) or when ``stop`` is set — in every case
+    the log is consolidated. ``controller`` (an instance) replaces the registered one of
+    ``controller_name``; either way it runs guarded (``hardware.fallback``: deadline, last valid
+    plan, rule-based fallback, device defaults). ``plant_ready(plant)`` is called once the
+    broker answered (tests and benchmarks watch the fail-safe machinery through it).
     """
     if house is None:
         house = load_house(config.house_file) if config.house_file else reference_house()
     config.topics.topic_map(house.room_names)  # a bad topic layout fails before anything starts
+    check_transport(config.broker)
     check_run_directory(out)
     setup = establish_clock(config, house, speed)
     clock = setup.clock
@@ -188,9 +241,11 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     forecasts = ScenarioForecasts(house, setup.forecasts_scenario, control.horizon_s, calendar=setup.calendar)
     interval = control.decision_interval_s
     settings = RunSettings(decision_interval_s=interval, horizon_s=control.horizon_s, seed=seed)
-    controller = make_controller(controller_name, ControllerContext(house, None, interval, seed))
-    if hasattr(controller, "reset"):
-        controller.reset()
+    context = ControllerContext(house, None, interval, seed)
+    primary = controller if controller is not None else make_controller(controller_name, context)
+    fallback = make_controller("rule-based", context) if controller_name != "rule-based" or controller else None
+    controller = GuardedController(primary, house, control.decide_deadline_s, fallback, name=controller_name)
+    controller.reset()
 
     env = simpy.rt.RealtimeEnvironment(initial_time=clock.now_s(), factor=1.0 / clock.speed, strict=False)
     first_s = math.ceil((env.now - 1e-6) / interval) * interval
@@ -210,9 +265,20 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     except TwinError:
         plant.close()
         raise
+    plant.events.attach(out / EVENTS)
+    plant.failsafe.outbox.attach(out / PUBLISHED)
     recorder = PartitionedRunLog(house.room_names, out, control.log_flush_intervals)
     journal = CommandJournal(out / JOURNAL)
-    safety = LiveSafety(house, mode, plant, journal)
+    safety = LiveSafety(house, mode, plant, journal, control.lease_s, controller)
+    previous = plant.failsafe.previous
+    if previous is not None and previous.safety is not None:
+        try:
+            safety.gate.restore(previous.safety)  # minimum on/off times count what happened before the restart
+        except ValueError as exc:
+            log.warning("not restoring the safety history: %s", exc)
+    plant.safety_history = safety.gate.history
+    if plant_ready is not None:
+        plant_ready(plant)
     meta: dict[str, Any] = {
         "status": "running", "mode": mode.value, "controller": controller_name, "house": house.name,
         "scenario": setup.forecasts_scenario.name, "speed": clock.speed, "decision_interval_s": interval,
@@ -231,16 +297,20 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     try:
         process = env.process(_loop(env, plant, controller, interval, first_s, end_s, recorder, safety,
                                     control.startup_wait_s, progress))
+        if stop is not None:
+            env.process(_stopper(env, stop, clock.speed))
         env.run(until=process)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped):
         status = "interrupted"
-        log.warning("stopped by the user; writing what was logged so far")
+        log.warning("stopped; writing what was logged so far")
     except Exception as exc:  # noqa: BLE001 - recorded in live.json and raised again below
         status, failure = f"failed: {exc}", exc
     finally:
         plant.close()  # the goodbye: every device falls back to its own rule now, not when its lease ends
+        controller.close()
         journal.close()
         recorder.flush()
+        plant.events.close()
     result = _finish(out, house, controller_name, settings, meta, status, plant, wall0, plots)
     if failure is not None:
         raise failure
@@ -265,10 +335,17 @@ def _finish(out: Path, house: HouseConfig, controller_name: str, settings: RunSe
             from twin.plots import write_plots  # matplotlib only when plotting
 
             write_plots(log_frame, out / "plots")
+    failsafe = plant.failsafe
     meta.update(status=status, wall_time_s=time.perf_counter() - wall0,
                 intervals=0 if log_frame is None else len(log_frame), published=dict(plant.published),
-                blocked_by_mode=plant.blocked, unsent_while_disconnected=plant.link.unsent,
-                dropped_messages=plant.store.drops.by_reason())
+                blocked_by_mode=plant.blocked, unsent_while_disconnected=plant.link.unsent if plant.link else 0,
+                dropped_messages=plant.store.drops.by_reason(), not_commanded=dict(plant.not_commanded),
+                outbox=dict(failsafe.outbox.counts), events=dict(plant.events.counts),
+                link_states=[{"state": t.state.value, "wall_s": t.wall_s, "reason": t.reason}
+                             for t in failsafe.watchdog.transitions],
+                readback={"confirmed": failsafe.readback.stats.confirmed, "retries": failsafe.readback.stats.retries,
+                          "missing": failsafe.readback.stats.missing, "overrides": failsafe.readback.stats.overrides},
+                clock_skew_s=failsafe.skew.estimates())
     write_json_atomically(out / META, meta)
     return RunResult(log=log_frame, kpis=kpis, scenario=meta["scenario"], controller=controller_name,
                      house=house.name, settings=settings, meta=meta)

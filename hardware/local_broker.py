@@ -2,7 +2,9 @@
 
 Never port 1883 (the Debian package's own service). Mosquitto started as root drops its
 privileges, so its folder and files are made world-readable (LIVE.md, "Gotchas"); its log goes
-to a file this process opens. ``kill()`` (SIGKILL, a crash), ``stop()`` (SIGTERM, clean),
+to a file this process opens. With ``persistence`` it keeps retained messages and sessions in
+its folder across a clean ``stop()`` (as the Debian service does; autosave every 1800 s, so a
+``kill()`` loses what came since). ``kill()`` (SIGKILL, a crash), ``stop()`` (SIGTERM, clean),
 ``freeze()``/``thaw()`` (SIGSTOP/SIGCONT, a partition without a reset) and ``restart()`` (same
 port) let tests break the network on purpose.
 """
@@ -38,7 +40,7 @@ class LocalBroker:
     """``with LocalBroker() as broker:`` — Mosquitto on ``127.0.0.1:broker.port`` for the block."""
 
     def __init__(self, extra_config: str = "", port: int | None = None, folder: Path | None = None,
-                 anonymous: bool = True) -> None:
+                 anonymous: bool = True, persistence: bool = False) -> None:
         binary = mosquitto_path()
         if binary is None:
             raise LiveError("mosquitto is not installed (Debian: apt-get install mosquitto)")
@@ -49,11 +51,13 @@ class LocalBroker:
             raise LiveError("port 1883 belongs to the system's broker; choose another")
         self.folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="pems-mosquitto-"))
         self._own_folder = folder is None
-        self.folder.chmod(0o755)
+        # Readable after mosquitto drops root; writable too when it keeps a database there.
+        self.folder.chmod(0o777 if persistence else 0o755)
         self.config_path = self.folder / "mosquitto.conf"
+        store = f"persistence_location {self.folder}/\nautosave_interval 1800\n" if persistence else ""
         self.config_path.write_text(
-            f"listener {self.port} {self.host}\nallow_anonymous {str(anonymous).lower()}\npersistence false\n"
-            f"set_tcp_nodelay true\n"
+            f"listener {self.port} {self.host}\nallow_anonymous {str(anonymous).lower()}\n"
+            f"persistence {str(persistence).lower()}\n{store}set_tcp_nodelay true\n"
             f"log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n{extra_config}\n",
             encoding="utf-8")
         self.config_path.chmod(0o644)

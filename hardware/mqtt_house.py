@@ -4,8 +4,9 @@
 whose reading is too old is named in ``obs.stale`` and given as NaN (never zero, never the last
 value). ``apply()`` publishes each commanded device's lease (QoS 1, never retained, MQTT v5
 expiry = lease) — only to the devices the rollout mode allows, a second gate behind the safety
-layer. ``take_interval()`` meters the interval from the devices' counters, so the live run log
-has the simulated one's schema.
+layer, and only through ``hardware.failsafe`` (link state, re-read after reconnecting, manual
+overrides, clock skew, the envelope on the wire, read-back). ``take_interval()`` meters the
+interval from the devices' counters, so the live run log has the simulated one's schema.
 
 House time is the SimPy clock ``env.now`` (seconds since ``clock.origin``). At a decision
 instant the house can wait (``sample_wait_s``) for readings stamped at or after that instant,
@@ -17,29 +18,34 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from datetime import datetime
 
 import simpy
 
-from hardware.adapters import LeaseTerms, SequenceCounter
+from hardware.adapters import LeaseTerms
+from hardware.adapters.encoder import CommandEncoder
 from hardware.adapters.ev_charger import EvChargerAdapter
 from hardware.adapters.growatt import GrowattAdapter
 from hardware.adapters.loxone import LoxoneAdapter
 from hardware.clock import HouseClock
 from hardware.config import LiveConfig
 from hardware.errors import LiveError
+from hardware.failsafe import FailSafe
+from hardware.fallback import Verdict
 from hardware.forecasts import ForecastSource, Outlook
 from hardware.metering import Counters, EventLedger, interval_meter
 from hardware.mqtt import Message, MqttLink
+from hardware.persistence import PlannedCommand
 from hardware.readings import Reading, ReadingStore
-from hardware.schemas import READING_SCHEMAS, ControllerStatus, dump
+from hardware.schemas import READING_SCHEMAS, ControllerStatus, OptimStatus, dump
 from hardware.topics import READING_KEYS, Route
 from twin.config import HouseConfig
 from twin.contracts import Command, Observation
 from twin.house import IntervalRecord
-from twin.safety import RolloutMode
+from twin.safety import RolloutMode, SafetyHistory
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +94,14 @@ class MqttHouse:
         self.loxone = LoxoneAdapter(house, self.topics, config.max_age)
         self.growatt = GrowattAdapter(self.topics, config.max_age, house.battery is not None)
         self.ev = EvChargerAdapter(house.ev_charger, self.topics, config.max_age)
-        self.seq = SequenceCounter()
+        self.encoder = CommandEncoder(self.loxone, self.growatt, self.ev, house.battery is not None,
+                                      house.ev_charger is not None)
         self.allowed = ALLOWED_DEVICES[mode]
         self.published: Counter[str] = Counter()  # device → messages published
         self.blocked = 0  # device commands refused by the rollout gate
+        self.not_commanded: Counter[str] = Counter()  # why device commands were held back
+        self._blind: frozenset[int] = frozenset()  # rooms without a fresh temperature at the last decision
+        self.safety_history: Callable[[], SafetyHistory | None] = lambda: None  # set by the live runner
         self._sampled_at: float | None = None
         self._stale: frozenset[str] = frozenset()  # of the last observation
         age = config.max_age
@@ -107,10 +117,17 @@ class MqttHouse:
         status_topic = self.topics.topic("controller_status")
         self._farewell = Message(status_topic, self._status_payload("offline"), retain=True) if commanding else None
         subscriptions = [t for key in READING_KEYS for t in self.topics.topics(key)]
-        self.link = MqttLink(config.broker, subscriptions, self._on_message,
-                             will=self._farewell,
-                             birth=Message(status_topic, self._status_payload("online"), retain=True)
-                             if commanding else None)
+        birth = Message(status_topic, self._status_payload("online"), retain=True) if commanding else None
+        self.failsafe = FailSafe(house, config, self.topics, mode, clock.speed, self.wall_now, clock.now_s,
+                                 subscriptions, self._on_message, birth=birth, will=self._farewell)
+        self.events = self.failsafe.events
+        self.store.on_stamp = self.failsafe.on_stamp
+        self.store.add_listener(self.failsafe.on_reading)
+
+    @property
+    def link(self) -> MqttLink | None:
+        """The current connection (a new one after every reconnection)."""
+        return self.failsafe.link
 
     def _status_payload(self, state: str) -> bytes:
         return dump(ControllerStatus(state=state, mode=self.mode.value))
@@ -118,15 +135,20 @@ class MqttHouse:
     # --- connection ----------------------------------------------------------------------------------
 
     def connect(self) -> None:
-        self.link.start()
+        self.failsafe.start()
 
     def close(self) -> None:
         """Say goodbye (devices fall back to their own rules at once) and disconnect."""
-        self.link.stop(farewell=self._farewell)
+        self.failsafe.stop(farewell=self._farewell)
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         route = self.topics.route(topic)
-        if route is None or route.key not in READING_SCHEMAS:
+        if route is None:
+            self.store.drops.drop(topic, "unexpected_topic")
+            return
+        if self.failsafe.route(route, topic, payload, retained):
+            return
+        if route.key not in READING_SCHEMAS:
             self.store.drops.drop(topic, "unexpected_topic")
             return
         if not payload:  # a retained message being cleared
@@ -170,7 +192,12 @@ class MqttHouse:
     # --- Plant protocol ------------------------------------------------------------------------------
 
     def now(self) -> datetime:
+        """The house time of the current decision (the SimPy clock)."""
         return self.clock.timestamp(self.env.now)
+
+    def wall_now(self) -> datetime:
+        """The house time right now (heartbeats, alerts, re-sent commands: not the last decision's time)."""
+        return self.clock.timestamp(self.clock.now_s())
 
     def _sample(self, t: float) -> None:
         """Wait (bounded) until every fresh reading whose device stamps its readings has reached ``t``."""
@@ -223,28 +250,46 @@ class MqttHouse:
             forecast=outlook.forecast, stale=frozenset(stale))
 
     def apply(self, command: Command) -> None:
-        """Publish each commanded device's lease; devices the rollout mode forbids get nothing."""
+        """Publish each commanded device's lease; devices the rollout mode forbids get nothing.
+
+        Each device is commanded only if the fail-safe lets it (``FailSafe.why_not``); the plan
+        (sequence numbers, leases) is persisted before anything goes out.
+        """
         now = self.now()
         if command.until <= now:
             return
         lease = LeaseTerms.of(command, now, self.clock.speed)
-        messages: list[tuple[str, Message]] = []
-        if command.relay_on is not None and self._allow("heating"):
-            # A room whose temperature is unknown is not commanded: its lease lapses and its own
-            # thermostat takes over, rather than a blind controller holding it off (LIVE.md F4).
-            blind = frozenset(j for j, room in enumerate(self.house.room_names)
-                              if f"room_temp_c.{room}" in self._stale)
-            if blind:
-                log.warning("not commanding the heating of %s: no fresh temperature",
-                            ", ".join(self.house.room_names[j] for j in sorted(blind)))
-            messages += [("heating", m) for m in self.loxone.relay_messages(command.relay_on, lease, self.seq, blind)]
-        if command.battery is not None and self.house.battery is not None and self._allow("battery"):
-            messages.append(("battery", self.growatt.battery_message(command.battery, lease, self.seq)))
-        if command.ev_power_kw is not None and self.house.ev_charger is not None and self._allow("ev"):
-            messages.append(("ev", self.ev.command_message(command.ev_power_kw, lease, self.seq)))
-        for device, message in messages:
-            if self.link.publish(message, expiry_s=lease.expiry_s):
-                self.published[device] += 1
+        failsafe = self.failsafe
+        names = self.house.room_names
+        parts = {"heating": command.relay_on, "battery": command.battery, "ev": command.ev_power_kw}
+        for kind, part in parts.items():
+            if part is not None:
+                self._allow(kind)  # counts what the mode forbids (the safety layer has removed it already)
+        # A room whose temperature is unknown is not commanded: its lease lapses and its own
+        # thermostat takes over, rather than a blind controller holding it off (LIVE.md F4).
+        blind = frozenset(j for j, room in enumerate(names) if f"room_temp_c.{room}" in self._stale)
+        if blind != self._blind and command.relay_on is not None and "heating" in self.allowed:
+            (log.warning if blind else log.info)("not commanding the heating of %s: no fresh temperature",
+                                                 ", ".join(names[j] for j in sorted(blind)) or "no room")
+        self._blind = blind
+        ready = []
+        for part in self.encoder.device_commands(command, lease, failsafe.seq, self.allowed, blind):
+            reason = failsafe.why_not(part.device)
+            if reason is not None:
+                self.not_commanded[reason] += 1
+                continue
+            ready.append((part.kind, part.device, part.key, part.expected, part.build()))
+        if not ready:
+            return
+        sent_wall = time.time()
+        until_wall = sent_wall + lease.expiry_s
+        failsafe.save_plan({device: PlannedCommand(device, key, int(json.loads(message.payload)["seq"]), expected,
+                                                   until_wall, sent_wall)
+                            for _, device, key, expected, message in ready}, self.safety_history())
+        failsafe.outbox.stale = self._stale
+        for kind, device, key, expected, message in ready:
+            if failsafe.send(device, key, message, expected, lease.ttl_s, lease.expiry_s):
+                self.published[kind] += 1
 
     def _allow(self, device: str) -> bool:
         if device in self.allowed:
@@ -258,9 +303,15 @@ class MqttHouse:
         if self.mode is RolloutMode.SIMULATION:
             return
         names = self.house.room_names
-        payload = {"ts": obs.time.isoformat(), "mode": self.mode.value,
+        payload = {"ts": obs.time.isoformat(), "mode": self.mode.value, "link": self.failsafe.state.value,
                    "advice": command_summary(advice, names), "sent": command_summary(sent, names)}
-        self.link.publish(Message(self.topics.topic("plan"), json.dumps(payload).encode(), retain=True))
+        self.failsafe.publish(Message(self.topics.topic("plan"), json.dumps(payload).encode(), retain=True))
+
+    def publish_optim_status(self, obs: Observation, verdict: Verdict, controller: str) -> None:
+        """How this decision was made, on ``pems/optim_status`` (retained; not in SIMULATION)."""
+        payload = OptimStatus(ts=obs.time, status=verdict.status, controller=controller[:128],
+                              detail=verdict.detail[:1000])
+        self.failsafe.publish(Message(self.topics.topic("optim_status"), dump(payload), retain=True))
 
     # --- metering ------------------------------------------------------------------------------------
 

@@ -70,6 +70,9 @@ class DropCounter:
 
 #: ``listener(key, reading)`` is called (under the store's lock, in arrival order) for each accepted reading.
 Listener = Callable[[Hashable, Reading], None]
+#: ``on_stamp(key, offset_s, retained)``: a valid reading's device time minus ours at receipt [house s],
+#: before it is judged (a reading "from the future" is dropped, but its stamp still tells the clock skew).
+StampHook = Callable[[Hashable, float, bool], None]
 
 
 class ReadingStore:
@@ -82,6 +85,8 @@ class ReadingStore:
         self._latest: dict[Hashable, Reading] = {}
         self._changed = threading.Condition()
         self._listeners: list[Listener] = []
+        self.on_stamp: StampHook | None = None
+        self.accepted = 0
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -95,6 +100,8 @@ class ReadingStore:
             self.drops.drop(topic, exc.reason, str(exc))
             return False
         device_s = self.clock.seconds(reading.ts) if reading.ts is not None else None
+        if device_s is not None and self.on_stamp is not None:
+            self.on_stamp(key, device_s - self.clock.now_s(), retained)
         if device_s is not None and device_s > self.clock.now_s() + self.max_clock_skew_s:
             self.drops.drop(topic, "from_future", f"stamped {reading.ts.isoformat()}")
             return False
@@ -106,6 +113,7 @@ class ReadingStore:
                 return False
             accepted = Reading(reading, received, retained, device_s)
             self._latest[key] = accepted
+            self.accepted += 1
             for listener in self._listeners:
                 listener(key, accepted)
             self._changed.notify_all()

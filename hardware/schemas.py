@@ -24,6 +24,8 @@ PowerKw = Annotated[float, Field(ge=-1000.0, le=1000.0)]
 EnergyCounterKwh = Annotated[float, Field(ge=0.0, le=1e9)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
+#: Who rules a device now: a controller's lease, its own local rule, or a person (wall switch, app).
+Source = Literal["pems", "local", "manual"]
 BatteryModeName = Literal[tuple(m.value for m in BatteryMode)]  # type: ignore[valid-type]
 
 
@@ -51,7 +53,7 @@ class HeatingStatus(Status):
     """A heating relay: its state, who rules it, metered energy and switch count since install."""
 
     state: Literal["on", "off"]
-    source: Literal["pems", "local"] | None = None  # under a controller's lease, or its local rule
+    source: Source | None = None
     seq: Seq | None = None  # last command accepted
     energy_kwh: EnergyCounterKwh | None = None
     switches: Annotated[int, Field(ge=0, le=2**53)] | None = None
@@ -62,6 +64,7 @@ class BatteryStatus(Status):
     power_kw: PowerKw  # + charging / − discharging
     mode: BatteryModeName | None = None
     seq: Seq | None = None
+    source: Source | None = None
     charge_kwh: EnergyCounterKwh | None = None
     discharge_kwh: EnergyCounterKwh | None = None
 
@@ -83,6 +86,7 @@ class ChargerStatus(Status):
     enabled: bool | None = None
     current_a: Annotated[float, Field(ge=0.0, le=80.0)] | None = None
     seq: Seq | None = None
+    source: Source | None = None
     energy_kwh: EnergyCounterKwh | None = None
 
 
@@ -99,6 +103,46 @@ class ControllerStatus(Status):
 
     state: Literal["online", "offline"]
     mode: Annotated[str, Field(max_length=32)] | None = None
+
+
+LinkStateName = Literal["connecting", "reconciling", "running", "safe"]
+
+
+class Heartbeat(Payload):
+    """The controller is alive and connected: published every ``failsafe.heartbeat_s``, not retained.
+
+    The controller reads its own heartbeats back (the echo proves the broker forwards traffic);
+    devices fall back to their own rules when heartbeats stop, without waiting for a lease or
+    the last will (a frozen controller leaves no will).
+    """
+
+    ts: AwareDatetime
+    n: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    session: Annotated[str, Field(min_length=1, max_length=64)]
+    state: LinkStateName
+
+
+class Alert(Payload):
+    """Something a person should know (``pems/alerts``, QoS 1, not retained)."""
+
+    ts: AwareDatetime
+    kind: Annotated[str, Field(min_length=1, max_length=64)]
+    message: Annotated[str, Field(max_length=1000)]
+    device: Annotated[str, Field(max_length=256)] | None = None
+
+
+class OptimStatus(Payload):
+    """How the last decision was made (``pems/optim_status``, retained), EMHASS's ``optim_status``.
+
+    ``status``: the planner's own word when it planned (``optimal``, ``feasible``, ``ok``), or
+    ``last_plan`` (its solve failed; the last valid plan runs while it lasts), ``fallback`` (a
+    simple controller decided) or ``defaults`` (nothing decided; every device on its own rule).
+    """
+
+    ts: AwareDatetime
+    status: Annotated[str, Field(min_length=1, max_length=64)]
+    controller: Annotated[str, Field(max_length=128)]
+    detail: Annotated[str, Field(max_length=1000)] = ""
 
 
 class EmulatorClock(Payload):

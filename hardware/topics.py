@@ -28,6 +28,8 @@ DEFAULT_TEMPLATES = {
     "plan": "pems/plan",
     "alerts": "pems/alerts",
     "emulator_clock": "pems/emulator/clock",
+    "heartbeat": "pems/heartbeat",
+    "optim_status": "pems/optim_status",
 }
 ROOM_KEYS = frozenset({"room_temperature", "heating_set", "heating_status"})
 #: Topics that move a device. Never retained; what the rollout modes gate.

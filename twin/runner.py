@@ -8,6 +8,7 @@ what the plant metered. The same loop runs on ``simpy.Environment`` (simulation)
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -74,7 +75,9 @@ def control_loop(env: simpy.Environment, plant: MeteredPlant, controller: Contro
     """SimPy process: decide, apply, wait, record — until ``end_s`` on the env's clock."""
     start_env = env.now
     total = end_s - start_env
-    report_every = max(1, int(total / interval_s / 200))
+    if not math.isfinite(total):
+        progress = None  # a live run without an end: nothing to show progress against
+    report_every = max(1, int(total / interval_s / 200)) if progress is not None else 1
     k = 0
     while env.now < end_s - 1e-9:
         obs = plant.observe()

