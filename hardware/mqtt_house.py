@@ -49,8 +49,9 @@ from twin.safety import RolloutMode, SafetyHistory
 
 log = logging.getLogger(__name__)
 
-#: How far before a decision instant a reading may be stamped and still count as taken at it [house s].
-SAMPLE_TOLERANCE_S = 1e-4
+#: How far before a decision instant a reading may be stamped and still count as taken at it [house s]:
+#: above the payloads' microsecond timestamps, below the emulator's pre-departure reading (1e-4 s before).
+SAMPLE_TOLERANCE_S = 1e-5
 
 #: Devices each rollout mode may command.
 ALLOWED_DEVICES = {
