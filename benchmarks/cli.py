@@ -56,6 +56,10 @@ def bench(
     decision_interval_s: Annotated[float, typer.Option(help="Seconds between decisions")] = 300.0,
     seed: Annotated[int, typer.Option(help="Seed handed to every controller")] = 0,
     plots: Annotated[bool, typer.Option(help="Write each run's plots/*.png")] = True,
+    start: Annotated[str | None, typer.Option(help="Run window start, local time of each scenario (e.g. 2024-10-14); "
+                                              "the data before it is the controllers' history, never run")] = None,
+    days: Annotated[float | None, typer.Option(help="Run window length in days (default: to the scenario's end)")
+                    ] = None,
 ) -> None:
     """Run every (scenario, controller) pair on the twin (on Dask) and write KPIs and a report."""
     from benchmarks.bench import BenchSpec, check_spec, kpi_frame, run_on_dask, write_bench  # the twin, lazily
@@ -64,7 +68,8 @@ def bench(
     try:
         spec = BenchSpec(scenarios=_names(scenarios, "scenarios"), controllers=_names(controllers, "controllers"),
                          out=out, house=house, decision_interval_s=decision_interval_s, seed=seed,
-                         options=_options(option or [], solver), workers=workers, scheduler=scheduler, plots=plots)
+                         options=_options(option or [], solver), workers=workers, scheduler=scheduler, plots=plots,
+                         start=start, days=days)
         check_spec(spec)
         t0 = time.perf_counter()
         with Progress(TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
