@@ -104,8 +104,8 @@ def house_readings(twin: SimHouse, obs: Observation, totals: MeterTotals, device
         st = twin.state
         power = 0.0
         if obs.ev_connected:
-            capacity = twin.scenario.ev_sessions[st.ev_session].capacity_kwh
-            power = evm.charger_power_kw(st.ev_request_kw, st.ev_energy_kwh, capacity, charger)
+            limit = twin.scenario.ev_sessions[st.ev_session].charge_limit_kwh
+            power = evm.charger_power_kw(st.ev_request_kw, st.ev_energy_kwh, limit, charger)
         request = st.ev_request_kw
         readings.append((topics.topic("ev_status"), ChargerStatus(
             ts=ts, connected=obs.ev_connected, power_kw=power, enabled=request is None or request > 0.0,

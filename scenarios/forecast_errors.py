@@ -23,6 +23,10 @@ _MINUTE_NS = 60_000_000_000
 _HOUR_NS = 60 * _MINUTE_NS
 _DAY_NS = 24 * _HOUR_NS
 _SOLAR_FIELDS = ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "pv_power_kw")
+_IRRADIANCE_FIELDS = ("ghi_w_m2", "dni_w_m2", "dhi_w_m2")
+#: No forecast irradiance above the sun's at the top of the atmosphere: a lognormal factor of 2.5 at a long
+#: lead had made DNI 2,300 W/m². (PV needs no cap here: controllers clip it at their inverter's AC limit.)
+SOLAR_CONSTANT_W_M2 = 1361.0
 #: Separates this model's random streams from the scenario generator's (same user seed).
 _STREAM_TAG = 0xF0CA57
 
@@ -72,7 +76,8 @@ class LeadTimeErrorForecasts:
       linear in lead, i.e. std ∝ √lead early) and stays there.
     * ``outdoor_temp_c``: actual + error [K].
     * ``ghi_w_m2``, ``dni_w_m2``, ``dhi_w_m2``, ``pv_power_kw``: actual × one shared
-      lognormal factor ``exp(e − σ²/2)`` (mean 1): never negative, exactly zero at night.
+      lognormal factor ``exp(e − σ²/2)`` (mean 1): never negative, exactly zero at night;
+      irradiance capped at the solar constant.
     * ``base_load_kw``: actual × its own lognormal factor (spikes are "foreseen" too: the
       model is optimistic about short-term load).
     * ``import_price_per_kwh``, ``export_price_per_kwh``: day-ahead prices are exact up to
@@ -207,6 +212,8 @@ class LeadTimeErrorForecasts:
         solar = paths[:, 1]
         for key in _SOLAR_FIELDS:
             out[key] = actual[key][step:end] * solar
+        for key in _IRRADIANCE_FIELDS:
+            np.minimum(out[key], SOLAR_CONSTANT_W_M2, out=out[key])
         out["base_load_kw"] = actual["base_load_kw"][step:end] * paths[:, 2]
         idx = self._price_index(step, horizon_steps)
         for key in ("import_price_per_kwh", "export_price_per_kwh"):

@@ -99,20 +99,37 @@ def test_lease_expiry_returns_the_battery_to_self_consumption():
     assert twin.observe().battery_power_kw == pytest.approx(-1.0)  # covers the 1 kW load
 
 
-def test_ev_charges_until_full_and_reports_shortfall():
+def test_ev_charges_until_its_charge_limit_and_reports_shortfall():
     t0 = pd.Timestamp("2024-03-01", tz="Europe/Prague")
     sessions = (EvSession(t0 + pd.Timedelta(hours=1), t0 + pd.Timedelta(hours=9), 40.0, 0.5, 0.8),
                 EvSession(t0 + pd.Timedelta(hours=10), t0 + pd.Timedelta(hours=11), 40.0, 0.1, 0.9))
     twin = SimHouse(battery_house(ev=True), flat_scenario(12, sessions=sessions))
     charger = EvChargerConfig(phases=3)
-    twin.advance_to(9 * 3600)  # no command: the charger charges at full power until the car is full
+    twin.advance_to(9 * 3600)  # no command: the charger runs at full power until the car's limit (its target)
     record = twin.take_interval()
-    needed_kwh = 0.5 * 40.0
+    needed_kwh = (0.8 - 0.5) * 40.0
     assert record.meter.ev_kwh == pytest.approx(needed_kwh / charger.efficiency, rel=1e-12)
     assert record.meter.ev_unmet_kwh == 0.0
     twin.apply(command(twin, 3, ev_power_kw=0.0))  # stopped before it arrives: the second car leaves short
     twin.advance_to(11 * 3600)
     assert twin.take_interval().meter.ev_unmet_kwh == pytest.approx(0.8 * 40.0)
+
+
+def test_a_commanded_charge_stops_at_the_limit_too_and_a_fuller_car_keeps_its_charge():
+    t0 = pd.Timestamp("2024-03-01", tz="Europe/Prague")
+    sessions = (EvSession(t0 + pd.Timedelta(hours=1), t0 + pd.Timedelta(hours=5), 40.0, 0.7, 0.8),
+                EvSession(t0 + pd.Timedelta(hours=6), t0 + pd.Timedelta(hours=8), 40.0, 0.9, 0.8))
+    assert sessions[1].charge_limit_kwh == pytest.approx(0.9 * 40.0)
+    twin = SimHouse(battery_house(ev=True), flat_scenario(12, sessions=sessions))
+    charger = EvChargerConfig(phases=3)
+    twin.apply(command(twin, 8, ev_power_kw=charger.max_power_kw))
+    twin.advance_to(2 * 3600)
+    obs = twin.observe()
+    assert obs.ev_soc == pytest.approx(0.8) and obs.ev_energy_needed_kwh == pytest.approx(0.0, abs=1e-9)
+    assert twin.take_interval().meter.ev_kwh == pytest.approx(0.1 * 40.0 / charger.efficiency, rel=1e-12)
+    twin.advance_to(7 * 3600)
+    assert twin.observe().ev_soc == pytest.approx(0.9)
+    assert twin.take_interval().meter.ev_kwh == 0.0
 
 
 def test_charger_power_rules():
@@ -121,7 +138,7 @@ def test_charger_power_rules():
     assert charger_power_kw(0.0, 10.0, 60.0, c) == 0.0
     assert charger_power_kw(c.min_power_kw * 0.9, 10.0, 60.0, c) == 0.0  # below the minimum: stop
     assert charger_power_kw(50.0, 10.0, 60.0, c) == pytest.approx(c.max_power_kw)
-    assert charger_power_kw(None, 60.0, 60.0, c) == 0.0  # full car
+    assert charger_power_kw(None, 48.0, 48.0, c) == 0.0  # at its charge limit
 
 
 def test_grid_export_limit_curtails_pv_first():

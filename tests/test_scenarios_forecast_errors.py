@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
-from scenarios.forecast_errors import ForecastErrorParams, LeadTimeErrorForecasts
+from scenarios.forecast_errors import SOLAR_CONSTANT_W_M2, ForecastErrorParams, LeadTimeErrorForecasts
 from scenarios.synthetic import SyntheticSpec, generate, scenario_index
 from twin.contracts import FORECAST_FIELDS
 from twin.errors import ConfigError, ScenarioError
@@ -188,10 +188,24 @@ def test_solar_zero_at_night_and_shared_factor(summer_week):
             assert (out[key][night] == 0).all(), key
             assert (out[key] >= 0).all(), key
         assert (out["base_load_kw"] >= 0).all()
-        day = ~night
+        day = ~night & (out["ghi_w_m2"] < SOLAR_CONSTANT_W_M2)
         factor = out["ghi_w_m2"][day] / actual["ghi_w_m2"][step:step + H48][day]
         pv_factor = out["pv_power_kw"][day] / actual["pv_power_kw"][step:step + H48][day]
         np.testing.assert_allclose(pv_factor, factor, rtol=1e-9)
+
+
+def test_irradiance_never_beyond_the_solar_constant(sixty_days):
+    index, _ = sixty_days
+    actual = constant_actual(len(index) + PAD)
+    for key in ("ghi_w_m2", "dni_w_m2", "dhi_w_m2"):
+        actual[key] = np.full(len(index) + PAD, 1000.0)
+    wild = LeadTimeErrorForecasts(index, 3, ForecastErrorParams(solar_std_lead0=1.0, solar_std_max=3.0))
+    out = [wild.issue(actual, step, H48) for step in range(0, 2000, 97)]
+    for key in ("ghi_w_m2", "dni_w_m2", "dhi_w_m2"):
+        values = np.concatenate([o[key] for o in out])
+        assert values.max() == SOLAR_CONSTANT_W_M2, key  # reached and capped
+    pv_factor = np.concatenate([o["pv_power_kw"] for o in out])  # PV actual 1: the factor itself
+    assert pv_factor.max() > SOLAR_CONSTANT_W_M2 / 1000.0, "PV is left to the controller's inverter limit"
 
 
 # -- prices ----------------------------------------------------------------------------

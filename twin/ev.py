@@ -7,15 +7,15 @@ import math
 from twin.config import EvChargerConfig
 
 
-def charger_power_kw(requested_kw: float | None, car_energy_kwh: float, capacity_kwh: float,
+def charger_power_kw(requested_kw: float | None, car_energy_kwh: float, limit_kwh: float,
                      c: EvChargerConfig) -> float:
     """AC power the charger draws with a car connected.
 
     ``None`` is the charger's own behaviour (full power). 0 stops. A request below the
     minimum power cannot be served and stops charging (rounding down is the safe side);
-    above the maximum it is capped. A full car draws nothing.
+    above the maximum it is capped. A car at its charge limit draws nothing.
     """
-    if car_energy_kwh >= capacity_kwh - 1e-9:
+    if car_energy_kwh >= limit_kwh - 1e-9:
         return 0.0
     if requested_kw is None:
         return c.max_power_kw
@@ -24,8 +24,8 @@ def charger_power_kw(requested_kw: float | None, car_energy_kwh: float, capacity
     return min(requested_kw, c.max_power_kw)
 
 
-def time_to_full_s(car_energy_kwh: float, capacity_kwh: float, power_kw: float, c: EvChargerConfig) -> float:
-    """Seconds until the car is full at constant AC ``power_kw``; ``inf`` when not charging."""
+def time_to_full_s(car_energy_kwh: float, limit_kwh: float, power_kw: float, c: EvChargerConfig) -> float:
+    """Seconds until the car reaches its charge limit at constant AC ``power_kw``; ``inf`` when not charging."""
     if power_kw <= 0.0:
         return math.inf
-    return max(0.0, (capacity_kwh - car_energy_kwh) * 3600.0 / (power_kw * c.efficiency))
+    return max(0.0, (limit_kwh - car_energy_kwh) * 3600.0 / (power_kw * c.efficiency))

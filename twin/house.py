@@ -327,8 +327,8 @@ class SimHouse:
         if batt_kw != 0.0:
             t_next = t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery)
         if ev_kw > 0.0:
-            capacity = self._sessions[st.ev_session].capacity_kwh
-            t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, capacity, ev_kw, self.house.ev_charger))
+            limit = self._sessions[st.ev_session].charge_limit_kwh
+            t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, limit, ev_kw, self.house.ev_charger))
         return t_next
 
     # --- snapshots and intervals -------------------------------------------------------------------
@@ -368,7 +368,7 @@ class SimHouse:
         charger = self.house.ev_charger
         if st.ev_connected and charger is not None:
             ev_kw = evm.charger_power_kw(st.ev_request_kw, st.ev_energy_kwh,
-                                         self._sessions[st.ev_session].capacity_kwh, charger)
+                                         self._sessions[st.ev_session].charge_limit_kwh, charger)
         b = self.house.battery
         if b is None:
             return ev_kw, 0.0, math.nan
@@ -410,8 +410,8 @@ class SimHouse:
         if batt_kw != 0.0:
             t_next = min(t_next, t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery))
         if ev_kw > 0.0:
-            cap = self._sessions[k].capacity_kwh
-            t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, cap, ev_kw, self.house.ev_charger))
+            limit = self._sessions[k].charge_limit_kwh
+            t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, limit, ev_kw, self.house.ev_charger))
         dt = t_next - t
         if dt > 0.0:
             self._integrate(i, dt, ev_kw, batt_kw)
@@ -448,8 +448,8 @@ class SimHouse:
                 m.battery_discharge_kwh -= batt_kw * dt_h
             st.battery_soc += bat.soc_rate_per_s(batt_kw, self.house.battery) * dt
         if ev_kw > 0.0:
-            cap = self._sessions[st.ev_session].capacity_kwh
-            st.ev_energy_kwh = min(cap, st.ev_energy_kwh + ev_kw * self.house.ev_charger.efficiency * dt_h)
+            limit = self._sessions[st.ev_session].charge_limit_kwh
+            st.ev_energy_kwh = min(limit, st.ev_energy_kwh + ev_kw * self.house.ev_charger.efficiency * dt_h)
         if self._n_rooms:
             self._integrate_thermal(i, dt)
 
