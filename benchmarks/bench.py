@@ -141,7 +141,8 @@ def scenario_window(name: str, start: str | None = None, days: float | None = No
         return full, None
     begin = full.start if start is None else pd.Timestamp(start)
     begin = begin.tz_localize(full.tz) if begin.tzinfo is None else begin.tz_convert(full.tz)
-    end = full.end if days is None else begin + pd.Timedelta(days=days)
+    # Whole days are local calendar days (a window across a DST change still ends at midnight).
+    end = full.end if days is None else begin + pd.DateOffset(days=int(days)) + pd.Timedelta(days=days % 1)
     if not full.start <= begin < full.end:
         raise ScenarioError(f"{full.name}: --start {begin} is outside the scenario [{full.start}, {full.end})")
     if end > full.end:

@@ -58,7 +58,8 @@ def bench(
     plots: Annotated[bool, typer.Option(help="Write each run's plots/*.png")] = True,
     start: Annotated[str | None, typer.Option(help="Run window start, local time of each scenario (e.g. 2024-10-14); "
                                               "the data before it is the controllers' history, never run")] = None,
-    days: Annotated[float | None, typer.Option(help="Run window length in days (default: to the scenario's end)")
+    days: Annotated[float | None, typer.Option(help="Run window length in days, whole days as local calendar "
+                                               "days (default: to the scenario's end)")
                     ] = None,
 ) -> None:
     """Run every (scenario, controller) pair on the twin (on Dask) and write KPIs and a report."""

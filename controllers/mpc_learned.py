@@ -12,6 +12,9 @@ What it is given, and nothing else:
   hourly from the history plus what has been observed since. Day-ahead prices enter only once
   published (13:00 for the next day); the forecasters are retrained every 30 days on all of it.
 
+The forecasters are trained in ``reset()`` (the runner calls it before the first step), or else
+at the first decision.
+
 It never sees the future: no row at or after the run's start is in the history, and the
 forecasters use data before the issue time only. ``mpc`` with the scenario's forecasts and
 ``oracle`` (the actual future) on the same window bound it: ``cost(mpc-learned) − cost(oracle)``
@@ -38,6 +41,13 @@ class LearnedMpc(LearnedForecasts):
 
     def plan_frame(self) -> pd.DataFrame:
         return self.inner.plan_frame()
+
+    def reset(self) -> None:
+        super().reset()
+        # Train on the history before the run here, not in the first decision, so that decision
+        # times stay the MPC's; the first issue then finds the forecasters trained (no refit).
+        if self._pretrain is not None and not self._pretrain.empty:
+            self._fit(self._pretrain, self._pretrain.index[-1].value)
 
 
 def make_mpc_learned(ctx: ControllerContext, settings: LearnedForecastSettings | None = None) -> LearnedMpc:
