@@ -13,8 +13,8 @@ log). The client writes everything, so an existing cluster's workers need no sha
 Output, all of it or nothing (:func:`twin.output.atomic_directory`)::
 
     DIR/bench.json            what was run (the marker that lets a later bench replace DIR)
-    DIR/kpis.csv              one row per pair: scenario, controller, every KPI, oracle_capture
-    DIR/report.md, .html      KPI tables, cost bars, cost vs discomfort, time series side by side
+    DIR/kpis.csv              one row per pair: scenario, controller, every KPI, oracle_capture, oracle_gap
+    DIR/report.md, .html      KPI tables, forecast scorecards, cost bars, cost vs discomfort, time series
     DIR/figures/*.png
     DIR/runs/<scenario>/<controller>/   the run directory (log.parquet, kpis.json, plans.csv, plots/,
                               and for a controller that plans with forecasts forecast_scorecard.csv:
