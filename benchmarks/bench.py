@@ -2,10 +2,14 @@
 
     pems bench [--scenarios A,B] [--controllers rule-based,mpc,oracle] [--out DIR]
                [--workers N] [--scheduler tcp://host:port] [--solver highs|glpk|cbc]
+               [--policy runs/ppo/agent.npz ...]
 
 Each pair is one task: a worker builds the house, the scenario and a fresh controller, runs
 ``twin.runner.simulate`` and sends back the run (log, KPIs, and a planning controller's plan
 log). The client writes everything, so an existing cluster's workers need no shared disk.
+Each ``--policy FILE`` (an RL policy, ``controllers.rl_policy``) adds the controller
+``rl-<file stem>``; the client reads the file and ships its arrays with the spec, so that holds
+for policies too.
 Output, all of it or nothing (:func:`twin.output.atomic_directory`)::
 
     DIR/bench.json            what was run (the marker that lets a later bench replace DIR)
@@ -29,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -41,13 +45,22 @@ from twin.output import atomic_directory, check_replaceable, save_run, write_jso
 from twin.registry import ControllerContext, controller_entry, load_scenario, make_controller
 from twin.runner import RunResult, RunSettings, simulate
 
+if TYPE_CHECKING:
+    from controllers.rl_policy import PolicyFile
+    from twin.contracts import Controller
+
 BENCH_MARKER = "bench.json"
 PROGRESS_TOPIC = "pems-bench-progress"
 
 
 @dataclass(frozen=True)
 class BenchSpec:
-    """What to run and where to write it."""
+    """What to run and where to write it.
+
+    ``policies``: RL policy files; each adds controller ``rl-<file stem>`` to ``controllers``
+    (at the end, unless named there already) and takes precedence over a registered controller
+    of that name (e.g. the same file on ``$PEMS_RL_POLICY``). The files are read here, once.
+    """
 
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
     controllers: tuple[str, ...] = DEFAULT_CONTROLLERS
@@ -61,8 +74,24 @@ class BenchSpec:
     baseline: str = "rule-based"
     oracle: str = "oracle"
     plots: bool = True
+    policies: tuple[Path, ...] = ()
+    #: The policy files read into memory, by controller name (shipped to workers with the spec).
+    policy_files: Mapping[str, PolicyFile] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.policies:
+            from controllers.rl_policy import PolicyFile
+
+            files = [PolicyFile.read(path) for path in self.policies]
+            names = [f.controller_name for f in files]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ConfigError(f"--policy files give the controller names {duplicates} more than once (the name "
+                                  f"is rl-<file stem>: rename a file)", "policy")
+            # object.__setattr__: the dataclass is frozen; these are derived once, at construction.
+            object.__setattr__(self, "policy_files", dict(zip(names, files, strict=True)))
+            object.__setattr__(self, "controllers",
+                               (*self.controllers, *(n for n in names if n not in self.controllers)))
         for name, values in (("scenarios", self.scenarios), ("controllers", self.controllers)):
             if not values:
                 raise ConfigError(f"--{name} names nothing", name)
@@ -111,12 +140,19 @@ def _report_progress(key: str) -> Callable[[float, float], None]:
     return report
 
 
+def _make(spec: BenchSpec, name: str, context: ControllerContext) -> Controller:
+    """Controller ``name``: from a ``--policy`` file of ``spec``, else from the registry."""
+    if name in spec.policy_files:
+        return spec.policy_files[name].controller(context.house)
+    return make_controller(name, context)
+
+
 def run_pair(scenario: str, controller: str, spec: BenchSpec) -> PairResult:
     """Run one pair (executed on a worker)."""
     house = _house(spec.house)
     world = load_scenario(scenario)
     context = ControllerContext(house, world, spec.decision_interval_s, spec.seed, options=dict(spec.options))
-    policy = make_controller(controller, context)
+    policy = _make(spec, controller, context)
     settings = RunSettings(decision_interval_s=spec.decision_interval_s, seed=spec.seed)
     result = simulate(house, world, policy, settings, controller_name=controller,
                       progress=_report_progress(f"{scenario}|{controller}"))
@@ -130,13 +166,14 @@ def check_spec(spec: BenchSpec) -> None:
     check_replaceable(spec.out, BENCH_MARKER)
     house = _house(spec.house)
     for name in spec.controllers:
-        controller_entry(name)
+        if name not in spec.policy_files:
+            controller_entry(name)
     for name in spec.scenarios:
         load_scenario(name)
     first = load_scenario(spec.scenarios[0])
-    for name in spec.controllers:
-        make_controller(name, ControllerContext(house, first, spec.decision_interval_s, spec.seed,
-                                                options=dict(spec.options)))
+    for name in spec.controllers:  # a policy for another house fails here, naming the first odd feature
+        _make(spec, name, ControllerContext(house, first, spec.decision_interval_s, spec.seed,
+                                            options=dict(spec.options)))
 
 
 # --- running on Dask -------------------------------------------------------------------------------
@@ -244,6 +281,8 @@ def write_bench(spec: BenchSpec, results: Sequence[PairResult], command: str = "
         "house": str(spec.house) if spec.house else "reference-house", "seed": spec.seed,
         "decision_interval_s": spec.decision_interval_s, "options": dict(spec.options),
         "baseline": spec.baseline, "oracle": spec.oracle,
+        "policies": {name: {"path": str(f.path), "env_id": f.meta.get("env_id", ""), "note": f.meta.get("note", "")}
+                     for name, f in spec.policy_files.items()},
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
         "runs": {f"{r.scenario} × {r.controller}": {"wall_time_s": r.result.meta["wall_time_s"]} for r in results},
     }

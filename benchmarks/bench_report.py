@@ -196,6 +196,11 @@ def write_report(directory: Path, kpis: pd.DataFrame, results: Sequence[Any], me
              f"Saving and oracle capture are against `{baseline}`; oracle capture = (cost_baseline − cost) / "
              f"(cost_baseline − cost_oracle). Per-run logs, KPIs and plots: `runs/<scenario>/<controller>/`; "
              f"all KPIs: `kpis.csv`. Decision times are wall-clock, on {_machine(meta.get('machine', {}))}.")
+    policies = meta.get("policies") or {}
+    if policies:
+        intro += " RL policies: " + "; ".join(
+            f"`{name}` = `{p['path']}`" + (f" ({p['note']})" if p.get("note") else "") for name, p in policies.items()
+        ) + "."
     (directory / "report.md").write_text(_markdown(intro, sections), encoding="utf-8")
     (directory / "report.html").write_text(_html(intro, sections, figures), encoding="utf-8")
 

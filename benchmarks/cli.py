@@ -56,6 +56,9 @@ def bench(
     decision_interval_s: Annotated[float, typer.Option(help="Seconds between decisions")] = 300.0,
     seed: Annotated[int, typer.Option(help="Seed handed to every controller")] = 0,
     plots: Annotated[bool, typer.Option(help="Write each run's plots/*.png")] = True,
+    policy: Annotated[list[Path] | None, typer.Option(help="RL policy file (.npz, see examples/train_ppo.py) to run "
+                                                      "as controller rl-<file stem>, after --controllers "
+                                                      "(repeatable)")] = None,
 ) -> None:
     """Run every (scenario, controller) pair on the twin (on Dask) and write KPIs and a report."""
     from benchmarks.bench import BenchSpec, check_spec, kpi_frame, run_on_dask, write_bench  # the twin, lazily
@@ -64,7 +67,8 @@ def bench(
     try:
         spec = BenchSpec(scenarios=_names(scenarios, "scenarios"), controllers=_names(controllers, "controllers"),
                          out=out, house=house, decision_interval_s=decision_interval_s, seed=seed,
-                         options=_options(option or [], solver), workers=workers, scheduler=scheduler, plots=plots)
+                         options=_options(option or [], solver), workers=workers, scheduler=scheduler, plots=plots,
+                         policies=tuple(policy or ()))
         check_spec(spec)
         t0 = time.perf_counter()
         with Progress(TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
