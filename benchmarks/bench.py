@@ -2,6 +2,7 @@
 
     pems bench [--scenarios A,B] [--controllers rule-based,mpc,oracle] [--out DIR]
                [--start DATE] [--days N] [--workers N] [--scheduler tcp://host:port] [--solver highs|glpk|cbc]
+               [--policy runs/ppo/agent.npz ...]
 
 ``--start``/``--days`` run a window of every scenario (local time of the scenario); the rows
 before ``--start`` are handed to controllers as ``ControllerContext.history`` (``mpc-learned``
@@ -10,6 +11,9 @@ trains its forecasters on them) and are never run.
 Each pair is one task: a worker builds the house, the scenario and a fresh controller, runs
 ``twin.runner.simulate`` and sends back the run (log, KPIs, and a planning controller's plan
 log). The client writes everything, so an existing cluster's workers need no shared disk.
+Each ``--policy FILE`` (an RL policy, ``controllers.rl_policy``) adds the controller
+``rl-<file stem>``; the client reads the file and ships its arrays with the spec, so that holds
+for policies too.
 Output, all of it or nothing (:func:`twin.output.atomic_directory`)::
 
     DIR/bench.json            what was run (the marker that lets a later bench replace DIR)
@@ -36,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -50,13 +54,22 @@ from twin.registry import ControllerContext, controller_entry, load_scenario, ma
 from twin.runner import RunResult, RunSettings, simulate
 from twin.scenario import Scenario
 
+if TYPE_CHECKING:
+    from controllers.rl_policy import PolicyFile
+    from twin.contracts import Controller
+
 BENCH_MARKER = "bench.json"
 PROGRESS_TOPIC = "pems-bench-progress"
 
 
 @dataclass(frozen=True)
 class BenchSpec:
-    """What to run and where to write it."""
+    """What to run and where to write it.
+
+    ``policies``: RL policy files; each adds controller ``rl-<file stem>`` to ``controllers``
+    (at the end, unless named there already) and takes precedence over a registered controller
+    of that name (e.g. the same file on ``$PEMS_RL_POLICY``). The files are read here, once.
+    """
 
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
     controllers: tuple[str, ...] = DEFAULT_CONTROLLERS
@@ -70,11 +83,27 @@ class BenchSpec:
     baseline: str = "rule-based"
     oracle: str = "oracle"
     plots: bool = True
+    policies: tuple[Path, ...] = ()
+    #: The policy files read into memory, by controller name (shipped to workers with the spec).
+    policy_files: Mapping[str, PolicyFile] = field(init=False, repr=False, compare=False, default_factory=dict)
     #: Run window: local start (ISO date or time, in each scenario's time zone) and length; None: all.
     start: str | None = None
     days: float | None = None
 
     def __post_init__(self) -> None:
+        if self.policies:
+            from controllers.rl_policy import PolicyFile
+
+            files = [PolicyFile.read(path) for path in self.policies]
+            names = [f.controller_name for f in files]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ConfigError(f"--policy files give the controller names {duplicates} more than once (the name "
+                                  f"is rl-<file stem>: rename a file)", "policy")
+            # object.__setattr__: the dataclass is frozen; these are derived once, at construction.
+            object.__setattr__(self, "policy_files", dict(zip(names, files, strict=True)))
+            object.__setattr__(self, "controllers",
+                               (*self.controllers, *(n for n in names if n not in self.controllers)))
         for name, values in (("scenarios", self.scenarios), ("controllers", self.controllers)):
             if not values:
                 raise ConfigError(f"--{name} names nothing", name)
@@ -158,13 +187,20 @@ def _context(house: HouseConfig, world: Scenario, history: pd.DataFrame | None, 
                              history=history)
 
 
+def _make(spec: BenchSpec, name: str, context: ControllerContext) -> Controller:
+    """Controller ``name``: from a ``--policy`` file of ``spec``, else from the registry."""
+    if name in spec.policy_files:
+        return spec.policy_files[name].controller(context.house)
+    return make_controller(name, context)
+
+
 def run_pair(scenario: str, controller: str, spec: BenchSpec) -> PairResult:
     """Run one pair (executed on a worker)."""
     house = _house(spec.house)
     world, history = scenario_window(scenario, spec.start, spec.days)
-    policy = make_controller(controller, _context(house, world, history, spec))
+    policy = _make(spec, controller, _context(house, world, history, spec))
     scored = None
-    if controller_entry(controller).uses_forecasts:
+    if controller not in spec.policy_files and controller_entry(controller).uses_forecasts:
         # Learned forecasts are scored by their wrapper (what the MPC saw); any other controller's
         # forecasts are the observation's (for the oracle: the actual future, so zero error).
         scored = policy if hasattr(policy, "scorecard") else ScoredController(policy)
@@ -182,11 +218,14 @@ def check_spec(spec: BenchSpec) -> None:
     check_replaceable(spec.out, BENCH_MARKER)
     house = _house(spec.house)
     for name in spec.controllers:
-        controller_entry(name)
+        if name not in spec.policy_files:
+            controller_entry(name)
     windows = [scenario_window(name, spec.start, spec.days) for name in spec.scenarios]
-    for name in spec.controllers:  # on every scenario: one may lack the history another has
+    # On every scenario: one may lack the history another has; a policy for another house fails
+    # here, naming the first odd feature.
+    for name in spec.controllers:
         for world, history in windows:
-            make_controller(name, _context(house, world, history, spec))
+            _make(spec, name, _context(house, world, history, spec))
 
 
 # --- running on Dask -------------------------------------------------------------------------------
@@ -297,6 +336,8 @@ def write_bench(spec: BenchSpec, results: Sequence[PairResult], command: str = "
         "house": str(spec.house) if spec.house else "reference-house", "seed": spec.seed,
         "decision_interval_s": spec.decision_interval_s, "options": dict(spec.options),
         "baseline": spec.baseline, "oracle": spec.oracle, "start": spec.start, "days": spec.days,
+        "policies": {name: {"path": str(f.path), "env_id": f.meta.get("env_id", ""), "note": f.meta.get("note", "")}
+                     for name, f in spec.policy_files.items()},
         "windows": {r.scenario: [r.result.meta.get("scenario_start"), r.result.meta.get("scenario_end")]
                     for r in results},
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},

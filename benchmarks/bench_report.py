@@ -230,6 +230,11 @@ def write_report(directory: Path, kpis: pd.DataFrame, results: Sequence[Any], me
              f"all KPIs: `kpis.csv`. Forecast scorecards (MAE, RMSE, bias of the forecasts a controller planned "
              f"with, by lead time): `forecast_scorecard.csv` in the run directory of every controller that plans "
              f"with forecasts. Decision times are wall-clock, on {_machine(meta.get('machine', {}))}.")
+    policies = meta.get("policies") or {}
+    if policies:
+        intro += " RL policies: " + "; ".join(
+            f"`{name}` = `{p['path']}`" + (f" ({p['note']})" if p.get("note") else "") for name, p in policies.items()
+        ) + "."
     (directory / "report.md").write_text(_markdown(intro, sections), encoding="utf-8")
     (directory / "report.html").write_text(_html(intro, sections, figures), encoding="utf-8")
 

@@ -61,6 +61,9 @@ def bench(
     days: Annotated[float | None, typer.Option(help="Run window length in days, whole days as local calendar "
                                                "days (default: to the scenario's end)")
                     ] = None,
+    policy: Annotated[list[Path] | None, typer.Option(help="RL policy file (.npz, see examples/train_ppo.py) to run "
+                                                      "as controller rl-<file stem>, after --controllers "
+                                                      "(repeatable)")] = None,
 ) -> None:
     """Run every (scenario, controller) pair on the twin (on Dask) and write KPIs and a report."""
     from benchmarks.bench import BenchSpec, check_spec, kpi_frame, run_on_dask, write_bench  # the twin, lazily
@@ -70,7 +73,7 @@ def bench(
         spec = BenchSpec(scenarios=_names(scenarios, "scenarios"), controllers=_names(controllers, "controllers"),
                          out=out, house=house, decision_interval_s=decision_interval_s, seed=seed,
                          options=_options(option or [], solver), workers=workers, scheduler=scheduler, plots=plots,
-                         start=start, days=days)
+                         start=start, days=days, policies=tuple(policy or ()))
         check_spec(spec)
         t0 = time.perf_counter()
         with Progress(TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),

@@ -78,8 +78,7 @@ class PolicyController:
     @classmethod
     def load(cls, path: str | Path, house: HouseConfig) -> PolicyController:
         """A controller for the policy file ``path`` (see :func:`save_mlp_policy`)."""
-        policy, meta = load_mlp_policy(path)
-        return cls(house, policy, EnvConfig.from_dict(meta["config"]), meta["features"], meta["actions"])
+        return PolicyFile.read(path).controller(house)
 
     def reset(self) -> None:
         self._last = None
@@ -140,6 +139,33 @@ class MlpPolicy:
             if k < last:
                 h = act(h)
         return np.clip(h, -1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class PolicyFile:
+    """A policy file read into memory: all a process needs to build the controller, without the file.
+
+    ``pems bench --policy`` reads each file once in the client and ships this to the Dask
+    workers, so workers of a remote cluster need no copy of the file.
+    """
+
+    path: Path
+    policy: MlpPolicy
+    meta: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: str | Path) -> PolicyFile:
+        policy, meta = load_mlp_policy(path)
+        return cls(Path(path), policy, meta)
+
+    @property
+    def controller_name(self) -> str:
+        return policy_controller_name(self.path)
+
+    def controller(self, house: HouseConfig) -> PolicyController:
+        meta = self.meta
+        return PolicyController(house, self.policy, EnvConfig.from_dict(meta["config"]), meta["features"],
+                                meta["actions"])
 
 
 def save_mlp_policy(path: str | Path, policy: MlpPolicy, config: EnvConfig, features: Sequence[str],
@@ -248,11 +274,16 @@ def catalog() -> list[ControllerEntry]:
     entries = []
     for path in policy_files():
         entries.append(ControllerEntry(
-            name=f"rl-{path.stem}",
+            name=policy_controller_name(path),
             description=f"RL policy from {path} (observation/action mapping of twin.env)",
             make=_factory(path),
         ))
     return entries
+
+
+def policy_controller_name(path: str | Path) -> str:
+    """The controller name of a policy file: ``rl-<file stem>``."""
+    return f"rl-{Path(path).stem}"
 
 
 def _factory(path: Path) -> Callable[[Any], PolicyController]:

@@ -103,8 +103,14 @@ def _wait_for_line(path: Path, text: str, process: subprocess.Popen, timeout_s: 
 
 def live_session(broker: LocalBroker, folder: Path, controller: str, scenario: str, start: str, hours: float,
                  speed: float, mode: str = "full", publish_period_s: float = 60.0,
-                 extra_live_args: tuple[str, ...] = (), timeout_s: float | None = None) -> LiveSession:
-    """Run ``pems live`` (``mode``) against ``pems emulate`` on ``broker``; both as subprocesses."""
+                 extra_live_args: tuple[str, ...] = (), timeout_s: float | None = None,
+                 start_delay_s: float = 5.0) -> LiveSession:
+    """Run ``pems live`` (``mode``) against ``pems emulate`` on ``broker``; both as subprocesses.
+
+    The emulator's house clock starts ``start_delay_s`` wall seconds after it is announced: the live
+    runner must have built its controller (the MPC's model: ~1–2 s) and connected by then, or its
+    first decision is the next one on the clock and the two worlds start apart.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "live.toml"
     config.write_text(live_config_text(broker, scenario, speed, publish_period_s), encoding="utf-8")
@@ -122,7 +128,7 @@ def live_session(broker: LocalBroker, folder: Path, controller: str, scenario: s
         wall0 = time.perf_counter()
         emulator = subprocess.run([pems, "emulate", "--scenario", scenario, "--broker", broker.address,
                                    "--speed", str(speed), "--start", start, "--hours", str(hours),
-                                   "--publish-period-s", str(publish_period_s), "--start-delay-s", "1",
+                                   "--publish-period-s", str(publish_period_s), "--start-delay-s", str(start_delay_s),
                                    "--journal", str(journal)],
                                   capture_output=True, text=True, timeout=timeout_s)
         live.wait(timeout=60.0)

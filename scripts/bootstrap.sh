@@ -4,8 +4,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# Real parts for the tests: a Mosquitto broker, GLPK's glpsol and CBC (HiGHS comes from PyPI).
-APT_PACKAGES=(mosquitto glpk-utils coinor-cbc)
+# Real parts for the tests: a Mosquitto broker (and mosquitto_passwd), GLPK's glpsol, CBC (HiGHS comes from
+# PyPI) and openssl for the TLS certificates of the security tests.
+APT_PACKAGES=(mosquitto glpk-utils coinor-cbc openssl)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from controllers.rl_policy import MlpPolicy
 from twin.config import (
     BatteryConfig,
     Comfort,
@@ -17,6 +18,7 @@ from twin.config import (
     PvArrayConfig,
     RoomConfig,
 )
+from twin.env import ActionDecoder, EnvConfig, ObservationEncoder
 from twin.scenario import EvSession, PerfectForecasts, Scenario
 
 PRAGUE = Location(latitude_deg=50.08, longitude_deg=14.42, timezone="Europe/Prague", altitude_m=250.0)
@@ -78,3 +80,16 @@ def simple_scenario(start: str = "2024-01-15", days: float = 2, step_min: int = 
                       EvSession(t0 + pd.Timedelta(hours=18), t0 + pd.Timedelta(hours=31), 60.0, 0.5, 0.8))
         evs = tuple(s for s in candidates if s.departure <= end)
     return Scenario(name, data, PerfectForecasts(), evs)
+
+
+def random_policy(house: HouseConfig, config: EnvConfig, seed: int = 0,
+                  hidden: int = 8) -> tuple[MlpPolicy, tuple, tuple]:
+    """A random MLP policy for ``house`` with its feature and action names (for adapter and bench tests)."""
+    features = ObservationEncoder(house, config.forecast_hours, config.normalize).names
+    actions = ActionDecoder(house, config.decision_interval_s, config.heating).names
+    rng = np.random.default_rng(seed)
+    policy = MlpPolicy((rng.normal(0, 0.3, (hidden, len(features))).astype(np.float32),
+                        rng.normal(0, 1.0, (len(actions), hidden)).astype(np.float32)),
+                       (rng.normal(0, 0.1, hidden).astype(np.float32), rng.normal(0, 0.3, len(actions)).astype(
+                           np.float32)))
+    return policy, features, actions

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -11,10 +13,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import typer
+from builders import random_policy, small_house
 from typer.testing import CliRunner
 
 from benchmarks.bench import BenchSpec, PairResult, check_spec, kpi_frame, run_pair, write_bench
 from benchmarks.cli import register
+from controllers.rl_policy import save_mlp_policy
+from twin.config import reference_house
+from twin.env import EnvConfig
 from twin.errors import ConfigError, TwinError
 from twin.kpis import KPI_KEYS
 from twin.runner import RunResult, RunSettings
@@ -37,6 +43,15 @@ def day_spec(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("specs") / "winter-day-v1.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def policy_file(tmp_path_factory) -> Path:
+    """A random MLP policy for the reference house, as train_ppo.py writes them."""
+    config = EnvConfig(heating="setpoint")
+    policy, features, actions = random_policy(reference_house(), config)
+    path = tmp_path_factory.mktemp("policies") / "tiny.npz"
+    return save_mlp_policy(path, policy, config, features, actions, env_id="pems/House-v0", note="random weights")
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +157,7 @@ def cli() -> typer.Typer:
     (["--days", "0"], "--days = 0.0 is outside (0, 3660]"),
     (["--start", "someday"], "--start = 'someday' is not a date or time"),
     (["--start", "2031-01-01"], "is outside the scenario"),
+    (["--policy", "nowhere/gone.npz"], "gone.npz: policy file not found"),
 ])
 def test_bad_arguments_end_with_one_line(cli, args, message, tmp_path):
     result = CliRunner().invoke(cli, ["bench", "--out", str(tmp_path / "out"), *args])
@@ -181,3 +197,54 @@ def test_runs_on_an_existing_scheduler(day_spec):
     assert [(r.scenario, r.controller) for r in results] == [("winter-day-v1", "rule-based")]
     assert len(results[0].result.log) == 24 * 12
     assert seen and seen[-1] == {f"{day_spec}|rule-based": 1.0}
+
+
+def test_bench_runs_a_policy_file(policy_file, day_spec, tmp_path):
+    """``--policy FILE`` adds ``rl-<stem>`` beside the named controllers, without ``$PEMS_RL_POLICY``."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "PEMS_RL_POLICY"}
+    proc = subprocess.run([PEMS, "bench", "--scenarios", str(day_spec), "--controllers", "rule-based", "--policy",
+                           str(policy_file), "--out", str(out), "--workers", "1", "--no-plots"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr
+    kpis = pd.read_csv(out / "kpis.csv")
+    assert list(kpis["controller"]) == ["rule-based", "rl-tiny"]
+    assert kpis.set_index("controller").loc["rl-tiny", "energy_balance_max_abs_kwh"] < 1e-6
+    meta = json.loads((out / "bench.json").read_text())
+    assert meta["controllers"] == ["rule-based", "rl-tiny"]
+    assert meta["policies"]["rl-tiny"] == {"path": str(policy_file), "env_id": "pems/House-v0",
+                                           "note": "random weights"}
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert f"`rl-tiny` = `{policy_file}` (random weights)" in report and "| rl-tiny |" in report
+    assert len(pd.read_parquet(out / "runs" / "winter-day-v1" / "rl-tiny" / "log.parquet")) == 24 * 12
+
+
+def test_a_policy_travels_with_the_spec(policy_file, day_spec, tmp_path):
+    """Workers build the policy from the spec alone: the file may be gone (a remote worker has no copy)."""
+    copy = tmp_path / "agent.npz"
+    copy.write_bytes(policy_file.read_bytes())
+    spec = BenchSpec(scenarios=(str(day_spec),), controllers=("rl-agent", "rule-based"), policies=(copy,))
+    assert spec.controllers == ("rl-agent", "rule-based"), "a policy named in --controllers keeps its place"
+    shipped = pickle.loads(pickle.dumps(spec))
+    copy.unlink()
+    result = run_pair(str(day_spec), "rl-agent", shipped).result
+    assert result.controller == "rl-agent" and len(result.log) == 24 * 12
+    again = run_pair(str(day_spec), "rl-agent", shipped).result
+    assert again.kpis["cost"] == pytest.approx(result.kpis["cost"], rel=1e-12)
+
+
+def test_policy_names_must_differ(policy_file, tmp_path):
+    (tmp_path / "other").mkdir()
+    twin_file = tmp_path / "other" / policy_file.name
+    twin_file.write_bytes(policy_file.read_bytes())
+    with pytest.raises(ConfigError, match=r"controller names \['rl-tiny'\] more than once"):
+        BenchSpec(policies=(policy_file, twin_file))
+
+
+def test_a_policy_for_another_house_is_refused_before_running(day_spec, tmp_path):
+    config = EnvConfig()
+    policy, features, actions = random_policy(small_house(), config)
+    path = save_mlp_policy(tmp_path / "small.npz", policy, config, features, actions)
+    spec = BenchSpec(scenarios=(str(day_spec),), controllers=("rule-based",), policies=(path,), out=tmp_path / "out")
+    with pytest.raises(ConfigError, match="the policy expects"):
+        check_spec(spec)

@@ -11,34 +11,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from builders import simple_scenario, small_house
+from builders import random_policy, simple_scenario, small_house
 
 from controllers.rl_policy import (
     POLICY_PATH_ENV,
-    MlpPolicy,
     PolicyController,
     load_mlp_policy,
     save_mlp_policy,
 )
 from twin.config import reference_house
 from twin.conformance import check_controller
-from twin.env import ActionDecoder, EnvConfig, ObservationEncoder
+from twin.env import EnvConfig
 from twin.errors import ConfigError
 from twin.registry import ControllerContext, controller_entries, load_scenario, make_controller
 from twin.runner import RunSettings, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def random_policy(house, config: EnvConfig, seed: int = 0, hidden: int = 8) -> tuple[MlpPolicy, tuple, tuple]:
-    features = ObservationEncoder(house, config.forecast_hours, config.normalize).names
-    actions = ActionDecoder(house, config.decision_interval_s, config.heating).names
-    rng = np.random.default_rng(seed)
-    policy = MlpPolicy((rng.normal(0, 0.3, (hidden, len(features))).astype(np.float32),
-                        rng.normal(0, 1.0, (len(actions), hidden)).astype(np.float32)),
-                       (rng.normal(0, 0.1, hidden).astype(np.float32), rng.normal(0, 0.3, len(actions)).astype(
-                           np.float32)))
-    return policy, features, actions
 
 
 @pytest.fixture

@@ -98,9 +98,9 @@ class SafetyLayer:
         self.config = config or house.safety
         self.mode = mode
         n = len(house.rooms)
-        self._relay_state: np.ndarray | None = None
-        self._relay_tuple: tuple[bool, ...] = ()
-        self._relay_changed_at = np.full(n, -math.inf)
+        # Plain Python on 16 rooms: numpy's per-call overhead made these paths a quarter of a simulated year.
+        self._relay_tuple: tuple[bool, ...] | None = None  # as last observed
+        self._relay_changed_at = [-math.inf] * n
         self._relay_switches: list[deque[float]] = [deque() for _ in range(n)]
         self._battery_last: BatteryCommand | None = None
         self._battery_changed_at = -math.inf
@@ -111,7 +111,7 @@ class SafetyLayer:
     def __call__(self, command: Command, obs: Observation) -> Command:
         now = obs.time.timestamp()
         self._observe_relays(obs, now)
-        until = self._bounded_until(command.until, obs.time)
+        until = self._bounded_until(command.until, obs.time, now)
         relays = battery = ev = None
         if self.mode is RolloutMode.FULL:
             relays = self._relays(command.relay_on, obs, now)
@@ -126,48 +126,48 @@ class SafetyLayer:
 
     # --- per device --------------------------------------------------------------------------------
 
-    def _bounded_until(self, until: datetime, now: datetime) -> datetime:
-        lease_s = until.timestamp() - now.timestamp()
-        if lease_s > self.config.max_lease_s:
-            return datetime.fromtimestamp(now.timestamp() + self.config.max_lease_s, now.tzinfo)
+    def _bounded_until(self, until: datetime, now: datetime, now_s: float) -> datetime:
+        if until.timestamp() - now_s > self.config.max_lease_s:
+            return datetime.fromtimestamp(now_s + self.config.max_lease_s, now.tzinfo)
         return until
 
     def _observe_relays(self, obs: Observation, now: float) -> None:
         """Learn relay changes from the plant (local thermostat, manual override, our own)."""
-        actual = np.asarray(obs.relay_on, dtype=bool)
-        if self._relay_state is None:
-            self._relay_state = actual.copy()
-            self._relay_tuple = tuple(actual.tolist())
+        relays = obs.relay_on
+        actual = tuple(relays.tolist()) if isinstance(relays, np.ndarray) else tuple(bool(x) for x in relays)
+        previous = self._relay_tuple
+        self._relay_tuple = actual
+        if previous is None or actual == previous:
             return
-        changed = actual != self._relay_state
-        if changed.any():
-            self._relay_changed_at[changed] = now
-            for j in changed.nonzero()[0]:
+        for j, (was, now_on) in enumerate(zip(previous, actual, strict=True)):
+            if was != now_on:
+                self._relay_changed_at[j] = now
                 self._relay_switches[j].append(now)
-            self._relay_state = actual.copy()
-            self._relay_tuple = tuple(actual.tolist())
 
     def _relays(self, wanted: tuple[bool, ...] | None, obs: Observation, now: float) -> tuple[bool, ...] | None:
         n = len(self.house.rooms)
         if wanted is None or len(wanted) != n:
             return None  # malformed: leave the relays to their current lease or local rule
-        if wanted == self._relay_tuple:
+        current = self._relay_tuple
+        if wanted == current:
             return wanted  # no relay changes: nothing to hold back
         cfg = self.config
-        current = self._relay_state
-        want = np.fromiter(wanted, dtype=bool, count=n)
-        differs = want != current
-        minimum = np.where(current, cfg.relay_min_on_s, cfg.relay_min_off_s)
-        blocked = differs & (now - self._relay_changed_at < minimum)
-        for j in (differs & ~blocked).nonzero()[0]:
+        result = [bool(x) for x in wanted]
+        blocked = False
+        for j, (is_on, want) in enumerate(zip(current, result, strict=True)):
+            if want == is_on:
+                continue
+            if now - self._relay_changed_at[j] < (cfg.relay_min_on_s if is_on else cfg.relay_min_off_s):
+                result[j], blocked = is_on, True
+                continue
             switches = self._relay_switches[j]
             while switches and switches[0] <= now - 3600.0:
                 switches.popleft()
             if len(switches) >= cfg.relay_max_switches_per_hour:
-                blocked[j] = True
-        if not blocked.any():
-            return tuple(bool(x) for x in wanted) if not all(type(x) is bool for x in wanted) else wanted
-        return tuple(np.where(blocked, current, want).tolist())
+                result[j], blocked = is_on, True
+        if not blocked and all(type(x) is bool for x in wanted):
+            return wanted  # keep identity: the caller can tell nothing changed
+        return tuple(result)
 
     def _battery(self, wanted: BatteryCommand | None, obs: Observation, now: float) -> BatteryCommand | None:
         b = self.house.battery
@@ -228,7 +228,7 @@ class SafetyLayer:
         stopped: it steps up after the interval).
         """
         t = now.timestamp()
-        self._relay_changed_at[:] = t
+        self._relay_changed_at = [t] * len(self._relay_changed_at)
         self._battery_changed_at = t
         self._ev_changed_at = t
         if self._ev_last is None:
@@ -236,7 +236,7 @@ class SafetyLayer:
 
     def history(self) -> SafetyHistory:
         """What this layer remembers about the devices' recent changes (to survive a restart)."""
-        relays = None if self._relay_state is None else tuple(bool(x) for x in self._relay_state)
+        relays = self._relay_tuple
         return SafetyHistory(
             relay_on=relays, relay_changed_at_s=tuple(float(x) for x in self._relay_changed_at),
             relay_switches_s=tuple(tuple(d) for d in self._relay_switches),
@@ -256,9 +256,8 @@ class SafetyLayer:
                 history.relay_on is not None and len(history.relay_on) != n):
             raise ValueError(f"safety history for {len(history.relay_changed_at_s)} rooms, this house has {n}")
         if history.relay_on is not None:
-            self._relay_state = np.array(history.relay_on, dtype=bool)
             self._relay_tuple = tuple(bool(x) for x in history.relay_on)
-        self._relay_changed_at = np.array(history.relay_changed_at_s, dtype=float)
+        self._relay_changed_at = [float(x) for x in history.relay_changed_at_s]
         self._relay_switches = [deque(times) for times in history.relay_switches_s]
         if history.battery is not None and self.house.battery is not None:
             mode, power_kw, reserve_soc = history.battery
