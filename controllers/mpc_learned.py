@@ -5,15 +5,15 @@ What it is given, and nothing else:
 * the house and the MPC settings (``--option``), as ``mpc``;
 * ``ControllerContext.history``: the scenario's recorded rows *before* the run window (PV, base
   load, outdoor temperature, import/export prices). The PV, base-load and price forecasters
-  (``controllers.forecasting``) are trained on it at the first decision;
+  (``controllers.forecasting``) are trained on it before the run;
 * during the run, each observation: what the house measures now and the scenario's issued
   forecast, of which only the weather (outdoor temperature, irradiance) and the comfort band
   are kept — PV, base load and both prices are replaced by the learned forecasts, re-issued
   hourly from the history plus what has been observed since. Day-ahead prices enter only once
   published (13:00 for the next day); the forecasters are retrained every 30 days on all of it.
 
-The forecasters are trained in ``reset()`` (the runner calls it before the first step), or else
-at the first decision.
+They are trained in ``reset()`` (the runner calls it before the first step), or else at the
+first decision.
 
 It never sees the future: no row at or after the run's start is in the history, and the
 forecasters use data before the issue time only. ``mpc`` with the scenario's forecasts and
