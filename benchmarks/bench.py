@@ -1,8 +1,12 @@
 """The scenario benchmark: every (scenario, controller) pair on the twin, on Dask, with a report.
 
     pems bench [--scenarios A,B] [--controllers rule-based,mpc,oracle] [--out DIR]
-               [--workers N] [--scheduler tcp://host:port] [--solver highs|glpk|cbc]
+               [--start DATE] [--days N] [--workers N] [--scheduler tcp://host:port] [--solver highs|glpk|cbc]
                [--policy runs/ppo/agent.npz ...]
+
+``--start``/``--days`` run a window of every scenario (local time of the scenario); the rows
+before ``--start`` are handed to controllers as ``ControllerContext.history`` (``mpc-learned``
+trains its forecasters on them) and are never run.
 
 Each pair is one task: a worker builds the house, the scenario and a fresh controller, runs
 ``twin.runner.simulate`` and sends back the run (log, KPIs, and a planning controller's plan
@@ -13,13 +17,16 @@ for policies too.
 Output, all of it or nothing (:func:`twin.output.atomic_directory`)::
 
     DIR/bench.json            what was run (the marker that lets a later bench replace DIR)
-    DIR/kpis.csv              one row per pair: scenario, controller, every KPI, oracle_capture
-    DIR/report.md, .html      KPI tables, cost bars, cost vs discomfort, time series side by side
+    DIR/kpis.csv              one row per pair: scenario, controller, every KPI, oracle_capture, oracle_gap
+    DIR/report.md, .html      KPI tables, forecast scorecards, cost bars, cost vs discomfort, time series
     DIR/figures/*.png
-    DIR/runs/<scenario>/<controller>/   the run directory (log.parquet, kpis.json, plans.csv, plots/)
+    DIR/runs/<scenario>/<controller>/   the run directory (log.parquet, kpis.json, plans.csv, plots/,
+                              and for a controller that plans with forecasts forecast_scorecard.csv:
+                              MAE/RMSE/bias of the forecasts it planned with, by lead-time bucket)
 
 ``oracle_capture = (cost_baseline − cost) / (cost_baseline − cost_oracle)`` for each scenario
-where both the baseline (``rule-based``) and the ``oracle`` ran and the oracle is cheaper.
+where both the baseline (``rule-based``) and the ``oracle`` ran and the oracle is cheaper;
+``oracle_gap = cost − cost_oracle`` (what forecast error and planning cost against the oracle).
 Same seed, same KPIs — except ``decide_time_*``, which are wall-clock times.
 """
 
@@ -38,12 +45,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from benchmarks.defaults import DEFAULT_CONTROLLERS, DEFAULT_OUT, DEFAULT_SCENARIOS
+from controllers.forecasting.scorecard import ScoredController
 from twin.config import HouseConfig, load_house, reference_house
-from twin.errors import ConfigError, TwinError
+from twin.errors import ConfigError, ScenarioError, TwinError
 from twin.kpis import KPI_KEYS
 from twin.output import atomic_directory, check_replaceable, save_run, write_json
 from twin.registry import ControllerContext, controller_entry, load_scenario, make_controller
 from twin.runner import RunResult, RunSettings, simulate
+from twin.scenario import Scenario
 
 if TYPE_CHECKING:
     from controllers.rl_policy import PolicyFile
@@ -77,6 +86,9 @@ class BenchSpec:
     policies: tuple[Path, ...] = ()
     #: The policy files read into memory, by controller name (shipped to workers with the spec).
     policy_files: Mapping[str, PolicyFile] = field(init=False, repr=False, compare=False, default_factory=dict)
+    #: Run window: local start (ISO date or time, in each scenario's time zone) and length; None: all.
+    start: str | None = None
+    days: float | None = None
 
     def __post_init__(self) -> None:
         if self.policies:
@@ -100,6 +112,13 @@ class BenchSpec:
                 raise ConfigError(f"--{name} names {duplicates} more than once", name)
         if self.workers is not None and not 1 <= self.workers <= 256:
             raise ConfigError(f"--workers = {self.workers} is outside [1, 256]", "workers")
+        if self.days is not None and not 0.0 < self.days <= 3660.0:
+            raise ConfigError(f"--days = {self.days} is outside (0, 3660]", "days")
+        if self.start is not None:
+            try:
+                pd.Timestamp(self.start)
+            except ValueError:
+                raise ConfigError(f"--start = {self.start!r} is not a date or time", "start") from None
         RunSettings(decision_interval_s=self.decision_interval_s, seed=self.seed)  # validates
 
     @property
@@ -115,6 +134,9 @@ class PairResult:
     controller: str
     result: RunResult
     plans: pd.DataFrame | None
+    #: Forecast error by field and lead bucket (``ForecastScorecard.table()``, flat), for
+    #: controllers that plan with forecasts; None otherwise.
+    scorecard: pd.DataFrame | None = None
 
 
 def _house(path: Path | None) -> HouseConfig:
@@ -140,6 +162,31 @@ def _report_progress(key: str) -> Callable[[float, float], None]:
     return report
 
 
+def scenario_window(name: str, start: str | None = None, days: float | None = None
+                    ) -> tuple[Scenario, pd.DataFrame | None]:
+    """Scenario ``name`` cut to [start, start + days) and its data before ``start`` (None if none)."""
+    full = load_scenario(name)
+    if start is None and days is None:
+        return full, None
+    begin = full.start if start is None else pd.Timestamp(start)
+    begin = begin.tz_localize(full.tz) if begin.tzinfo is None else begin.tz_convert(full.tz)
+    # Whole days are local calendar days (a window across a DST change still ends at midnight).
+    end = full.end if days is None else begin + pd.DateOffset(days=int(days)) + pd.Timedelta(days=days % 1)
+    if not full.start <= begin < full.end:
+        raise ScenarioError(f"{full.name}: --start {begin} is outside the scenario [{full.start}, {full.end})")
+    if end > full.end:
+        raise ScenarioError(f"{full.name}: the window ends at {end}, after the scenario's end {full.end}")
+    window = full.window(begin, end)
+    history = full.data[full.index < window.start]
+    return window, (history if not history.empty else None)
+
+
+def _context(house: HouseConfig, world: Scenario, history: pd.DataFrame | None, spec: BenchSpec
+             ) -> ControllerContext:
+    return ControllerContext(house, world, spec.decision_interval_s, spec.seed, options=dict(spec.options),
+                             history=history)
+
+
 def _make(spec: BenchSpec, name: str, context: ControllerContext) -> Controller:
     """Controller ``name``: from a ``--policy`` file of ``spec``, else from the registry."""
     if name in spec.policy_files:
@@ -150,14 +197,19 @@ def _make(spec: BenchSpec, name: str, context: ControllerContext) -> Controller:
 def run_pair(scenario: str, controller: str, spec: BenchSpec) -> PairResult:
     """Run one pair (executed on a worker)."""
     house = _house(spec.house)
-    world = load_scenario(scenario)
-    context = ControllerContext(house, world, spec.decision_interval_s, spec.seed, options=dict(spec.options))
-    policy = _make(spec, controller, context)
+    world, history = scenario_window(scenario, spec.start, spec.days)
+    policy = _make(spec, controller, _context(house, world, history, spec))
+    scored = None
+    if controller not in spec.policy_files and controller_entry(controller).uses_forecasts:
+        # Learned forecasts are scored by their wrapper (what the MPC saw); any other controller's
+        # forecasts are the observation's (for the oracle: the actual future, so zero error).
+        scored = policy if hasattr(policy, "scorecard") else ScoredController(policy)
     settings = RunSettings(decision_interval_s=spec.decision_interval_s, seed=spec.seed)
-    result = simulate(house, world, policy, settings, controller_name=controller,
+    result = simulate(house, world, scored if scored is not None else policy, settings, controller_name=controller,
                       progress=_report_progress(f"{scenario}|{controller}"))
     plans = policy.plan_frame() if hasattr(policy, "plan_frame") else None
-    return PairResult(world.name, controller, result, plans)
+    scorecard = scored.scorecard.table().reset_index() if scored is not None else None
+    return PairResult(world.name, controller, result, plans, scorecard)
 
 
 def check_spec(spec: BenchSpec) -> None:
@@ -168,12 +220,12 @@ def check_spec(spec: BenchSpec) -> None:
     for name in spec.controllers:
         if name not in spec.policy_files:
             controller_entry(name)
-    for name in spec.scenarios:
-        load_scenario(name)
-    first = load_scenario(spec.scenarios[0])
-    for name in spec.controllers:  # a policy for another house fails here, naming the first odd feature
-        _make(spec, name, ControllerContext(house, first, spec.decision_interval_s, spec.seed,
-                                            options=dict(spec.options)))
+    windows = [scenario_window(name, spec.start, spec.days) for name in spec.scenarios]
+    # On every scenario: one may lack the history another has; a policy for another house fails
+    # here, naming the first odd feature.
+    for name in spec.controllers:
+        for world, history in windows:
+            _make(spec, name, _context(house, world, history, spec))
 
 
 # --- running on Dask -------------------------------------------------------------------------------
@@ -255,6 +307,9 @@ def kpi_frame(results: Sequence[PairResult], baseline: str = "rule-based", oracl
     frame = pd.DataFrame(rows, columns=["scenario", "controller", *KPI_KEYS])
     frame["oracle_capture"] = [oracle_capture(frame, row.scenario, row.cost, baseline, oracle)
                                for row in frame.itertuples()]
+    oracle_cost = frame[frame["controller"] == oracle].set_index("scenario")["cost"]
+    frame["oracle_gap"] = [row.cost - oracle_cost[row.scenario] if row.scenario in oracle_cost else None
+                           for row in frame.itertuples()]
     return frame
 
 
@@ -280,16 +335,20 @@ def write_bench(spec: BenchSpec, results: Sequence[PairResult], command: str = "
         "scenarios": list(spec.scenarios), "controllers": list(spec.controllers),
         "house": str(spec.house) if spec.house else "reference-house", "seed": spec.seed,
         "decision_interval_s": spec.decision_interval_s, "options": dict(spec.options),
-        "baseline": spec.baseline, "oracle": spec.oracle,
+        "baseline": spec.baseline, "oracle": spec.oracle, "start": spec.start, "days": spec.days,
         "policies": {name: {"path": str(f.path), "env_id": f.meta.get("env_id", ""), "note": f.meta.get("note", "")}
                      for name, f in spec.policy_files.items()},
+        "windows": {r.scenario: [r.result.meta.get("scenario_start"), r.result.meta.get("scenario_end")]
+                    for r in results},
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
         "runs": {f"{r.scenario} × {r.controller}": {"wall_time_s": r.result.meta["wall_time_s"]} for r in results},
     }
     with atomic_directory(spec.out, marker=BENCH_MARKER) as tmp:
         kpis.to_csv(tmp / "kpis.csv", index=False)
         for r in results:
-            tables = {"plans": r.plans} if r.plans is not None and not r.plans.empty else None
+            tables = {"plans": r.plans} if r.plans is not None and not r.plans.empty else {}
+            if r.scorecard is not None:
+                tables["forecast_scorecard"] = r.scorecard.set_index(["field", "lead"])
             save_run(r.result, tmp / "runs" / r.scenario / r.controller, plots=spec.plots, tables=tables)
         write_report(tmp, kpis, results, meta)
         write_json(tmp / BENCH_MARKER, meta)

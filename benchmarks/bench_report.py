@@ -27,6 +27,7 @@ from twin.runlog import room_names_of  # noqa: E402
 #: The KPIs of the summary table, with their headings.
 SUMMARY = {
     "cost": "cost", "saving": "saving vs baseline", "oracle_capture": "oracle capture",
+    "oracle_gap": "gap to oracle", "oracle_gap_pct": "gap to oracle [%]",
     "discomfort_kh": "discomfort [K·h]", "import_kwh": "import [kWh]", "export_kwh": "export [kWh]",
     "peak_import_kw": "peak import [kW]", "grid_limit_violation_kwh": "over grid limit [kWh]",
     "ev_unmet_kwh": "EV unmet [kWh]", "relay_switches": "relay switches", "battery_cycles": "battery cycles",
@@ -37,7 +38,7 @@ SUMMARY = {
 def _fmt(value: Any, key: str = "") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
-    if key in ("saving", "oracle_capture", "self_consumption", "self_sufficiency"):
+    if key in ("saving", "oracle_capture", "self_consumption", "self_sufficiency", "oracle_gap_pct"):
         return f"{100 * value:.1f} %"
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
@@ -57,8 +58,34 @@ def summary_table(kpis: pd.DataFrame, scenario: str, baseline: str) -> pd.DataFr
         values = dict(row)
         values["saving"] = ((base_cost - row["cost"]) / base_cost
                             if base_cost is not None and base_cost > 0 else None)
+        gap = values.get("oracle_gap")
+        known = gap is not None and pd.notna(gap) and row["cost"] - gap > 0  # % of a positive oracle cost only
+        values["oracle_gap_pct"] = gap / (row["cost"] - gap) if known else None
         rows[controller] = {title: _fmt(values.get(key), key) for key, title in SUMMARY.items()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("controller")
+
+
+#: Scorecard fields shown in the report, with their units.
+SCORED = {"pv_power_kw": "PV [kW]", "base_load_kw": "base load [kW]", "import_price_per_kwh": "import price [/kWh]",
+          "export_price_per_kwh": "export price [/kWh]", "outdoor_temp_c": "outdoor temp [°C]"}
+
+
+def scorecard_table(results: Sequence[Any], scenario: str) -> pd.DataFrame | None:
+    """MAE of the forecasts each controller planned with, by lead bucket: one row per (controller, field)."""
+    rows = {}
+    for r in results:
+        card = getattr(r, "scorecard", None)
+        if r.scenario != scenario or card is None or card.empty:
+            continue
+        for name, title in SCORED.items():
+            part = card[card["field"] == name]
+            if len(part):
+                cells = {lead: _fmt(mae) for lead, mae in zip(part["lead"], part["mae"], strict=True)}
+                rows[f"{r.controller} · {title}"] = {
+                    **cells, "file": f"runs/{scenario}/{r.controller}/forecast_scorecard.csv"}
+    if not rows:
+        return None
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("controller · field (MAE)")
 
 
 # --- figures ---------------------------------------------------------------------------------------
@@ -186,6 +213,10 @@ def write_report(directory: Path, kpis: pd.DataFrame, results: Sequence[Any], me
     sections: list[tuple[str, str, Any]] = []  # (heading, kind, payload)
     for scenario in series:
         sections.append((f"{scenario}", "table", summary_table(kpis, scenario, baseline)))
+    for scenario in series:
+        card = scorecard_table(results, scenario)
+        if card is not None:
+            sections.append((f"Forecast scorecard: {scenario}", "table", card))
     sections.append(("Cost", "figure", "cost.png"))
     sections.append(("Cost against discomfort", "figure", "cost_vs_discomfort.png"))
     for scenario, name in series.items():
@@ -194,8 +225,11 @@ def write_report(directory: Path, kpis: pd.DataFrame, results: Sequence[Any], me
     intro = (f"Written {meta.get('written', '')} by `{meta.get('command', 'pems bench')}`. House: "
              f"{meta.get('house')}; decisions every {meta.get('decision_interval_s')} s; seed {meta.get('seed')}. "
              f"Saving and oracle capture are against `{baseline}`; oracle capture = (cost_baseline − cost) / "
-             f"(cost_baseline − cost_oracle). Per-run logs, KPIs and plots: `runs/<scenario>/<controller>/`; "
-             f"all KPIs: `kpis.csv`. Decision times are wall-clock, on {_machine(meta.get('machine', {}))}.")
+             f"(cost_baseline − cost_oracle); gap to oracle = cost − cost_oracle (in % of the oracle's cost). "
+             f"{_window(meta)}Per-run logs, KPIs and plots: `runs/<scenario>/<controller>/`; "
+             f"all KPIs: `kpis.csv`. Forecast scorecards (MAE, RMSE, bias of the forecasts a controller planned "
+             f"with, by lead time): `forecast_scorecard.csv` in the run directory of every controller that plans "
+             f"with forecasts. Decision times are wall-clock, on {_machine(meta.get('machine', {}))}.")
     policies = meta.get("policies") or {}
     if policies:
         intro += " RL policies: " + "; ".join(
@@ -203,6 +237,14 @@ def write_report(directory: Path, kpis: pd.DataFrame, results: Sequence[Any], me
         ) + "."
     (directory / "report.md").write_text(_markdown(intro, sections), encoding="utf-8")
     (directory / "report.html").write_text(_html(intro, sections, figures), encoding="utf-8")
+
+
+def _window(meta: Mapping[str, Any]) -> str:
+    windows = meta.get("windows") or {}
+    if meta.get("start") is None and meta.get("days") is None:
+        return ""
+    spans = "; ".join(f"{name} {lo} – {hi}" for name, (lo, hi) in windows.items())
+    return f"Run windows: {spans} (the data before each window is the controllers' history, never run). "
 
 
 def _machine(machine: Mapping[str, Any]) -> str:

@@ -56,6 +56,11 @@ def bench(
     decision_interval_s: Annotated[float, typer.Option(help="Seconds between decisions")] = 300.0,
     seed: Annotated[int, typer.Option(help="Seed handed to every controller")] = 0,
     plots: Annotated[bool, typer.Option(help="Write each run's plots/*.png")] = True,
+    start: Annotated[str | None, typer.Option(help="Run window start, local time of each scenario (e.g. 2024-10-14); "
+                                              "the data before it is the controllers' history, never run")] = None,
+    days: Annotated[float | None, typer.Option(help="Run window length in days, whole days as local calendar "
+                                               "days (default: to the scenario's end)")
+                    ] = None,
     policy: Annotated[list[Path] | None, typer.Option(help="RL policy file (.npz, see examples/train_ppo.py) to run "
                                                       "as controller rl-<file stem>, after --controllers "
                                                       "(repeatable)")] = None,
@@ -68,7 +73,7 @@ def bench(
         spec = BenchSpec(scenarios=_names(scenarios, "scenarios"), controllers=_names(controllers, "controllers"),
                          out=out, house=house, decision_interval_s=decision_interval_s, seed=seed,
                          options=_options(option or [], solver), workers=workers, scheduler=scheduler, plots=plots,
-                         policies=tuple(policy or ()))
+                         start=start, days=days, policies=tuple(policy or ()))
         check_spec(spec)
         t0 = time.perf_counter()
         with Progress(TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),

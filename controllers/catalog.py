@@ -14,6 +14,12 @@ def _mpc(ctx: ControllerContext, perfect_foresight: bool = False):  # noqa: ANN2
                          perfect_foresight=perfect_foresight)
 
 
+def _mpc_learned(ctx: ControllerContext):  # noqa: ANN202 - a Controller
+    from controllers.mpc_learned import make_mpc_learned  # the forecasters (XGBoost) only when asked for
+
+    return make_mpc_learned(ctx)
+
+
 def catalog() -> list[ControllerEntry]:
     return [
         ControllerEntry(
@@ -25,12 +31,21 @@ def catalog() -> list[ControllerEntry]:
             name="mpc",
             description="Model-predictive control: Pyomo MILP over 48 h (move-blocked), re-planned every 15 min",
             make=_mpc,
+            uses_forecasts=True,
+        ),
+        ControllerEntry(
+            name="mpc-learned",
+            description="The MPC planning with PV, load and price forecasts learned from the data before the run",
+            make=_mpc_learned,
+            needs_history=True,
+            uses_forecasts=True,
         ),
         ControllerEntry(
             name="oracle",
             description="The MPC shown the actual future instead of forecasts: the bound on what planning can save",
             make=lambda ctx: _mpc(ctx, perfect_foresight=True),
             needs_scenario=True,
+            uses_forecasts=True,
         ),
     ]
 

@@ -66,7 +66,7 @@ def test_bench_writes_kpis_report_and_runs(bench_run):
     proc, out = bench_run
     assert proc.returncode == 0, proc.stderr
     kpis = pd.read_csv(out / "kpis.csv")
-    assert list(kpis.columns) == ["scenario", "controller", *KPI_KEYS, "oracle_capture"]
+    assert list(kpis.columns) == ["scenario", "controller", *KPI_KEYS, "oracle_capture", "oracle_gap"]
     assert list(kpis["controller"]) == ["rule-based", "mpc", "oracle"]
     assert (kpis["scenario"] == "winter-day-v1").all()
     rows = kpis.set_index("controller")
@@ -87,6 +87,27 @@ def test_bench_writes_kpis_report_and_runs(bench_run):
         assert json.loads((run / "kpis.json").read_text())["cost"] == pytest.approx(rows.loc[controller, "cost"])
         assert len(pd.read_parquet(run / "log.parquet")) == 24 * 12
     assert len(pd.read_csv(out / "runs" / "winter-day-v1" / "mpc" / "plans.csv")) == 24  # hourly re-plans
+    assert rows.loc["oracle", "oracle_gap"] == 0.0
+    assert rows.loc["mpc", "oracle_gap"] == pytest.approx(rows.loc["mpc", "cost"] - rows.loc["oracle", "cost"])
+
+
+def test_bench_writes_a_forecast_scorecard_for_every_planning_controller(bench_run):
+    """mpc and oracle plan with forecasts: each run directory gets its scorecard; the report summarises them."""
+    _, out = bench_run
+    runs = out / "runs" / "winter-day-v1"
+    assert not (runs / "rule-based" / "forecast_scorecard.csv").exists()
+    cards = {c: pd.read_csv(runs / c / "forecast_scorecard.csv") for c in ("mpc", "oracle")}
+    for card in cards.values():
+        assert list(card.columns) == ["field", "lead", "n", "mae", "rmse", "bias"]
+        assert set(card["field"]) >= {"pv_power_kw", "base_load_kw", "import_price_per_kwh"}
+        assert card.loc[card["lead"] == "0-6 h", "n"].min() > 0
+    assert cards["oracle"]["mae"].max() == pytest.approx(0.0, abs=1e-12), "the oracle sees the actual future"
+    mpc = cards["mpc"].set_index(["field", "lead"])
+    assert mpc.loc[("base_load_kw", "0-6 h"), "mae"] > 0, "the scenario's issued forecasts are wrong"
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Forecast scorecard: winter-day-v1" in report
+    assert "runs/winter-day-v1/mpc/forecast_scorecard.csv" in report
+    assert "gap to oracle" in report
 
 
 def test_same_seed_same_kpis(bench_run, day_spec):
@@ -133,6 +154,9 @@ def cli() -> typer.Typer:
     (["--option", "nonsense"], "is not key=value"),
     (["--solver", "gurobi"], "solver = 'gurobi' is not one of"),
     (["--workers", "0"], "--workers = 0 is outside [1, 256]"),
+    (["--days", "0"], "--days = 0.0 is outside (0, 3660]"),
+    (["--start", "someday"], "--start = 'someday' is not a date or time"),
+    (["--start", "2031-01-01"], "is outside the scenario"),
     (["--policy", "nowhere/gone.npz"], "gone.npz: policy file not found"),
 ])
 def test_bad_arguments_end_with_one_line(cli, args, message, tmp_path):

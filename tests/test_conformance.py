@@ -11,12 +11,16 @@ from twin.contracts import Command
 from twin.registry import ControllerContext, controller_entries, load_scenario, scenario_entries
 
 SCENARIOS = sorted(scenario_entries())
-CONTROLLERS = sorted(controller_entries())
+CONTROLLERS = sorted(n for n, e in controller_entries().items() if not e.needs_history)
+#: Controllers that train on the data before the run: held to the contract on a historical
+#: scenario, after enough of its past to train on.
+HISTORY_CONTROLLERS = sorted(n for n, e in controller_entries().items() if e.needs_history)
 #: Lighter (still real) settings for slow controllers, so that a day runs in seconds: the MPC
 #: re-plans hourly over a 6 h horizon here.
 LIGHT_OPTIONS = {
     "mpc": {"replan_interval_s": "3600", "blocks": "900:3600,3600:21600"},
     "oracle": {"replan_interval_s": "3600", "blocks": "900:3600,3600:21600"},
+    "mpc-learned": {"replan_interval_s": "3600", "blocks": "900:3600,3600:21600"},
 }
 
 
@@ -41,6 +45,19 @@ def test_controller_conforms(controller, scenario_name):
     entry = controller_entries()[controller]
     options = LIGHT_OPTIONS.get(controller, {})
     check_controller(lambda: entry.make(ControllerContext(house, day, 300.0, seed=7, options=options)), house, day)
+
+
+@pytest.mark.parametrize("controller", HISTORY_CONTROLLERS)
+def test_history_trained_controller_conforms(controller):
+    house = reference_house()
+    full = load_scenario("fr-home-2024-v1")
+    start = full.start + pd.Timedelta(days=15)
+    window = full.window(start, start + pd.Timedelta(hours=6))
+    history = full.data[full.index < start]
+    entry = controller_entries()[controller]
+    options = LIGHT_OPTIONS.get(controller, {})
+    check_controller(lambda: entry.make(ControllerContext(house, window, 300.0, seed=7, options=options,
+                                                          history=history)), house, window)
 
 
 def test_the_checker_catches_a_bad_controller():

@@ -15,7 +15,7 @@ Definitions:
 - ``decide_time_*_s``: wall time of ``Controller.decide`` [s].
 - ``energy_balance_max_abs_kwh``: largest |PV + import + discharge − load − heating − EV − charge
   − export| of any interval [kWh]; a healthy twin shows rounding noise only.
-- ``cycles_without_plan``: decisions taken without a fresh plan (``plan_status`` in
+- ``cycles_without_plan``: decisions taken without a fresh plan (``plan_status``'s first word in
   ``twin.contracts.WITHOUT_PLAN``: the last valid plan or the fallback); ``None`` for a
   controller that does not plan (no decision carries a ``PlanStatus``).
 """
@@ -56,7 +56,8 @@ def cycles_without_plan(log: pd.DataFrame) -> int | None:
     """Decisions without a fresh plan; None when no decision reports a plan status."""
     if "plan_status" not in log.columns:
         return None
-    status = log["plan_status"].astype("string")
+    # A wrapper may tag the status after it (LearnedForecasts: "optimal [forecasts=learned]").
+    status = log["plan_status"].astype("string").str.split(" ", n=1).str[0]
     if not status.isin([s.value for s in PlanStatus]).any():
         return None
     return int(status.isin([s.value for s in WITHOUT_PLAN]).sum())

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import pandas as pd
+
 from twin.config import HouseConfig
 from twin.contracts import Controller
 from twin.errors import RegistryError, ScenarioError
@@ -30,6 +32,9 @@ class ControllerContext:
 
     ``options`` are controller-specific settings as text (``{"solver": "glpk"}``); a factory
     rejects keys it does not know with a ``ConfigError``, and may ignore them altogether.
+    ``history`` is the recorded data *before* the run (the scenario's rows before its run
+    window, canonical columns), for controllers that learn from the past; ``None`` when there
+    is none. It never holds anything at or after the run's start.
     """
 
     house: HouseConfig
@@ -37,6 +42,7 @@ class ControllerContext:
     decision_interval_s: float = 300.0
     seed: int = 0
     options: Mapping[str, str] = field(default_factory=dict)
+    history: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,11 @@ class ControllerEntry:
     make: Callable[[ControllerContext], Controller]
     #: True when the controller needs a scenario (e.g. an oracle); it then cannot run live.
     needs_scenario: bool = False
+    #: True when the controller trains on ``ControllerContext.history`` (e.g. learned forecasts).
+    needs_history: bool = False
+    #: True when the controller plans with the observation's forecasts: a benchmark then writes
+    #: a forecast scorecard (error by lead time) of the forecasts it planned with.
+    uses_forecasts: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +95,10 @@ def make_controller(name: str, context: ControllerContext) -> Controller:
     entry = controller_entry(name)
     if entry.needs_scenario and context.scenario is None:
         raise RegistryError(f"controller {name!r} needs a scenario (it sees the actual future)")
+    if entry.needs_history and (context.history is None or context.history.empty):
+        where = f"scenario {context.scenario.name!r}" if context.scenario is not None else "live mode"
+        raise RegistryError(f"controller {name!r} trains on the data before the run, and {where} has none "
+                            f"before its start: run a later window (pems bench --start DATE --days N)")
     return entry.make(context)
 
 
