@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -44,3 +45,13 @@ def run_against_emulator(broker: LocalBroker, folder: Path, controller: str, mod
     if failure:
         raise failure[0]
     return result, emulator
+
+
+def wait_for(condition, timeout_s: float, what: str) -> float:
+    """Poll ``condition`` every 20 ms; fail the test naming ``what`` after ``timeout_s``; when it held."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+    return time.monotonic()

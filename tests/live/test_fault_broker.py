@@ -13,6 +13,7 @@ import random
 import time
 
 import pytest
+from live_helpers import wait_for
 
 from hardware.faultlab.metrics import Outage, replayed_after_outage, stale_deliveries, switching_violations
 from hardware.watchdog import LinkState
@@ -22,13 +23,6 @@ HOUSE = reference_house()
 KEEPALIVE_S = 2
 T_DETECT_S = 2 * KEEPALIVE_S + 1  # LIVE.md F1/F3
 
-
-def wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def assert_reread_before_commanding(sims, lab, back_mono: float) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 
 from conftest import publisher
+from live_helpers import wait_for
 
 from hardware.faultlab.devices import SimSettings
 from hardware.faultlab.metrics import duplicate_accepted, unsafe_payloads
@@ -24,15 +25,6 @@ from twin.safety import RolloutMode
 HOUSE = reference_house()
 #: Devices whose readings never look fresh: do not wait long for them at the start.
 QUICK_START = {"control": {"startup_wait_s": 0.5}, "failsafe": {"reconcile_timeout_s": 1.0}}
-
-
-def wait_for(condition, timeout_s: float, what: str) -> float:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-    return time.monotonic()
 
 
 class Greedy:

@@ -16,6 +16,7 @@ import time
 from datetime import datetime
 
 import pytest
+from live_helpers import wait_for
 
 from hardware.config import BrokerConfig, TopicsConfig
 from hardware.emulator import HouseEmulator, scenario_window
@@ -51,13 +52,6 @@ def world(broker, tmp_path):
     live.wait(10)
     thread.join(10)
 
-
-def wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def accepted(emulator: HouseEmulator) -> list:
