@@ -116,6 +116,8 @@ def summary(kpis: "pd.DataFrame") -> Table:  # noqa: UP037 - pandas is imported 
                 cells.append("–")
             elif key == "oracle_capture":
                 cells.append(f"{100 * value:.1f} %")
+            elif key == "cycles_without_plan":
+                cells.append(f"{int(value):,}")  # a count, stored as float beside the baseline's missing value
             elif isinstance(value, float):
                 cells.append(f"{value:,.3f}")
             else:

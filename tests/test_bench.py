@@ -248,3 +248,19 @@ def test_a_policy_for_another_house_is_refused_before_running(day_spec, tmp_path
     spec = BenchSpec(scenarios=(str(day_spec),), controllers=("rule-based",), policies=(path,), out=tmp_path / "out")
     with pytest.raises(ConfigError, match="the policy expects"):
         check_spec(spec)
+
+
+def test_the_console_summary_shows_counts_as_counts_and_missing_as_a_dash():
+    from rich.console import Console
+
+    from benchmarks.cli import summary
+
+    frame = pd.DataFrame({"scenario": ["w", "w"], "controller": ["rule-based", "mpc"], "cost": [182.0, 173.5],
+                          "discomfort_kh": [42.6, 5.9], "oracle_capture": [0.0, 0.985],
+                          "cycles_without_plan": [float("nan"), 3.0], "decide_time_p95_s": [0.0, 0.26]})
+    console = Console(width=200, record=True)
+    console.print(summary(frame))
+    text = console.export_text()
+    mpc_row = next(line for line in text.splitlines() if "mpc" in line)
+    assert " 3 │" in mpc_row and "3.000" not in mpc_row and "98.5 %" in mpc_row
+    assert "–" in next(line for line in text.splitlines() if "rule-based" in line)
