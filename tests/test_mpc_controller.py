@@ -153,3 +153,23 @@ def test_the_model_observer_tracks_the_unmeasured_mass():
         env.run(until=env.now + 300)
     later = slice(48, None)  # after the first 4 h
     assert np.mean(errors["observer"][later]) < 0.5 * np.mean(errors["naive"][later])
+
+
+def test_the_kalman_filter_can_be_where_every_solve_starts():
+    from controllers.mpc.estimator import KalmanEstimator
+    from twin.errors import ConfigError
+
+    house = small_house(n_rooms=2, two_node=True)
+    scenario = simple_scenario(days=0.5)
+    controller = MpcController(house, MpcSettings(blocks=LIGHT.blocks, estimator="kalman"))
+    assert isinstance(controller.estimator, KalmanEstimator)
+    result = simulate(house, scenario, controller)
+    assert result.kpis["cycles_without_plan"] == 0
+    kf = controller.estimator.filter
+    std = kf.std_c
+    # the mass nodes are estimated, never measured: their uncertainty stays above the air sensors'
+    assert (std[kf.n_rooms:] > std[: kf.n_rooms]).all()
+    last = result.log.iloc[-1]
+    assert np.allclose(kf.nodes_c[: kf.n_rooms], [last[f"temp_c.{r}"] for r in house.room_names], atol=0.5)
+    with pytest.raises(ConfigError, match="estimator"):
+        MpcSettings(estimator="crystal-ball")

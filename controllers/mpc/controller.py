@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from controllers.mpc.dispatch import battery_command, ev_power_kw
-from controllers.mpc.estimator import ModelObserver, StateEstimator
+from controllers.mpc.estimator import StateEstimator, make_estimator
 from controllers.mpc.executor import RelayExecutor
 from controllers.mpc.inputs import ForecastError, SolarGains, build_inputs
 from controllers.mpc.plan import Plan
@@ -62,7 +62,8 @@ class MpcController:
         self.settings = settings or MpcSettings()
         self.decision_interval_s = decision_interval_s
         self.perfect_foresight = perfect_foresight
-        self.estimator = estimator if estimator is not None else ModelObserver(self.settings.observer_gain)
+        self.estimator = estimator if estimator is not None else make_estimator(
+            self.settings.estimator, house, self.settings.observer_gain)
         self.optimizer = Optimizer(house, self.settings)
         rc = self.optimizer.rc
         pulse_s = RelayExecutor.pulse_s(house.safety.relay_min_on_s, decision_interval_s)

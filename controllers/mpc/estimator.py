@@ -2,13 +2,16 @@
 
 Room air temperatures are observed; the mass temperatures of 2-node rooms are not. A
 :class:`StateEstimator` supplies all of them and is called at every decision, so it can follow
-the house between solves. Two are here; a Kalman filter (issue #4) plugs in the same way:
+the house between solves (``MpcSettings.estimator`` picks one; :func:`make_estimator`):
 
 - :class:`AirAsMass`: each mass node at its room's air temperature (no memory).
 - :class:`ModelObserver` (default): runs the MPC's own RC model alongside the house — from one
   decision to the next with the heaters as they were, the observed outdoor temperature and the
   forecast's gains — then resets the air nodes to their readings and corrects each mass node by
   ``gain`` × its room's air prediction error (a Luenberger observer with a diagonal gain).
+- :class:`KalmanEstimator`: the filterpy Kalman filter of ``controllers.estimation`` over every node
+  of the house's RC network (its own model: sun from the forecast's irradiance, internal gains from
+  the base load), with each node's uncertainty; stale room sensors are skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from controllers.mpc.rc_model import RcModel
+from twin.config import HouseConfig
 from twin.contracts import Observation
 
 
@@ -82,3 +86,30 @@ class ModelObserver:
         self._time_s = now
         self._outdoor_c = float(obs.outdoor_temp_c)
         return temps.copy()
+
+
+class KalmanEstimator:
+    """The Kalman filter of ``controllers.estimation`` behind the MPC's estimator protocol."""
+
+    def __init__(self, house: HouseConfig) -> None:
+        self.house = house
+        self.reset()
+
+    def reset(self) -> None:
+        from controllers.estimation.kalman import ThermalStateEstimator  # filterpy: only when chosen
+
+        self.filter = ThermalStateEstimator(self.house)
+
+    def update(self, obs: Observation, rc: RcModel, gains_w: np.ndarray) -> np.ndarray:
+        if rc.n_nodes != self.filter.n_nodes:
+            raise ValueError(f"the MPC's model has {rc.n_nodes} nodes, the Kalman filter's {self.filter.n_nodes}")
+        return self.filter.update(obs)
+
+
+def make_estimator(name: str, house: HouseConfig, observer_gain: float) -> StateEstimator:
+    """The estimator ``MpcSettings.estimator`` names."""
+    if name == "kalman":
+        return KalmanEstimator(house)
+    if name == "air":
+        return AirAsMass()
+    return ModelObserver(observer_gain)

@@ -19,6 +19,7 @@ SOLVERS = ("highs", "glpk", "cbc")
 
 #: How a plan is solved (see ``controllers.mpc.solve``).
 STRATEGIES = ("lp-first", "milp")
+ESTIMATORS = ("observer", "kalman", "air")
 
 #: Default move blocking: 15-min blocks for the first 6 h, 1 h blocks to 24 h, 3 h blocks to 48 h.
 DEFAULT_BLOCKS = ((900.0, 6 * 3600.0), (3600.0, 24 * 3600.0), (10800.0, 48 * 3600.0))
@@ -75,6 +76,9 @@ class MpcSettings:
     last_plan_max_age_s: float = _ranged(0.0, 14 * 86400.0, "s", default=48 * 3600.0)
     #: Mass temperatures are not measured: correct their prediction by this share of the air's error.
     observer_gain: float = _ranged(0.0, 1.0, default=0.5)
+    #: Where each solve starts: "observer" (the RC model run alongside, corrected by the air sensors),
+    #: "kalman" (the filterpy Kalman filter over every node, ``controllers.estimation``), "air" (mass at air).
+    estimator: str = "observer"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -90,6 +94,8 @@ class MpcSettings:
                 raise ConfigError(f"{f.name} = {value!r} is outside the allowed range [{lo}, {hi}]{unit}", f.name)
         if self.solver not in SOLVERS:
             raise ConfigError(f"solver = {self.solver!r} is not one of {', '.join(SOLVERS)}", "solver")
+        if self.estimator not in ESTIMATORS:
+            raise ConfigError(f"estimator = {self.estimator!r} is not one of {', '.join(ESTIMATORS)}", "estimator")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy = {self.strategy!r} is not one of {', '.join(STRATEGIES)}", "strategy")
         _check_blocks(self.blocks)
