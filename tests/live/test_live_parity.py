@@ -56,6 +56,8 @@ def test_live_against_the_emulator_matches_simulation(controller, tmp_path):
 @pytest.mark.parametrize("controller", ["rule-based"])  # the MPC's day at the 20× it needs would take 72 min
 def test_a_whole_day_matches_simulation(controller, tmp_path):
     with LocalBroker() as broker:
-        report, session = parity(broker, tmp_path, controller, "winter-week-v1", "2024-01-15T00:00", 24.0, 480.0)
+        # 240×, not the 480× of the two hours above: over 288 decisions one busy moment of the CI machine
+        # would otherwise land commands late (the benchmark live_speed finds the fastest exact speed).
+        report, session = parity(broker, tmp_path, controller, "winter-week-v1", "2024-01-15T00:00", 24.0, 240.0)
     assert report.decisions == 288
     check(report, session)
