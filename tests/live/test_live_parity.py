@@ -56,8 +56,9 @@ def test_live_against_the_emulator_matches_simulation(controller, tmp_path):
 @pytest.mark.parametrize("controller", ["rule-based"])  # the MPC's day at the 20× it needs would take 72 min
 def test_a_whole_day_matches_simulation(controller, tmp_path):
     with LocalBroker() as broker:
-        # 240×, not the 480× of the two hours above: over 288 decisions one busy moment of the CI machine
-        # would otherwise land commands late (the benchmark live_speed finds the fastest exact speed).
+        # Open problem: since the fail-safe layer, a few decisions a day (e.g. 00:05, 00:20, 18:30, 22:10 on
+        # 2024-11-21) reach all 18 devices 0.3–0.7 wall s late, at 240× as at 480×; the last runs moved
+        # grid_limit_violation_kwh by 1.3–2.7 %, beyond the 1 % fallback. The 2-hour windows keep parity.
         report, session = parity(broker, tmp_path, controller, "winter-week-v1", "2024-01-15T00:00", 24.0, 240.0)
     assert report.decisions == 288
     check(report, session)
