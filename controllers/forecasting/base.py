@@ -103,6 +103,26 @@ def target_index(index: pd.DatetimeIndex, issued: pd.Timestamp, horizon_steps: i
     return pd.date_range(pd.Timestamp(issued).tz_convert(index.tz), periods=horizon_steps, freq=step)
 
 
+def check_trained_step(trained_step_s: float | None, step_ns: int) -> None:
+    """A model trained on one grid step cannot forecast a history on another."""
+    if trained_step_s is not None and abs(step_ns / 1e9 - trained_step_s) > 1e-6:
+        raise ForecastError(f"model trained on {trained_step_s:g} s steps, history has {step_ns / 1e9:g} s")
+
+
+def training_window(history: pd.DataFrame, step_ns: int, rows: int) -> dict:
+    """The ``training_window`` metadata a fitted model keeps: first and end time, training rows."""
+    return {"start": str(history.index[0]), "end": str(history.index[-1] + pd.Timedelta(step_ns)), "rows": int(rows)}
+
+
+def known_then_unknown(history: pd.DataFrame, column: str, lo: int, p0: int,
+                       horizon_steps: int) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Grid times from row ``lo`` to ``horizon_steps`` past the issue position ``p0``, and ``column``'s
+    values on them: known before ``p0``, NaN from it on (the future is never read)."""
+    times = target_index(history.index, history.index[0], p0 + horizon_steps)[lo:]
+    known = history[column].to_numpy(dtype=float)[lo:p0]
+    return times, np.concatenate([known, np.full(len(times) - len(known), np.nan)])
+
+
 def extend_index(index: pd.DatetimeIndex, steps: int) -> pd.DatetimeIndex:
     """``index`` followed by ``steps`` more steps of the same frequency."""
     step = pd.Timedelta(grid_step_ns(index), unit="ns")

@@ -18,6 +18,7 @@ MAPE 22 % instead of 29/33 %). ``relative=False`` keeps absolute loads and the s
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,12 @@ from controllers.forecasting.base import (
     QUANTILES,
     ForecastError,
     QuantileForecast,
+    check_trained_step,
     grid_step_ns,
     issue_position,
+    known_then_unknown,
     require_columns,
-    target_index,
+    training_window,
 )
 from controllers.forecasting.boosting import BoostedQuantiles, BoostingParams
 from controllers.forecasting.features import Calendar, WindowSums, issue_pairs, known_lag, latest_same_time
@@ -111,8 +114,7 @@ class LoadForecaster:
         else:
             self.model.fit(x, load[p])
         self.step_s = step_ns / 1e9
-        self.training = {"start": str(history.index[0]), "end": str(history.index[-1] + pd.Timedelta(step_ns)),
-                         "rows": int(len(p))}
+        self.training = training_window(history, step_ns, len(p))
         return self
 
     def predict(self, history: pd.DataFrame, issued: pd.Timestamp, horizon_steps: int,
@@ -120,14 +122,11 @@ class LoadForecaster:
         """Forecast ``horizon_steps`` steps from ``issued``; ``exogenous`` carries the temperature forecast."""
         require_columns(history, (self.target,), "LoadForecaster")
         step_ns = grid_step_ns(history.index)
-        if self.step_s is not None and abs(step_ns / 1e9 - self.step_s) > 1e-6:
-            raise ForecastError(f"model trained on {self.step_s:g} s steps, history has {step_ns / 1e9:g} s")
+        check_trained_step(self.step_s, step_ns)
         p0_abs = issue_position(history.index, issued)
         step_h = step_ns / 3.6e12
         lo = max(0, p0_abs - round(168 / step_h) - 1)
-        times = target_index(history.index, history.index[0], p0_abs + horizon_steps)[lo:]
-        known = history[self.target].to_numpy(dtype=float)[lo:p0_abs]
-        load = np.concatenate([known, np.full(len(times) - len(known), np.nan)])
+        times, load = known_then_unknown(history, self.target, lo, p0_abs, horizon_steps)
         temp = None
         if self.use_temperature:
             if exogenous is None or "outdoor_temp_c" not in exogenous:
@@ -148,8 +147,7 @@ class LoadForecaster:
                                 unit="kW")
 
     def config(self) -> dict:
-        return {"calendar": {"timezone": self.calendar.timezone, "country": self.calendar.country,
-                             "subdivision": self.calendar.subdivision},
+        return {"calendar": dataclasses.asdict(self.calendar),
                 "use_temperature": self.use_temperature, "relative": self.relative,
                 "horizon_hours": self.horizon_hours,
                 "issue_every_hours": self.issue_every_hours, "step_s": self.step_s}

@@ -12,6 +12,7 @@ itself: prices passed in ``exogenous`` beyond what was published at issue time a
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from controllers.forecasting.base import (
     issue_position,
     require_columns,
     target_index,
+    training_window,
 )
 from controllers.forecasting.boosting import BoostedQuantiles, BoostingParams
 from controllers.forecasting.features import Calendar, known_lag, latest_same_time
@@ -104,8 +106,7 @@ class PriceForecaster:
         keep = np.isfinite(price[p])
         self.model.fit(self._design(history.index, price, d[keep], p[keep]), price[p[keep]])
         self.step_s = step_ns / 1e9
-        self.training = {"start": str(history.index[0]), "end": str(history.index[-1] + pd.Timedelta(step_ns)),
-                         "rows": int(keep.sum())}
+        self.training = training_window(history, step_ns, keep.sum())
         return self
 
     def predict(self, history: pd.DataFrame, issued: pd.Timestamp, horizon_steps: int,
@@ -144,8 +145,7 @@ class PriceForecaster:
                                 unit=self.target.removesuffix("_price_per_kwh") + " per kWh")
 
     def config(self) -> dict:
-        return {"calendar": {"timezone": self.calendar.timezone, "country": self.calendar.country,
-                             "subdivision": self.calendar.subdivision},
+        return {"calendar": dataclasses.asdict(self.calendar),
                 "target": self.target, "publication_hour_local": self.publication_hour_local,
                 "horizon_hours": self.horizon_hours, "step_s": self.step_s}
 

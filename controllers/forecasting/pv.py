@@ -25,10 +25,12 @@ from controllers.forecasting.base import (
     QUANTILES,
     ForecastError,
     QuantileForecast,
+    check_trained_step,
     grid_step_ns,
     issue_position,
+    known_then_unknown,
     require_columns,
-    target_index,
+    training_window,
 )
 from controllers.forecasting.boosting import BoostedQuantiles, BoostingParams
 from controllers.forecasting.features import Calendar, WindowSums, issue_pairs
@@ -147,8 +149,7 @@ class PvForecaster:
         clear = a.clear_kw[p]
         self.model.fit(x, a.pv_kw[p] / clear, weight=(clear / self.site.capacity) ** 2)
         self.step_s = step_ns / 1e9
-        self.training = {"start": str(history.index[0]), "end": str(history.index[-1] + pd.Timedelta(step_ns)),
-                         "rows": int(len(p))}
+        self.training = training_window(history, step_ns, len(p))
         return self
 
     # --- forecasting ---------------------------------------------------------------------------------------
@@ -158,15 +159,12 @@ class PvForecaster:
         """Forecast ``horizon_steps`` steps from ``issued`` using history before it (and weather, if used)."""
         require_columns(history, (self.target,), "PvForecaster")
         step_ns = grid_step_ns(history.index)
-        if self.step_s is not None and abs(step_ns / 1e9 - self.step_s) > 1e-6:
-            raise ForecastError(f"model trained on {self.step_s:g} s steps, history has {step_ns / 1e9:g} s")
+        check_trained_step(self.step_s, step_ns)
         p0_abs = issue_position(history.index, issued)
         step_h = step_ns / 3.6e12
         back = round((72 + 24 + 24 * self.bias_days) / step_h) + 1
         lo = max(0, p0_abs - back)
-        times = target_index(history.index, history.index[0], p0_abs + horizon_steps)[lo:]
-        known = history[self.target].to_numpy(dtype=float)[lo:p0_abs]
-        pv = np.concatenate([known, np.full(len(times) - len(known), np.nan)])
+        times, pv = known_then_unknown(history, self.target, lo, p0_abs, horizon_steps)
         weather = None
         if self.use_weather:
             weather = self._weather(history, times, p0_abs - lo, exogenous)
