@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 
 from hardware.topics import DEFAULT_TEMPLATES, TopicMap
+from twin.config import read_toml
 from twin.errors import ConfigError
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
@@ -339,16 +339,7 @@ def live_config_from_dict(data: Mapping[str, Any], base_dir: Path | None = None)
 def load_live_config(path: str | Path) -> LiveConfig:
     """Read ``live.toml``; every problem is a :class:`ConfigError` naming the file and the field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read live config ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    data = read_toml(path, "live config")
     try:
         return live_config_from_dict(data, path.parent)
     except ConfigError as exc:

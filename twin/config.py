@@ -470,19 +470,24 @@ def house_from_dict(data: Mapping[str, Any]) -> HouseConfig:
     return _build(HouseConfig, data, "")
 
 
-def load_house(path: str | Path) -> HouseConfig:
-    """Read a house TOML file; every problem is a :class:`ConfigError` naming file and field."""
-    path = Path(path)
+def read_toml(path: Path, what: str) -> dict:
+    """The parsed TOML file ``path`` (a ``what``, for the message); unreadable or malformed → ConfigError."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read house file ({exc.strerror})") from None
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+
+
+def load_house(path: str | Path) -> HouseConfig:
+    """Read a house TOML file; every problem is a :class:`ConfigError` naming file and field."""
+    path = Path(path)
+    data = read_toml(path, "house file")
     try:
         return house_from_dict(data)
     except ConfigError as exc:
