@@ -4,7 +4,7 @@ Same scenario window, same house: (a) ``simulate()``; (b) ``pems emulate`` + ``p
 as two processes through a real Mosquitto at accelerated speed. Expected: the *same command
 sequence* — every decision identical (relay states, battery command, EV power, lease) — and so
 the same KPIs. The emulated devices obey a command at its decision instant when it arrives
-before their next reading is due (60 house seconds: 0.125 wall seconds at 480×); on a machine
+before their next reading is due (60 house seconds: 0.5 wall seconds at 120×); on a machine
 too loaded for that, a late command can change later decisions, and the promise degrades to
 KPIs within 1 %. Parametrised over controllers, each at a speed its decision time allows.
 """
@@ -35,8 +35,10 @@ def check(report, session) -> None:
 
 
 #: How fast each controller can be played and still decide within a reading period (60 house seconds):
-#: the MPC's first, cold solve takes up to ~3 s of wall time, so it runs at 20×, over one hour.
-WINDOWS = {"rule-based": (2.0, 480.0), "mpc": (1.0, 20.0)}
+#: the MPC's first, cold solve takes up to ~3 s of wall time, so it runs at 20×, over one hour. The
+#: rule-based baseline ran at 480× until the live runner began to stall 0.2–0.7 wall s at a decision now
+#: and then (see the whole-day test); one late decision moved a 2-hour window's cost by 2 %, so 120×.
+WINDOWS = {"rule-based": (2.0, 120.0), "mpc": (1.0, 20.0)}
 
 
 @pytest.mark.slow
