@@ -54,11 +54,11 @@ from hardware.faultlab.metrics import (
     switching_violations,
     unsafe_payloads,
 )
-from hardware.live_log import EVENTS, PUBLISHED
-from hardware.local_broker import LocalBroker
-from hardware.outbox import Published
-from hardware.parity import pems_executable
-from hardware.watchdog import LinkState
+from hardware.live.log import EVENTS, PUBLISHED
+from hardware.wire.local_broker import LocalBroker
+from hardware.failsafe.outbox import Published
+from hardware.live.parity import pems_executable
+from hardware.failsafe.watchdog import LinkState
 from twin.config import reference_house
 
 HOUSE = reference_house()

@@ -3,7 +3,7 @@
 For each speed (fastest first), ``pems emulate`` plays a day of the scenario and ``pems live``
 (FULL) drives it with the controller, through a throwaway Mosquitto on loopback; the same day
 is simulated, and the two are compared decision by decision and KPI by KPI
-(``hardware.parity``). Prints one line per speed, then the highest speed at which the command
+(``hardware.live.parity``). Prints one line per speed, then the highest speed at which the command
 sequences were identical and the wall time of the day at that speed; the last line of output is
 one JSON object with the figures. Needs ``mosquitto`` (Debian package).
 
@@ -18,8 +18,8 @@ import platform
 import tempfile
 from pathlib import Path
 
-from hardware.local_broker import LocalBroker
-from hardware.parity import parity
+from hardware.wire.local_broker import LocalBroker
+from hardware.live.parity import parity
 
 
 def main(argv: list[str] | None = None) -> dict:

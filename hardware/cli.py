@@ -67,7 +67,7 @@ def live(
     try:
         _logging(log_level)
         from hardware.config import load_live_config
-        from hardware.live_runner import run_live
+        from hardware.live.runner import run_live
         from twin.progress import DelayedProgress
         from twin.safety import RolloutMode
 
@@ -114,7 +114,7 @@ def emulate(
     try:
         _logging(log_level)
         from hardware.config import BrokerConfig, TopicsConfig, load_live_config
-        from hardware.emulator import HouseEmulator, scenario_window
+        from hardware.emulator.emulated_house import HouseEmulator, scenario_window
         from twin.config import load_house, reference_house
         from twin.registry import load_scenario
 

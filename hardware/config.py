@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 
-from hardware.topics import DEFAULT_TEMPLATES, TopicMap
+from hardware.wire.topics import DEFAULT_TEMPLATES, TopicMap
 from twin.config import read_toml
 from twin.errors import ConfigError
 
@@ -62,7 +62,7 @@ class BrokerConfig:
     connect_timeout_s: Annotated[float, Field(ge=0.5, le=3600.0)] = 30.0  # wall seconds
     max_queued_messages: Annotated[int, Field(ge=1, le=10_000)] = 100  # paho's outgoing queue (F15)
     tls: TlsConfig | None = None
-    allow_plaintext: bool = False  # plain TCP to a host beyond loopback (hardware.security refuses it otherwise)
+    allow_plaintext: bool = False  # plain TCP to a host beyond loopback (hardware.wire.security refuses it otherwise)
 
     def __post_init__(self) -> None:
         if self.password_env and self.password_file:

@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 import paho.mqtt.client as paho
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from hardware.schemas import (
+from hardware.wire.schemas import (
     COMMAND_SCHEMAS,
     BatteryCommandPayload,
     BatteryStatus,
@@ -58,7 +58,7 @@ from hardware.schemas import (
     dump,
     parse_payload,
 )
-from hardware.topics import TopicMap
+from hardware.wire.topics import TopicMap
 from twin.config import HouseConfig
 
 #: Heartbeat offsets a device keeps to learn the controller's clock.

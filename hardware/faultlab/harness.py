@@ -2,7 +2,7 @@
 
 :func:`lab_config` writes the live configuration of a fast real-time lab — 1 s decisions, 5 s
 leases, keepalive 2 s, heartbeats every 0.25 s, the wall clock — and :class:`LabController`
-runs ``hardware.live_runner.run_live`` (the real live runner: ``MqttHouse``, the fail-safe
+runs ``hardware.live.runner.run_live`` (the real live runner: ``MqttHouse``, the fail-safe
 machinery, the safety layer) in a thread of this process, so a test can watch its states while
 it kills, freezes or restarts the broker. ``pems live`` in a subprocess (to kill the controller
 itself) takes the same configuration as a TOML file (:func:`write_toml`).
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from hardware.config import LiveConfig, live_config_from_dict
-from hardware.live_runner import run_live
-from hardware.mqtt_house import MqttHouse
-from hardware.watchdog import LinkState, Transition
+from hardware.live.runner import run_live
+from hardware.plant.mqtt_house import MqttHouse
+from hardware.failsafe.watchdog import LinkState, Transition
 from twin.config import HouseConfig, reference_house
 from twin.contracts import Controller
 from twin.runner import RunResult

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.envelope import payload_problems
+from hardware.failsafe.envelope import payload_problems
 from hardware.faultlab.devices import Delivery, StateChange
-from hardware.outbox import Published
-from hardware.topics import TopicMap
+from hardware.failsafe.outbox import Published
+from hardware.wire.topics import TopicMap
 from twin.config import HouseConfig, SafetyConfig
 from twin.safety import RolloutMode
 

@@ -11,7 +11,7 @@ import time
 import paho.mqtt.client as paho
 import pytest
 
-from hardware.local_broker import LocalBroker, mosquitto_path
+from hardware.wire.local_broker import LocalBroker, mosquitto_path
 
 if mosquitto_path() is None:
     pytest.skip("mosquitto is not installed (apt-get install mosquitto); live tests need a real broker",

@@ -8,10 +8,10 @@ import tomllib
 from pathlib import Path
 
 from hardware.config import BrokerConfig, live_config_from_dict
-from hardware.emulator import HouseEmulator, scenario_window
-from hardware.live_runner import run_live
-from hardware.local_broker import LocalBroker
-from hardware.parity import live_config_text
+from hardware.emulator.emulated_house import HouseEmulator, scenario_window
+from hardware.live.runner import run_live
+from hardware.wire.local_broker import LocalBroker
+from hardware.live.parity import live_config_text
 from twin.config import reference_house
 from twin.registry import load_scenario
 from twin.runner import RunResult

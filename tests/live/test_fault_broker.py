@@ -16,7 +16,7 @@ import pytest
 from live_helpers import wait_for
 
 from hardware.faultlab.metrics import Outage, replayed_after_outage, stale_deliveries, switching_violations
-from hardware.watchdog import LinkState
+from hardware.failsafe.watchdog import LinkState
 from twin.config import reference_house
 
 HOUSE = reference_house()
@@ -97,7 +97,7 @@ def test_broker_restart_old_retained_status_is_not_acted_on(tmp_path, make_sims,
     from hardware.config import TopicsConfig
     from hardware.faultlab.devices import DeviceSims
     from hardware.faultlab.harness import LabController, lab_config
-    from hardware.local_broker import LocalBroker
+    from hardware.wire.local_broker import LocalBroker
     from twin.config import reference_house
 
     with LocalBroker(persistence=persistence) as broker:

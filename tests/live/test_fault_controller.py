@@ -20,8 +20,8 @@ import pytest
 from hardware.faultlab.devices import SimSettings
 from hardware.faultlab.harness import lab_config, write_toml
 from hardware.faultlab.metrics import duplicate_accepted, switching_violations
-from hardware.live_log import EVENTS, PUBLISHED
-from hardware.parity import pems_executable
+from hardware.live.log import EVENTS, PUBLISHED
+from hardware.live.parity import pems_executable
 from twin.config import reference_house
 
 LEASE_S = 5.0

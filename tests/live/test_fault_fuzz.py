@@ -17,10 +17,10 @@ from fuzz_payloads import payloads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hardware.envelope import MODE_KEYS
+from hardware.failsafe.envelope import MODE_KEYS
 from hardware.faultlab.metrics import unsafe_payloads
-from hardware.schemas import READING_SCHEMAS, PayloadError, parse_payload
-from hardware.topics import COMMAND_KEYS, READING_KEYS
+from hardware.wire.schemas import READING_SCHEMAS, PayloadError, parse_payload
+from hardware.wire.topics import COMMAND_KEYS, READING_KEYS
 from twin.config import reference_house
 from twin.safety import RolloutMode
 

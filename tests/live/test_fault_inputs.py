@@ -17,7 +17,7 @@ from live_helpers import wait_for
 
 from hardware.faultlab.devices import SimSettings
 from hardware.faultlab.metrics import duplicate_accepted, unsafe_payloads
-from hardware.watchdog import LinkState
+from hardware.failsafe.watchdog import LinkState
 from twin.config import reference_house
 from twin.contracts import BatteryCommand, BatteryMode, Command, Observation
 from twin.safety import RolloutMode
@@ -85,7 +85,7 @@ def test_manual_override_is_not_fought_and_is_logged(make_sims, make_lab, spy):
 
 
 def _kind(name: str):
-    from hardware.events import EventKind
+    from hardware.failsafe.events import EventKind
 
     return EventKind(name)
 

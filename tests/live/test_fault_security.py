@@ -22,9 +22,9 @@ from hardware.config import BrokerConfig, TlsConfig
 from hardware.errors import LiveError
 from hardware.faultlab.devices import DeviceSims
 from hardware.faultlab.harness import LabController, lab_config
-from hardware.local_broker import LocalBroker
-from hardware.mqtt import MqttLink
-from hardware.watchdog import LinkState
+from hardware.wire.local_broker import LocalBroker
+from hardware.wire.mqtt import MqttLink
+from hardware.failsafe.watchdog import LinkState
 from twin.config import reference_house
 
 if shutil.which("mosquitto_passwd") is None or shutil.which("openssl") is None:
@@ -262,6 +262,6 @@ def _wait(condition, timeout_s: float) -> bool:
 
 
 def _kind(name: str):
-    from hardware.events import EventKind
+    from hardware.failsafe.events import EventKind
 
     return EventKind(name)

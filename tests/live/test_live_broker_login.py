@@ -15,8 +15,8 @@ import pytest
 
 from hardware.config import BrokerConfig, TlsConfig
 from hardware.errors import LiveError
-from hardware.local_broker import LocalBroker
-from hardware.mqtt import MqttLink
+from hardware.wire.local_broker import LocalBroker
+from hardware.wire.mqtt import MqttLink
 from twin.errors import ConfigError
 
 

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from hardware.parity import live_session
+from hardware.live.parity import live_session
 from twin.config import reference_house
 from twin.kpis import KPI_KEYS
 
@@ -26,7 +26,7 @@ LATENCY_SHARE = 0.25
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    from hardware.local_broker import LocalBroker
+    from hardware.wire.local_broker import LocalBroker
 
     with LocalBroker() as broker:
         yield live_session(broker, tmp_path_factory.mktemp("e2e"), "commissioning", "winter-week-v1",

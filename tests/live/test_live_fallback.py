@@ -19,8 +19,8 @@ import pytest
 from live_helpers import wait_for
 
 from hardware.config import BrokerConfig, TopicsConfig
-from hardware.emulator import HouseEmulator, scenario_window
-from hardware.parity import live_config_text, pems_executable
+from hardware.emulator.emulated_house import HouseEmulator, scenario_window
+from hardware.live.parity import live_config_text, pems_executable
 from twin.config import reference_house
 from twin.house import NO_LEASE
 from twin.registry import load_scenario

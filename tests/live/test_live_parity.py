@@ -15,8 +15,8 @@ import os
 
 import pytest
 
-from hardware.local_broker import LocalBroker
-from hardware.parity import parity
+from hardware.wire.local_broker import LocalBroker
+from hardware.live.parity import parity
 from twin.registry import controller_entries
 
 CONTROLLERS = [name for name in ("rule-based", "mpc") if name in controller_entries()]

@@ -11,7 +11,7 @@ import json
 import pytest
 from live_helpers import run_against_emulator
 
-from hardware.topics import COMMAND_KEYS
+from hardware.wire.topics import COMMAND_KEYS
 from twin.safety import RolloutMode
 
 #: Real time through a real broker: seconds, not milliseconds.

@@ -1,0 +1,378 @@
+"""The house emulator: ``SimHouse`` on a realtime clock, speaking the real devices' topics.
+
+It announces its clock (retained) so that a live runner agrees on the house time, publishes
+every reading the real devices publish — every ``publish_period_s`` of house time, at each EV
+arrival and departure, and right after it obeys a command (read-back) — and its devices behave
+like the real ones (``hardware.emulator.devices``): they take leases, ignore old sequence
+numbers and retained commands, and fall back to their local rules when a lease ends or the
+controller's last will says it is offline. With ``speed`` N the house lives N× faster than
+the wall clock. Readings carry the house time they were true at (``ts``) and meter counters
+since the start, like real meters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import logging
+import math
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from hardware.devices.ev_charger import charger_payload_power_kw
+from hardware.devices.growatt import battery_command_of
+from hardware.plant.clock import HouseClock
+from hardware.config import BrokerConfig
+from hardware.emulator.devices import LeaseSlot, RelayBank, local_thermostat
+from hardware.emulator.readings import DeviceStates, MeterTotals, house_readings
+from hardware.wire.mqtt import Message, MqttLink
+from hardware.plant.readings import DropCounter
+from hardware.wire.schemas import COMMAND_SCHEMAS, ControllerStatus, EmulatorClock, PayloadError, dump, parse_payload
+from hardware.wire.topics import READING_KEYS, TopicMap
+from twin.config import HouseConfig
+from twin.contracts import Command
+from twin.errors import ConfigError
+from twin.house import SimHouse
+from twin.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+#: Seconds before a departure at which the car's last state is published: what it still needs then is
+#: booked as unmet. Short enough that a car charging at 11 kW gains < 1e-6 kWh meanwhile (1 ms was 3e-6 kWh,
+#: visible in the MPC's parity KPIs); long enough for the payload's microsecond timestamp to tell the two
+#: readings apart, and above the live runner's ``SAMPLE_TOLERANCE_S`` so that it is not taken for the
+#: reading at the departure instant.
+PRE_DEPARTURE_S = 1e-4
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """One command as the emulated devices saw it."""
+
+    house_s: float
+    topic: str
+    result: str  # "accepted", or why not
+    seq: int | None = None
+    lag_wall_s: float | None = None  # from the decision (its ``ts``) to its handling here, on the wall clock
+
+
+def scenario_window(scenario: Scenario, start: str | None = None, hours: float | None = None) -> Scenario:
+    """The part of ``scenario`` from ``start`` (ISO 8601; local to the scenario without an offset) for ``hours``."""
+    if start is None and hours is None:
+        return scenario
+    try:
+        begin = pd.Timestamp(start) if start is not None else scenario.start
+    except ValueError:
+        raise ConfigError(f"--start {start!r} is not an ISO 8601 time") from None
+    begin = begin.tz_localize(scenario.tz) if begin.tzinfo is None else begin.tz_convert(scenario.tz)
+    if not scenario.start <= begin < scenario.end:
+        raise ConfigError(f"--start {begin} is outside the scenario [{scenario.start}, {scenario.end})")
+    if hours is not None and not 0 < hours <= 24 * 3660:
+        raise ConfigError(f"--hours {hours} must be positive")
+    end = begin + pd.Timedelta(hours=hours) if hours is not None else scenario.end
+    return scenario.window(begin, min(end, scenario.end))
+
+
+def sample_times(scenario: Scenario, period_s: float) -> list[float]:
+    """House seconds at which the emulator publishes every reading."""
+    end = scenario.duration_s
+    steps = np.arange(len(scenario.index)) * scenario.step_s  # inputs change at each data point
+    times = set(np.arange(0.0, end, period_s).tolist()) | set(steps.tolist()) | {end}
+    start = scenario.start.timestamp()
+    for s in scenario.ev_sessions:
+        for t in (s.arrival.timestamp() - start, s.departure.timestamp() - start - PRE_DEPARTURE_S,
+                  s.departure.timestamp() - start):
+            if 0.0 <= t <= end:
+                times.add(t)
+    return sorted(times)
+
+
+class HouseEmulator:
+    """Plays ``scenario`` on the twin of ``house`` behind ``broker``; :meth:`run` until the scenario ends."""
+
+    def __init__(self, house: HouseConfig, scenario: Scenario, broker: BrokerConfig, topics: TopicMap,
+                 speed: float = 1.0, publish_period_s: float = 60.0, start_delay_s: float = 2.0,
+                 journal: Path | None = None, client_id: str = "pems-emulator") -> None:
+        if not (math.isfinite(speed) and 0.01 <= speed <= 100_000):
+            raise ValueError(f"speed = {speed!r} is outside [0.01, 100000]")
+        if not 1.0 <= publish_period_s <= 3600.0:
+            raise ValueError(f"publish_period_s = {publish_period_s!r} is outside [1, 3600] s")
+        self.house = house
+        self.scenario = scenario
+        self.topics = topics
+        self.speed = speed
+        self.publish_period_s = publish_period_s
+        self.start_delay_s = start_delay_s
+        self.env = simpy.Environment()
+        self.twin = SimHouse(house, scenario, self.env, horizon_s=3600.0)
+        self.duration_s = scenario.duration_s
+        n = len(house.rooms)
+        self.relays = RelayBank(n)
+        self.battery_lease = LeaseSlot()
+        self.ev_lease = LeaseSlot()
+        self.totals = MeterTotals(n)
+        self.records: list[CommandRecord] = []
+        self.rejections = DropCounter(log)
+        self.samples = 0
+        self.clock: HouseClock | None = None
+        self._relay_wake_s = math.inf
+        self._inbox: queue.Queue[tuple[str, bytes, bool]] = queue.Queue(maxsize=10_000)
+        self._journal = journal.open("a", encoding="utf-8") if journal is not None else None
+        subscriptions = [*topics.command_topics(), topics.topic("controller_status")]
+        # A whole house's readings go out in bursts: room for many samples in paho's queue.
+        broker = dataclasses.replace(broker, max_queued_messages=10_000)
+        self.link = MqttLink(broker, subscriptions, self._on_message, client_id=client_id)
+
+    # --- inbound (network thread) -------------------------------------------------------------------
+
+    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        try:
+            self._inbox.put_nowait((topic, payload, retained))
+        except queue.Full:
+            self._record(self.twin.t_s, topic, "inbox_full")
+
+    # --- the realtime loop --------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, linger_s: float = 1.0) -> None:
+        """Connect, announce the clock, and play the scenario in real time × speed until its end."""
+        self.link.start()
+        try:
+            self._clear_retained()
+            self.clock = HouseClock(self.scenario.start.to_pydatetime(), time.time() + self.start_delay_s, self.speed)
+            self._announce_clock()
+            gc.freeze()  # the twin and the scenario live for the run: keep them out of GC passes
+            self._play(stop)
+            time.sleep(linger_s)  # let the last readings reach a runner before the clock disappears
+        finally:
+            self.link.publish(Message(self.topics.topic("emulator_clock"), b"", retain=True))
+            self.link.stop()
+            if self._journal is not None:
+                self._journal.close()
+
+    def _play(self, stop: threading.Event | None) -> None:
+        clock = self.clock
+        due = sample_times(self.scenario, self.publish_period_s)
+        i = 0
+        while i < len(due):
+            if stop is not None and stop.is_set():
+                return
+            change = self._next_change_s()
+            delay = clock.wall_s(min(due[i], change)) - time.time()
+            try:
+                item = self._inbox.get(timeout=delay) if delay > 0 else self._inbox.get_nowait()
+            except queue.Empty:
+                item = None
+            if item is not None:
+                batch = [item]
+                while True:
+                    try:
+                        batch.append(self._inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                clock_s = clock.now_s()  # negative before the house clock starts
+                now = min(max(clock_s, self.twin.t_s), self.duration_s)
+                while i < len(due) and due[i] <= clock_s:  # readings that are due go out first
+                    self._publish_sample(due[i])
+                    i += 1
+                if self._handle(batch, now) and clock_s >= 0.0:
+                    self._publish_sample(self.twin.t_s)  # read-back: the state right after the command
+                continue
+            t = min(due[i], change)
+            if self._relay_wake_s <= t:
+                self._refresh_relays(self._relay_wake_s)
+            self._publish_sample(t)  # on schedule, or because something changed by itself
+            if due[i] <= t:
+                i += 1
+
+    def _next_change_s(self) -> float:
+        """The next moment the house changes by itself between scheduled readings.
+
+        A room's lease ending (its relay goes to the thermostat), the battery's or charger's lease
+        ending (back to their defaults), the battery reaching a SOC limit or the car becoming
+        full: the devices report such changes at once, as real meters report on change.
+        """
+        t = self.twin.t_s
+        candidates = [self._relay_wake_s, self.twin.next_power_change_s()]
+        candidates += [lease.end_s for lease in (self.battery_lease, self.ev_lease) if lease.end_s > t]
+        upcoming = min(candidates)
+        return upcoming if upcoming > t + 1e-6 else math.inf
+
+    def _advance(self, t: float) -> None:
+        t = min(t, self.duration_s)
+        if t > self.env.now:
+            self.env.run(until=t)
+        self.twin.sync()
+
+    # --- commands -----------------------------------------------------------------------------------
+
+    def _record(self, house_s: float, topic: str, result: str, seq: int | None = None,
+                lag_wall_s: float | None = None) -> None:
+        record = CommandRecord(house_s, topic, result, seq, lag_wall_s)
+        self.records.append(record)
+        if result != "accepted":
+            self.rejections.drop(topic, result, f"at house second {house_s:.1f}")
+        if self._journal is not None:
+            self._journal.write(json.dumps({"house_time": self.clock.timestamp(house_s).isoformat(),
+                                            "topic": topic, "result": result, "seq": seq,
+                                            "lag_wall_s": lag_wall_s}) + "\n")
+
+    def _handle(self, batch: list[tuple[str, bytes, bool]], now: float) -> bool:
+        """Let the devices take a batch of messages that arrived at house time ``now``.
+
+        A command takes effect at the house time it was decided (its ``ts``) if the twin has not
+        lived past that moment yet, else at once: the twin advances lazily, so nothing is
+        rewound. This removes the artefact of acceleration — a few milliseconds of network are
+        ``speed`` times as many house seconds — as long as a command arrives before the next
+        reading is due. Returns ``True`` if any device changed.
+        """
+        changed = relays_changed = False
+        for topic, payload, retained in batch:
+            route = self.topics.route(topic)
+            if route is None:
+                continue
+            if route.key == "controller_status":
+                self._advance(now)
+                changed |= self._controller_status(topic, payload, now)
+                continue
+            if retained:  # LIVE.md F12: a retained command is a ghost from the past
+                self._record(now, topic, "retained")
+                continue
+            try:
+                command = parse_payload(COMMAND_SCHEMAS[route.key], payload)
+            except PayloadError as exc:
+                self._record(now, topic, f"invalid ({exc.reason})")
+                continue
+            decided_s = self.clock.seconds(command.ts) if command.ts is not None else now
+            lag_wall_s = time.time() - self.clock.wall_s(decided_s)
+            at = min(max(decided_s, self.twin.t_s), now)
+            if relays_changed and at > self.twin.t_s:
+                self._refresh_relays(self.twin.t_s)  # the rooms commanded so far, before time moves on
+                relays_changed = False
+            self._advance(at)
+            if route.key == "heating_set":
+                reason = self.relays.offer(route.room, command, at, self.clock)
+                relays_changed |= reason is None
+            elif route.key == "battery_set":
+                reason = self._battery(command, at)
+            else:
+                reason = self._charger(command, at)
+            self._record(at, topic, reason or "accepted", command.seq, lag_wall_s)
+            changed |= reason is None
+        if relays_changed:
+            self._refresh_relays(self.twin.t_s)
+        if self._journal is not None:
+            self._journal.flush()
+        return changed
+
+    def _battery(self, command: object, now: float) -> str | None:
+        if self.house.battery is None:
+            return "no_battery"
+        try:
+            battery = battery_command_of(command)
+        except ValueError:
+            return "invalid (mode and power do not fit)"
+        reason = self.battery_lease.offer(command, now, self.clock)
+        if reason is None:
+            self.twin.apply(Command(until=self.clock.timestamp(self.battery_lease.end_s), battery=battery))
+        return reason
+
+    def _charger(self, command: object, now: float) -> str | None:
+        charger = self.house.ev_charger
+        if charger is None:
+            return "no_charger"
+        reason = self.ev_lease.offer(command, now, self.clock)
+        if reason is None:
+            self.twin.apply(Command(until=self.clock.timestamp(self.ev_lease.end_s),
+                                    ev_power_kw=charger_payload_power_kw(command, charger)))
+        return reason
+
+    def _controller_status(self, topic: str, payload: bytes, now: float) -> bool:
+        if not payload:
+            return False
+        try:
+            status = parse_payload(ControllerStatus, payload)
+        except PayloadError as exc:
+            self._record(now, topic, f"invalid ({exc.reason})")
+            return False
+        if status.state != "offline":
+            return False
+        # The controller is gone (its goodbye or its last will): every device to its own rule, now.
+        self.relays.release()
+        self.battery_lease.release()
+        self.ev_lease.release()
+        self.twin.end_leases()
+        self._relay_wake_s = math.inf
+        self._record(now, topic, "controller_offline")
+        return True
+
+    def _refresh_relays(self, t: float) -> None:
+        """Hand the twin the relays' states: leased rooms as commanded, the others by their thermostat."""
+        self._advance(t)
+        leased = self.relays.leased(t)
+        if not leased.any():
+            self.twin.end_leases(relays=True, battery=False, ev=False)
+            self._relay_wake_s = math.inf
+            return
+        wanted = self.relays.wanted
+        next_tick = math.inf
+        if not leased.all():
+            obs = self.twin.observe()
+            local = local_thermostat(obs.room_temp_c, obs.comfort_lower_c, obs.relay_on, self.house.thermostat)
+            wanted = np.where(leased, wanted, local)
+            next_tick = t + self.house.thermostat.period_s
+        # The twin holds one relay lease: until the last room's ends (when it takes over itself);
+        # rooms whose lease ends earlier are handed to their thermostat at a wake-up then.
+        last_end = max(s.end_s for s, on in zip(self.relays.slots, leased, strict=True) if on)
+        self.twin.apply(Command(until=self.clock.timestamp(last_end), relay_on=tuple(bool(x) for x in wanted)))
+        self._relay_wake_s = min(self.relays.next_end_s(t), next_tick)
+        if self._relay_wake_s >= last_end:
+            self._relay_wake_s = math.inf
+
+    # --- outbound -----------------------------------------------------------------------------------
+
+    def _clear_retained(self) -> None:
+        """Remove readings a previous run left retained (they would look newer than ours)."""
+        for key in READING_KEYS:
+            for topic in self.topics.topics(key):
+                self.link.publish(Message(topic, b"", retain=True))
+
+    def _announce_clock(self) -> None:
+        s = self.scenario
+        clock = EmulatorClock(scenario=s.name, house_start=s.start.to_pydatetime(), house_end=s.end.to_pydatetime(),
+                              wall_start_s=self.clock.wall_origin_s, speed=self.speed,
+                              timezone=self.house.location.timezone)
+        self.link.publish(Message(self.topics.topic("emulator_clock"), dump(clock), retain=True))
+
+    def _publish_sample(self, t: float) -> None:
+        """Every reading of the house at house time ``t``, with the meters' counters."""
+        self._advance(t)
+        obs = self.twin.observe()
+        self.totals.add(self.twin.take_interval().meter)
+        devices = DeviceStates(relays=self.relays, battery_lease=self.battery_lease, ev_lease=self.ev_lease)
+        for topic, payload in house_readings(self.twin, obs, self.totals, devices, self.topics,
+                                             self.clock.timestamp(self.twin.t_s)):
+            # Like the real devices' bridges: readings at QoS 0 (the next one follows), retained.
+            self.link.publish(Message(topic, dump(payload), retain=True, qos=0))
+        self.samples += 1
+
+    def summary(self) -> dict[str, object]:
+        """Counts of what happened, and how late commands arrived (wall seconds after their decision)."""
+        results = Counter(r.result for r in self.records)
+        lags = np.array([r.lag_wall_s for r in self.records if r.lag_wall_s is not None])
+        late = sum(1 for r in self.records if r.result == "accepted" and r.lag_wall_s is not None
+                   and r.lag_wall_s * self.speed > self.publish_period_s)
+        return {"samples": self.samples, "commands": dict(results), "house_end_s": self.twin.t_s,
+                "dropped_while_disconnected": self.link.unsent,
+                "command_lag_wall_s": None if not lags.size else {
+                    "p50": float(np.percentile(lags, 50)), "p95": float(np.percentile(lags, 95)),
+                    "max": float(lags.max())},
+                "commands_after_next_reading": late}

@@ -1,0 +1,358 @@
+"""MqttHouse: the real house behind MQTT, as a ``Plant`` the runner loop drives like ``SimHouse``.
+
+``observe()`` builds an ``Observation`` from fresh readings and the forecast source; an input
+whose reading is too old is named in ``obs.stale`` and given as NaN (never zero, never the last
+value). ``apply()`` publishes each commanded device's lease (QoS 1, never retained, MQTT v5
+expiry = lease) — only to the devices the rollout mode allows, a second gate behind the safety
+layer, and only through ``hardware.failsafe.layer`` (link state, re-read after reconnecting, manual
+overrides, clock skew, the envelope on the wire, read-back). ``take_interval()`` meters the
+interval from the devices' counters, so the live run log has the simulated one's schema.
+
+House time is the SimPy clock ``env.now`` (seconds since ``clock.origin``). At a decision
+instant the house can wait (``sample_wait_s``) for readings stamped at or after that instant,
+so that what the controller sees is the house *now*, not a reading from a moment ago.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable
+from datetime import datetime
+
+import simpy
+
+from hardware.devices import LeaseTerms
+from hardware.devices.encoder import CommandEncoder
+from hardware.devices.ev_charger import EvChargerAdapter
+from hardware.devices.growatt import GrowattAdapter
+from hardware.devices.loxone import LoxoneAdapter
+from hardware.plant.clock import HouseClock
+from hardware.config import LiveConfig
+from hardware.errors import LiveError
+from hardware.failsafe.layer import FailSafe
+from hardware.failsafe.fallback import Verdict
+from hardware.plant.forecasts import ForecastSource, Outlook
+from hardware.plant.metering import Counters, EventLedger, interval_meter
+from hardware.wire.mqtt import Message, MqttLink
+from hardware.failsafe.persistence import PlannedCommand
+from hardware.plant.readings import Reading, ReadingStore
+from hardware.wire.schemas import READING_SCHEMAS, ControllerStatus, OptimStatus, dump
+from hardware.wire.topics import READING_KEYS, Route
+from twin.config import HouseConfig
+from twin.contracts import Command, Observation
+from twin.house import IntervalRecord
+from twin.safety import RolloutMode, SafetyHistory
+
+log = logging.getLogger(__name__)
+
+#: How far before a decision instant a reading may be stamped and still count as taken at it [house s]:
+#: above the payloads' microsecond timestamps, below the emulator's pre-departure reading (1e-4 s before).
+SAMPLE_TOLERANCE_S = 1e-5
+
+#: Devices each rollout mode may command.
+ALLOWED_DEVICES = {
+    RolloutMode.SIMULATION: frozenset(),
+    RolloutMode.ADVISORY: frozenset(),
+    RolloutMode.PARTIAL: frozenset({"battery"}),
+    RolloutMode.FULL: frozenset({"heating", "battery", "ev"}),
+}
+
+
+def command_summary(command: Command | None, room_names: tuple[str, ...]) -> dict | None:
+    """A command as plain JSON data (for ``pems/plan`` and the command journal)."""
+    if command is None:
+        return None
+    battery = command.battery
+    return {
+        "until": command.until.isoformat(),
+        "relay_on": dict(zip(room_names, command.relay_on, strict=True)) if command.relay_on is not None else None,
+        "battery": None if battery is None else {"mode": battery.mode.value, "power_kw": battery.power_kw,
+                                                 "reserve_soc": battery.reserve_soc},
+        "ev_power_kw": command.ev_power_kw,
+        "plan_status": command.plan_status,
+    }
+
+
+class MqttHouse:
+    """The house behind the broker. ``connect()`` before the run, ``close()`` after it."""
+
+    def __init__(self, house: HouseConfig, config: LiveConfig, clock: HouseClock, env: simpy.Environment,
+                 forecasts: ForecastSource, mode: RolloutMode = RolloutMode.FULL) -> None:
+        self.house = house
+        self.config = config
+        self.clock = clock
+        self.env = env
+        self.forecasts = forecasts
+        self.mode = mode
+        self.topics = config.topics.topic_map(house.room_names)
+        self.store = ReadingStore(clock, config.max_age.max_clock_skew_s)
+        self.ledger = EventLedger(house.grid, len(house.rooms))
+        self.store.add_listener(self._book)
+        self.loxone = LoxoneAdapter(house, self.topics, config.max_age)
+        self.growatt = GrowattAdapter(self.topics, config.max_age, house.battery is not None)
+        self.ev = EvChargerAdapter(house.ev_charger, self.topics, config.max_age)
+        self.encoder = CommandEncoder(self.loxone, self.growatt, self.ev, house.battery is not None,
+                                      house.ev_charger is not None)
+        self.allowed = ALLOWED_DEVICES[mode]
+        self.published: Counter[str] = Counter()  # device → messages published
+        self.blocked = 0  # device commands refused by the rollout gate
+        self.not_commanded: Counter[str] = Counter()  # why device commands were held back
+        self._blind: frozenset[int] = frozenset()  # rooms without a fresh temperature at the last decision
+        self.safety_history: Callable[[], SafetyHistory | None] = lambda: None  # set by the live runner
+        self._sampled_at: float | None = None
+        self._stale: frozenset[str] = frozenset()  # of the last observation
+        age = config.max_age
+        self._max_age_by_key = {
+            "room_temperature": age.room_temperature_s, "heating_status": age.heating_status_s,
+            "outdoor_temperature": age.outdoor_temperature_s, "battery_status": age.battery_s, "pv_status": age.pv_s,
+            "grid_status": age.grid_s, "ev_status": age.ev_charger_s, "ev_car_status": age.ev_car_s}
+        self._interval_start_s: float | None = None
+        self._interval_counters: Counters | None = None
+        self._interval_prices = (math.nan, math.nan)
+        # Only a controller that commands devices announces itself: its last will makes them fall back.
+        commanding = bool(self.allowed)
+        status_topic = self.topics.topic("controller_status")
+        self._farewell = Message(status_topic, self._status_payload("offline"), retain=True) if commanding else None
+        subscriptions = [t for key in READING_KEYS for t in self.topics.topics(key)]
+        birth = Message(status_topic, self._status_payload("online"), retain=True) if commanding else None
+        self.failsafe = FailSafe(house, config, self.topics, mode, clock.speed, self.wall_now, clock.now_s,
+                                 subscriptions, self._on_message, birth=birth, will=self._farewell)
+        self.events = self.failsafe.events
+        self.store.on_stamp = self.failsafe.on_stamp
+        self.store.add_listener(self.failsafe.on_reading)
+
+    @property
+    def link(self) -> MqttLink | None:
+        """The current connection (a new one after every reconnection)."""
+        return self.failsafe.link
+
+    def _status_payload(self, state: str) -> bytes:
+        return dump(ControllerStatus(state=state, mode=self.mode.value))
+
+    # --- connection ----------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        self.failsafe.start()
+
+    def close(self) -> None:
+        """Say goodbye (devices fall back to their own rules at once) and disconnect."""
+        self.failsafe.stop(farewell=self._farewell)
+
+    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        route = self.topics.route(topic)
+        if route is None:
+            self.store.drops.drop(topic, "unexpected_topic")
+            return
+        if self.failsafe.route(route, topic, payload, retained):
+            return
+        if route.key not in READING_SCHEMAS:
+            self.store.drops.drop(topic, "unexpected_topic")
+            return
+        if not payload:  # a retained message being cleared
+            return
+        self.store.offer(route, READING_SCHEMAS[route.key], topic, payload, retained)
+
+    def _book(self, key: Hashable, reading: Reading) -> None:
+        house_s = reading.device_s if reading.device_s is not None else self.clock.now_s()
+        self.ledger.on_reading(key, reading, house_s)
+
+    def required_readings(self) -> dict[Route, float]:
+        """Readings the house cannot be observed without, with their max ages."""
+        age = self.config.max_age
+        keys = {Route("room_temperature", j): age.room_temperature_s for j in range(len(self.house.rooms))}
+        keys.update({Route("heating_status", j): age.heating_status_s for j in range(len(self.house.rooms))})
+        keys[Route("pv_status")] = age.pv_s
+        keys[Route("grid_status")] = age.grid_s
+        if self.house.battery is not None:
+            keys[Route("battery_status")] = age.battery_s
+        if self.house.ev_charger is not None:
+            keys[Route("ev_status")] = age.ev_charger_s
+        return keys
+
+    def wait_for_readings(self, timeout_s: float) -> list[str]:
+        """Wait until every required reading is fresh; the topics still missing after ``timeout_s``."""
+        required = self.required_readings()
+
+        def missing() -> list[Route]:
+            keys = [k for k, max_age in required.items() if self.store.fresh(k, max_age) is None]
+            # A connected car's needs come on their own topic, a moment after the charger's status: without
+            # them the first decision would see a car that wants nothing (found by the MPC's parity test).
+            charger = self.store.fresh(Route("ev_status"), self.config.max_age.ev_charger_s)
+            if (getattr(charger, "connected", False)
+                    and self.store.fresh(Route("ev_car_status"), self.config.max_age.ev_car_s) is None):
+                keys.append(Route("ev_car_status"))
+            return keys
+
+        self.store.wait_until(lambda: not missing(), timeout_s)
+        return [self.topics.topic(k.key, k.room) for k in missing()]
+
+    # --- Plant protocol ------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The house time of the current decision (the SimPy clock)."""
+        return self.clock.timestamp(self.env.now)
+
+    def wall_now(self) -> datetime:
+        """The house time right now (heartbeats, alerts, re-sent commands: not the last decision's time)."""
+        return self.clock.timestamp(self.clock.now_s())
+
+    def _sample(self, t: float) -> None:
+        """Wait (bounded) until every fresh reading whose device stamps its readings has reached ``t``."""
+        if self._sampled_at == t:
+            return
+        self._sampled_at = t
+        wait_s = self.config.control.sample_wait_s
+        if wait_s <= 0.0:
+            return
+        limit = self._max_age_by_key
+        stamped = [k for k in self.store.keys()
+                   if (r := self.store.get(k)) is not None and r.device_s is not None
+                   and self.store.age_s(r) <= limit.get(getattr(k, "key", ""), 0.0)]
+
+        def reached() -> bool:
+            # A reading stamped just before t (a device reporting a change) does not count as at t.
+            return all((r := self.store.get(k)) is not None and r.device_s >= t - SAMPLE_TOLERANCE_S
+                       for k in stamped)
+
+        if not self.store.wait_until(reached, wait_s):
+            log.debug("readings for t=%.0f s incomplete after %.2f s", t, wait_s)
+
+    def observe(self) -> Observation:
+        t = self.env.now
+        self._sample(t)
+        now = self.clock.timestamp(t)
+        outlook = self.forecasts.outlook(now)
+        heating = self.loxone.read(self.store)
+        inverter = self.growatt.read(self.store)
+        ev = self.ev.read(self.store)
+        stale = set(heating.stale | inverter.stale | ev.stale)
+        base_load = (inverter.grid_power_kw + inverter.pv_power_kw - inverter.battery_power_kw
+                     - heating.heating_kw - ev.power_kw)
+        if math.isnan(base_load):
+            stale.add("base_load_kw")
+        else:
+            base_load = max(base_load, 0.0)  # meters that disagree slightly must not make a negative load
+        outdoor = heating.outdoor_temp_c if math.isfinite(heating.outdoor_temp_c) else outlook.outdoor_temp_c
+        if self._interval_counters is None:
+            self._start_interval(t, outlook)
+        self._stale = frozenset(stale)
+        return Observation(
+            time=now, room_temp_c=heating.room_temp_c, comfort_lower_c=outlook.comfort_lower_c,
+            comfort_upper_c=outlook.comfort_upper_c, relay_on=heating.relay_on, outdoor_temp_c=outdoor,
+            pv_power_kw=inverter.pv_power_kw, base_load_kw=base_load,
+            grid_power_kw=inverter.grid_power_kw, battery_soc=inverter.battery_soc,
+            battery_power_kw=inverter.battery_power_kw, ev_connected=ev.connected, ev_soc=ev.soc,
+            ev_energy_needed_kwh=ev.energy_needed_kwh, ev_departure=ev.departure,
+            import_price_per_kwh=outlook.import_price_per_kwh, export_price_per_kwh=outlook.export_price_per_kwh,
+            forecast=outlook.forecast, stale=frozenset(stale))
+
+    def apply(self, command: Command) -> None:
+        """Publish each commanded device's lease; devices the rollout mode forbids get nothing.
+
+        Each device is commanded only if the fail-safe lets it (``FailSafe.why_not``); the plan
+        (sequence numbers, leases) is persisted before anything goes out.
+        """
+        now = self.now()
+        if command.until <= now:
+            return
+        lease = LeaseTerms.of(command, now, self.clock.speed)
+        failsafe = self.failsafe
+        names = self.house.room_names
+        parts = {"heating": command.relay_on, "battery": command.battery, "ev": command.ev_power_kw}
+        for kind, part in parts.items():
+            if part is not None:
+                self._allow(kind)  # counts what the mode forbids (the safety layer has removed it already)
+        # A room whose temperature is unknown is not commanded: its lease lapses and its own
+        # thermostat takes over, rather than a blind controller holding it off (LIVE.md F4).
+        blind = frozenset(j for j, room in enumerate(names) if f"room_temp_c.{room}" in self._stale)
+        if blind != self._blind and command.relay_on is not None and "heating" in self.allowed:
+            (log.warning if blind else log.info)("not commanding the heating of %s: no fresh temperature",
+                                                 ", ".join(names[j] for j in sorted(blind)) or "no room")
+        self._blind = blind
+        ready = []
+        for part in self.encoder.device_commands(command, lease, failsafe.seq, self.allowed, blind):
+            reason = failsafe.why_not(part.device)
+            if reason is not None:
+                self.not_commanded[reason] += 1
+                continue
+            ready.append((part.kind, part.device, part.key, part.expected, part.build()))
+        if not ready:
+            return
+        sent_wall = time.time()
+        until_wall = sent_wall + lease.expiry_s
+        failsafe.save_plan({device: PlannedCommand(device, key, int(json.loads(message.payload)["seq"]), expected,
+                                                   until_wall, sent_wall)
+                            for _, device, key, expected, message in ready}, self.safety_history())
+        failsafe.outbox.stale = self._stale
+        for kind, device, key, expected, message in ready:
+            if failsafe.send(device, key, message, expected, lease.ttl_s, lease.expiry_s):
+                self.published[kind] += 1
+
+    def _allow(self, device: str) -> bool:
+        if device in self.allowed:
+            return True
+        self.blocked += 1
+        log.error("rollout mode %s: not commanding the %s", self.mode.name, device)
+        return False
+
+    def publish_plan(self, obs: Observation, advice: Command, sent: Command) -> None:
+        """The decision, as advice and as sent, on ``pems/plan`` (retained; not in SIMULATION)."""
+        if self.mode is RolloutMode.SIMULATION:
+            return
+        names = self.house.room_names
+        payload = {"ts": obs.time.isoformat(), "mode": self.mode.value, "link": self.failsafe.state.value,
+                   "advice": command_summary(advice, names), "sent": command_summary(sent, names)}
+        self.failsafe.publish(Message(self.topics.topic("plan"), json.dumps(payload).encode(), retain=True))
+
+    def publish_optim_status(self, obs: Observation, verdict: Verdict, controller: str) -> None:
+        """How this decision was made, on ``pems/optim_status`` (retained; not in SIMULATION)."""
+        payload = OptimStatus(ts=obs.time, status=verdict.status, controller=controller[:128],
+                              detail=verdict.detail[:1000])
+        self.failsafe.publish(Message(self.topics.topic("optim_status"), dump(payload), retain=True))
+
+    # --- metering ------------------------------------------------------------------------------------
+
+    def _counters(self) -> Counters:
+        heating_kwh, switches = self.loxone.counters(self.store)
+        inverter = self.growatt.counters(self.store)
+        return Counters(pv_kwh=inverter.pv_kwh, import_kwh=inverter.import_kwh, export_kwh=inverter.export_kwh,
+                        battery_charge_kwh=inverter.battery_charge_kwh,
+                        battery_discharge_kwh=inverter.battery_discharge_kwh,
+                        ev_kwh=self.ev.energy_counter_kwh(self.store), heating_room_kwh=heating_kwh,
+                        relay_switches_room=switches)
+
+    def _start_interval(self, t: float, outlook: Outlook) -> None:
+        self._interval_start_s = t
+        self._interval_counters = self._counters()
+        self._interval_prices = (outlook.import_price_per_kwh, outlook.export_price_per_kwh)
+        self.ledger.take(t)  # what happened before the first interval is not ours
+
+    def take_interval(self) -> IntervalRecord:
+        """Close the interval that ends now: meter it from the counters; start the next one."""
+        t = self.env.now
+        self._sample(t)
+        start_counters = self._interval_counters
+        end_counters = self._counters()
+        violation, unmet, switches = self.ledger.take(t)
+        if start_counters is None:  # take_interval before any observe(): an empty interval
+            start_counters = end_counters
+        meter = interval_meter(start_counters, end_counters, *self._interval_prices, violation, unmet, switches)
+        heating = self.loxone.read(self.store)
+        inverter = self.growatt.read(self.store)
+        ev = self.ev.read(self.store)
+        record = IntervalRecord(
+            start_s=self._interval_start_s if self._interval_start_s is not None else t, end_s=t, meter=meter,
+            room_temp_c=heating.room_temp_c, relay_on=heating.relay_on, battery_soc=inverter.battery_soc,
+            ev_connected=ev.connected, ev_soc=ev.soc)
+        self._interval_start_s = t
+        self._interval_counters = end_counters
+        try:
+            outlook = self.forecasts.outlook(self.clock.timestamp(t))
+            self._interval_prices = (outlook.import_price_per_kwh, outlook.export_price_per_kwh)
+        except LiveError:  # the forecast source has run out: this was the last interval
+            self._interval_prices = (math.nan, math.nan)
+        return record
