@@ -5,8 +5,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Real parts for the tests: a Mosquitto broker (and mosquitto_passwd), GLPK's glpsol, CBC (HiGHS comes from
-# PyPI) and openssl for the TLS certificates of the security tests.
-APT_PACKAGES=(mosquitto glpk-utils coinor-cbc openssl)
+# PyPI), openssl for the TLS certificates of the security tests, mosquitto-clients for the documented
+# mosquitto_pub/sub hints, InfluxDB 1.x for the history import and the results store, and Chromium for
+# the report page tests.
+APT_PACKAGES=(mosquitto mosquitto-clients glpk-utils coinor-cbc openssl influxdb chromium)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -33,6 +35,6 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   # torch first, pinned: the CPU wheel (found through pip's find-links on these machines); letting
   # stable-baselines3 pull torch in would resolve to the CUDA build and gigabytes of packages.
   quiet "$ROOT/.venv/bin/python" -m pip install -q "torch==2.13.0"
-  quiet "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev,rl]"
+  quiet "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev,rl,docs]"
   touch "$stamp"
 fi
