@@ -37,7 +37,7 @@ class CommissioningController:
         if self._ev is not None:
             ev = self._ev[k % 2] if obs.ev_connected else 0.0
         return Command(until=obs.after(self.lease_s), relay_on=relays, battery=battery, ev_power_kw=ev,
-                       plan_status=f"commissioning step {k}")
+                       plan_note=f"commissioning step {k}")
 
 
 def catalog() -> list[ControllerEntry]:

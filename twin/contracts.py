@@ -68,24 +68,45 @@ SELF_CONSUMPTION = BatteryCommand(BatteryMode.SELF_CONSUMPTION)
 
 
 class PlanStatus(enum.StrEnum):
-    """The vocabulary of ``Command.plan_status`` for controllers that plan (e.g. an MPC).
+    """The vocabulary of ``Command.plan_status``; str-valued, so the run log and JSON keep the text.
 
-    A decision either executes a *fresh* plan — ``OPTIMAL`` (solved to the MIP gap) or
-    ``FEASIBLE`` (the solver's incumbent at its time limit, gap not proven) — or has none:
-    ``LAST_PLAN`` (the latest solve failed; the last valid plan is executed while it lasts) or
-    ``FALLBACK`` (no valid plan; a simple fallback controller decided). The KPI
-    ``cycles_without_plan`` counts the decisions in :data:`WITHOUT_PLAN`. Controllers that do
-    not plan leave ``plan_status`` empty.
+    A planning controller (e.g. an MPC) either executes a *fresh* plan — ``OPTIMAL`` (solved to
+    the MIP gap) or ``FEASIBLE`` (the solver's incumbent at its time limit, gap not proven) — or
+    has none: ``LAST_PLAN`` (the latest solve failed; the last valid plan is executed while it
+    lasts) or ``FALLBACK`` (no valid plan; a simple fallback controller decided). ``FAILED`` is
+    a planner admitting that what it returns is no usable plan (infeasible, an error, a time
+    limit without an incumbent, a relaxed solution; ``Command.plan_note`` says which): the live
+    guard never executes it. ``DEFAULTS`` is the live guard's command that commands nothing.
+    The KPI ``cycles_without_plan`` counts the decisions in :data:`WITHOUT_PLAN`. Controllers
+    that do not plan leave ``plan_status`` ``None``.
     """
 
     OPTIMAL = "optimal"
     FEASIBLE = "feasible"
     LAST_PLAN = "last_plan"
     FALLBACK = "fallback"
+    FAILED = "failed"
+    DEFAULTS = "defaults"
 
 
+_STATUS_VALUES = frozenset(s.value for s in PlanStatus)
 #: Statuses of decisions taken without a fresh plan.
 WITHOUT_PLAN = frozenset({PlanStatus.LAST_PLAN, PlanStatus.FALLBACK})
+#: Statuses only a planning controller reports (a log holding none of them is not a planner's).
+PLANNING = frozenset({PlanStatus.OPTIMAL, PlanStatus.FEASIBLE, PlanStatus.LAST_PLAN, PlanStatus.FALLBACK})
+
+
+def plan_label(status: PlanStatus | None, note: str) -> str:
+    """The run log's ``plan_status`` text: the status, then the note (``"optimal [forecasts=learned]"``)."""
+    if status is None:
+        return note
+    return f"{status.value} {note}" if note else status.value
+
+
+def status_of_label(label: str) -> PlanStatus | None:
+    """The :class:`PlanStatus` a :func:`plan_label` text starts with (``None`` when it starts with none)."""
+    word = label.split(" ", 1)[0]
+    return PlanStatus(word) if word in _STATUS_VALUES else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,20 +117,34 @@ class Command:
     its own local behaviour once that has run out (relays → local thermostat, battery →
     SELF_CONSUMPTION, charger → full power while a car is connected).
     ``ev_power_kw`` is the charger's AC power: 0 stops charging, otherwise it is brought into
-    the charger's [min, max] range. ``plan_status`` is free text recorded in the run log.
+    the charger's [min, max] range. ``plan_status`` (a :class:`PlanStatus`, or its text value) is
+    what a planner says of its plan; ``plan_note`` is free text (which solver outcome, a wrapper's
+    tag). The run log records both as :func:`plan_label`.
     """
 
     until: datetime
     relay_on: tuple[bool, ...] | None = None
     battery: BatteryCommand | None = None
     ev_power_kw: float | None = None
-    plan_status: str = ""
+    plan_status: PlanStatus | None = None
+    plan_note: str = ""
 
     def __post_init__(self) -> None:
+        status = self.plan_status
+        if status is not None and type(status) is not PlanStatus:
+            if not isinstance(status, str) or status not in _STATUS_VALUES:
+                raise ValueError(f"plan_status must be one of {[s.value for s in PlanStatus]} or None, got "
+                                 f"{status!r} (free text goes in plan_note)")
+            object.__setattr__(self, "plan_status", PlanStatus(status))
         if not isinstance(self.until, datetime) or self.until.tzinfo is None:
             raise TypeError(f"until must be a timezone-aware datetime, got {self.until!r}")
         if self.ev_power_kw is not None and not math.isfinite(self.ev_power_kw):
             raise ValueError(f"ev_power_kw must be finite, got {self.ev_power_kw!r}")
+
+    @property
+    def plan_label(self) -> str:
+        """``plan_status`` and ``plan_note`` as the run log's text (:func:`plan_label`)."""
+        return plan_label(self.plan_status, self.plan_note)
 
 
 class Forecast:

@@ -15,9 +15,9 @@ Definitions:
 - ``decide_time_*_s``: wall time of ``Controller.decide`` [s].
 - ``energy_balance_max_abs_kwh``: largest |PV + import + discharge − load − heating − EV − charge
   − export| of any interval [kWh]; a healthy twin shows rounding noise only.
-- ``cycles_without_plan``: decisions taken without a fresh plan (``plan_status``'s first word in
+- ``cycles_without_plan``: decisions taken without a fresh plan (a ``PlanStatus`` in
   ``twin.contracts.WITHOUT_PLAN``: the last valid plan or the fallback); ``None`` for a
-  controller that does not plan (no decision carries a ``PlanStatus``).
+  controller that does not plan (no decision carries a status of ``twin.contracts.PLANNING``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from twin.config import HouseConfig
-from twin.contracts import WITHOUT_PLAN, PlanStatus
+from twin.contracts import PLANNING, WITHOUT_PLAN, status_of_label
 from twin.runlog import energy_residual_kwh
 
 KPI_KEYS = (
@@ -56,11 +56,11 @@ def cycles_without_plan(log: pd.DataFrame) -> int | None:
     """Decisions without a fresh plan; None when no decision reports a plan status."""
     if "plan_status" not in log.columns:
         return None
-    # A wrapper may tag the status after it (LearnedForecasts: "optimal [forecasts=learned]").
-    status = log["plan_status"].astype("string").str.split(" ", n=1).str[0]
-    if not status.isin([s.value for s in PlanStatus]).any():
+    # The column is contracts.plan_label's text ("optimal [forecasts=learned]"): read back its status.
+    statuses = [status_of_label(label) for label in log["plan_status"].fillna("").astype(str)]
+    if not any(s in PLANNING for s in statuses):
         return None
-    return int(status.isin([s.value for s in WITHOUT_PLAN]).sum())
+    return sum(s in WITHOUT_PLAN for s in statuses)
 
 
 def compute_kpis(log: pd.DataFrame, house: HouseConfig) -> dict[str, float | int | None]:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from twin.contracts import Command, Observation
+from twin.contracts import Command, Observation, PlanStatus, plan_label
 from twin.house import IntervalRecord
 
 ENERGY_COLUMNS = (
@@ -81,7 +81,8 @@ class RunLogRow(NamedTuple):
     cmd_battery_power_kw: float
     cmd_ev_power_kw: float
     cmd_relays: bool
-    plan_status: str
+    plan_status: PlanStatus | None
+    plan_note: str  # the log's plan_status column is plan_label(plan_status, plan_note)
     decide_time_s: float
     start_temp_c: Sequence[float]  # observed at the interval's start
     heating_kwh: tuple[float, ...]
@@ -102,19 +103,19 @@ class RunLogRecorder:
     def record(self, start: datetime, obs: Observation, command: Command | None, decide_time_s: float,
                interval: IntervalRecord) -> None:
         if command is None:
-            mode, power, ev, relays, status = "", math.nan, math.nan, False, "no_command"
+            mode, power, ev, relays, status, note = "", math.nan, math.nan, False, None, "no_command"
         else:
             battery = command.battery
             mode = battery.mode.value if battery is not None else ""
             power = battery.power_kw if battery is not None else math.nan
             ev = command.ev_power_kw if command.ev_power_kw is not None else math.nan
-            relays, status = command.relay_on is not None, command.plan_status
+            relays, status, note = command.relay_on is not None, command.plan_status, command.plan_note
         self._tz = start.tzinfo
         self._rows.append(RunLogRow(start.timestamp(), interval.end_s - interval.start_s, _energies(interval.meter),
                            interval.room_temp_c,
                            interval.relay_on, interval.battery_soc, interval.ev_connected, interval.ev_soc,
                            obs.import_price_per_kwh, obs.export_price_per_kwh, obs.outdoor_temp_c,
-                           obs.comfort_lower_c, obs.comfort_upper_c, mode, power, ev, relays, status,
+                           obs.comfort_lower_c, obs.comfort_upper_c, mode, power, ev, relays, status, note,
                            decide_time_s, obs.room_temp_c, interval.meter.heating_room_kwh,
                            interval.meter.relay_switches_room))
 
@@ -141,7 +142,7 @@ class RunLogRecorder:
         columns["ev_connected"] = np.array(col.ev_connected, dtype=bool)
         columns["cmd_relays"] = np.array(col.cmd_relays, dtype=bool)
         columns["cmd_battery_mode"] = np.array(col.cmd_battery_mode, dtype=object)
-        columns["plan_status"] = np.array(col.plan_status, dtype=object)
+        columns["plan_status"] = np.array(list(map(plan_label, col.plan_status, col.plan_note)), dtype=object)
         n_rooms = len(self.room_names)
         per_room: dict[str, tuple[Sequence[object], type]] = {
             "temp_c": (col.temp_c, float),

@@ -198,7 +198,7 @@ class LearnedForecasts:
         self.scorecard.record_forecast(forecast)
         command = self.inner.decide(replace(obs, forecast=forecast))
         tag = "forecasts=learned" if learned is not None else "forecasts=scenario"
-        return replace(command, plan_status=f"{command.plan_status} [{tag}]".strip())
+        return replace(command, plan_note=f"{command.plan_note} [{tag}]".strip())
 
 
 # --- construction helpers ------------------------------------------------------------------------------

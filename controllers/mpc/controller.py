@@ -99,8 +99,8 @@ class MpcController:
             command = self.fallback.decide(obs)
             self.executor.decide(obs, np.zeros(len(self.house.rooms)), self.decision_interval_s)  # keep its clock
             return Command(until=command.until, relay_on=command.relay_on, battery=command.battery,
-                           ev_power_kw=command.ev_power_kw, plan_status=PlanStatus.FALLBACK.value)
-        status = plan.status if self._fresh else PlanStatus.LAST_PLAN.value
+                           ev_power_kw=command.ev_power_kw, plan_status=PlanStatus.FALLBACK)
+        status = plan.status if self._fresh else PlanStatus.LAST_PLAN
         return self._execute(plan, obs, status)
 
     # --- planning ----------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ class MpcController:
 
     # --- execution ---------------------------------------------------------------------------------
 
-    def _execute(self, plan: Plan, obs: Observation, status: str) -> Command:
+    def _execute(self, plan: Plan, obs: Observation, status: PlanStatus) -> Command:
         k = plan.block_at(obs.time)
         heater_kw = self.executor.heater_kw
         relays = self.executor.decide(obs, plan.duty[k] * heater_kw, self.decision_interval_s,
@@ -147,7 +147,7 @@ class MpcController:
         relays, battery, ev = self._within_import_limit(obs, relays, battery, ev)
         lease_s = min(self.settings.lease_s, self.house.safety.max_lease_s)
         return Command(until=obs.after(lease_s), relay_on=relays, battery=battery, ev_power_kw=ev,
-                       plan_status=str(status))
+                       plan_status=status)
 
     def _lower_soon(self, obs: Observation) -> np.ndarray:
         """The highest comfort lower bound of each room over the next ``guard_lookahead_s`` (a known schedule)."""

@@ -20,6 +20,7 @@ from datetime import datetime
 import numpy as np
 
 from controllers.mpc.blocking import BlockGrid
+from twin.contracts import PlanStatus
 
 #: The soft constraints a plan may relax (see the module docstring).
 RELAXATIONS = ("comfort_margin_kh", "comfort_band_kh", "comfort_above_kh", "ev_shortfall_kwh",
@@ -34,7 +35,7 @@ class Plan:
 
     start: datetime
     grid: BlockGrid
-    status: str  # twin.contracts.PlanStatus.OPTIMAL or FEASIBLE
+    status: PlanStatus  # OPTIMAL or FEASIBLE
     objective: float
     bound: float | None
     method: str  # how it was found: "lp" (integral relaxation), "lp+dispatch", "milp"
@@ -73,7 +74,7 @@ class Plan:
     def summary(self) -> dict[str, float | str | None]:
         """One flat row for the plan log."""
         row: dict[str, float | str | None] = {
-            "status": self.status, "method": self.method, "objective": self.objective, "bound": self.bound,
+            "status": self.status.value, "method": self.method, "objective": self.objective, "bound": self.bound,
             "gap": self.gap, "solve_time_s": self.solve_time_s, "energy_cost": self.energy_cost,
             "battery_kw_now": float(self.battery_kw[0]), "ev_kw_now": float(self.ev_kw[0]),
             "grid_import_kw_now": float(self.grid_import_kw[0]),

@@ -3,8 +3,9 @@
 :class:`GuardedController` runs the real controller (an MPC, a policy) under a hard deadline in
 a worker thread and checks what it returns. A decision that raises, overruns the deadline, or
 comes back unusable — not a ``Command``, a lease already over, relay states that are not
-booleans (a relaxed MILP's 0.37, a NaN), or a ``plan_status`` that admits failure
-(``infeasible``, ``error``, ``timeout``, ``relaxed``, …) — is replaced by, in order:
+booleans (a relaxed MILP's 0.37, a NaN), or ``PlanStatus.FAILED`` (the planner admits it has no
+usable plan: infeasible, an error, a time limit without an incumbent, a relaxed solution) — is
+replaced by, in order:
 
 1. the **last valid command** while its lease lasts (``last_plan``; never extended),
 2. the **fallback controller**'s decision (``fallback``; the rule-based baseline by default),
@@ -26,19 +27,17 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from twin.config import HouseConfig
-from twin.contracts import Command, Controller, Observation
+from twin.contracts import Command, Controller, Observation, PlanStatus
 
 log = logging.getLogger(__name__)
 
-#: ``plan_status`` words by which a planner admits it has no usable plan.
-FAILURE_WORDS = ("infeasible", "unbounded", "error", "fail", "timeout", "time limit", "relaxed", "abort")
 #: Lease of a "defaults" command, which commands nothing [s].
 DEFAULTS_LEASE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    status: str  # the planner's own word (optimal, feasible, ...) or "ok", "last_plan", "fallback", "defaults"
+    status: str  # the planner's PlanStatus (optimal, feasible, ...), or "ok" (none), last_plan, fallback, defaults
     detail: str = ""  # why the primary's decision was not used
     source: str = "primary"  # primary, last_plan, fallback, defaults
 
@@ -59,9 +58,8 @@ def command_problems(command: object, obs: Observation, house: HouseConfig) -> l
             problems.append(f"relay_on holds non-boolean values {[x for x in relays if not isinstance(x, bool)][:3]}")
     if command.ev_power_kw is not None and not math.isfinite(command.ev_power_kw):
         problems.append(f"ev_power_kw = {command.ev_power_kw}")
-    status = command.plan_status.lower()
-    if any(word in status for word in FAILURE_WORDS):
-        problems.append(f"plan_status {command.plan_status!r}")
+    if command.plan_status is PlanStatus.FAILED:
+        problems.append(f"plan_status {command.plan_label!r}")
     return problems
 
 
@@ -99,7 +97,8 @@ class GuardedController:
             return self._done(command, Verdict(command.plan_status or "ok"))
         last = self._last_valid
         if last is not None and last.until > obs.time:
-            return self._done(replace(last, plan_status="last_plan"), Verdict("last_plan", detail, "last_plan"))
+            return self._done(replace(last, plan_status=PlanStatus.LAST_PLAN, plan_note=""),
+                              Verdict(PlanStatus.LAST_PLAN, detail, "last_plan"))
         if self.fallback is not None:
             try:
                 fallback = self.fallback.decide(obs)
@@ -108,11 +107,12 @@ class GuardedController:
             else:
                 problems = command_problems(fallback, obs, self.house)
             if not problems:
-                return self._done(replace(fallback, plan_status="fallback"), Verdict("fallback", detail, "fallback"))
+                return self._done(replace(fallback, plan_status=PlanStatus.FALLBACK, plan_note=""),
+                                  Verdict(PlanStatus.FALLBACK, detail, "fallback"))
             detail += "; " + "; ".join(problems)
         defaults = Command(until=obs.after(min(DEFAULTS_LEASE_S, self.house.safety.max_lease_s)),
-                           plan_status="defaults")
-        return self._done(defaults, Verdict("defaults", detail, "defaults"))
+                           plan_status=PlanStatus.DEFAULTS)
+        return self._done(defaults, Verdict(PlanStatus.DEFAULTS, detail, "defaults"))
 
     def _ask_primary(self, obs: Observation) -> tuple[Command | None, str]:
         if self._running is not None and not self._running.done():

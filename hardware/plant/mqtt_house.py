@@ -73,7 +73,7 @@ def command_summary(command: Command | None, room_names: tuple[str, ...]) -> dic
         "battery": None if battery is None else {"mode": battery.mode.value, "power_kw": battery.power_kw,
                                                  "reserve_soc": battery.reserve_soc},
         "ev_power_kw": command.ev_power_kw,
-        "plan_status": command.plan_status,
+        "plan_status": command.plan_label,
     }
 
 

@@ -35,7 +35,7 @@ class Recorder:
 
     def decide(self, obs):
         self.seen.append(obs)
-        return Command(until=obs.after(900), plan_status="recorder")
+        return Command(until=obs.after(900), plan_note="recorder")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 
 from hardware.failsafe.fallback import GuardedController, command_problems
 from twin.config import reference_house
-from twin.contracts import SELF_CONSUMPTION, Command, Observation
+from twin.contracts import SELF_CONSUMPTION, Command, Observation, PlanStatus
 from twin.house import SimHouse
 from twin.registry import ControllerContext, load_scenario, make_controller
 
@@ -37,14 +37,15 @@ class Scripted:
         step = self.script.pop(0)
         if step == "hang":
             self.release.wait(5)
-            return Command(until=obs.after(900), relay_on=(True,) * 16, plan_status="late")
+            return Command(until=obs.after(900), relay_on=(True,) * 16, plan_note="late")
         if isinstance(step, Exception):
             raise step
         return step(obs) if callable(step) else step
 
 
-def good(obs: Observation, status: str = "optimal") -> Command:
-    return Command(until=obs.after(900), relay_on=(False,) * 16, battery=SELF_CONSUMPTION, plan_status=status)
+def good(obs: Observation, status: PlanStatus = PlanStatus.OPTIMAL, note: str = "") -> Command:
+    return Command(until=obs.after(900), relay_on=(False,) * 16, battery=SELF_CONSUMPTION, plan_status=status,
+                   plan_note=note)
 
 
 @pytest.fixture
@@ -60,7 +61,8 @@ def guarded():
 def test_failures_use_the_last_plan_within_its_lease_then_the_fallback(guarded, obs):
     guard, primary = guarded
     primary.script = [good, "hang", ValueError("NaN in the SOC"),
-                      lambda o: good(o, "Infeasible"), lambda o: good(o, "Optimal (Relaxed)")]
+                      lambda o: good(o, PlanStatus.FAILED, "Infeasible"),
+                      lambda o: good(o, PlanStatus.FAILED, "Optimal (Relaxed)")]
     first = guard.decide(obs)
     assert guard.verdict.status == "optimal" and first.plan_status == "optimal"
     timed_out = guard.decide(replace(obs, time=obs.after(300)))
@@ -101,7 +103,8 @@ def test_without_a_usable_fallback_every_device_keeps_its_own_rule(obs):
     (lambda o: Command(until=o.after(60), relay_on=(True,) * 3), "3 entries"),
     (lambda o: Command(until=o.after(60), relay_on=tuple([0.37] * 16)), "non-boolean"),
     (lambda o: Command(until=o.after(60), relay_on=tuple([np.nan] * 16)), "non-boolean"),
-    (lambda o: Command(until=o.after(60), plan_status="time limit reached, no incumbent"), "plan_status"),
+    (lambda o: Command(until=o.after(60), plan_status=PlanStatus.FAILED, plan_note="time limit reached, no incumbent"),
+     "plan_status"),
 ])
 def test_unusable_commands_are_recognised(obs, bad, why):
     problems = command_problems(bad(obs), obs, HOUSE)
@@ -110,7 +113,7 @@ def test_unusable_commands_are_recognised(obs, bad, why):
 
 def test_a_good_command_passes_unchanged(obs):
     primary = Scripted()
-    command = good(obs, "feasible")
+    command = good(obs, PlanStatus.FEASIBLE)
     primary.script = [command]
     guard = GuardedController(primary, HOUSE, 1.0)
     assert guard.decide(obs) is command and guard.verdict.status == "feasible"

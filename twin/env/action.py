@@ -118,7 +118,7 @@ class ActionDecoder:
                     target = obs.comfort_lower_c + SETPOINT_OFFSET_C + np.clip(heat, -1.0, 1.0) * SETPOINT_SPAN_C
                     relays = tuple((obs.room_temp_c < target).tolist())
         return Command(until=obs.after(self.lease_s), relay_on=relays, battery=battery, ev_power_kw=ev,
-                       plan_status="policy")
+                       plan_note="policy")
 
 
 def _clip(x: float) -> float:
