@@ -28,9 +28,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from scenarios._params import build
 from scenarios.synthetic import SyntheticSpec, generate
 from twin.errors import ConfigError, ScenarioError
+from twin.params import build
 from twin.registry import ScenarioEntry
 from twin.scenario import Scenario
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scenarios._params import check_params, fail, param
 from twin.contracts import FORECAST_FIELDS
 from twin.errors import ScenarioError
+from twin.params import bounded, check_bounds, fail
 
 _MINUTE_NS = 60_000_000_000
 _HOUR_NS = 60 * _MINUTE_NS
@@ -40,17 +40,17 @@ class ForecastErrorParams:
     prices are published daily at ``price_publication_hour_local`` for the next local day.
     """
 
-    temp_std_lead0_k: float = param(0.0, 10.0, "K", default=0.3)
-    temp_std_max_k: float = param(0.0, 20.0, "K", default=2.0)
-    solar_std_lead0: float = param(0.0, 2.0, default=0.15)
-    solar_std_max: float = param(0.0, 3.0, default=0.5)
-    load_std_lead0: float = param(0.0, 2.0, default=0.1)
-    load_std_max: float = param(0.0, 3.0, default=0.3)
-    growth_hours: float = param(1.0, 240.0, "h", default=48.0)
-    price_publication_hour_local: float = param(0.0, 24.0, "h", default=13.0)
+    temp_std_lead0_k: float = bounded(0.0, 10.0, "K", default=0.3)
+    temp_std_max_k: float = bounded(0.0, 20.0, "K", default=2.0)
+    solar_std_lead0: float = bounded(0.0, 2.0, default=0.15)
+    solar_std_max: float = bounded(0.0, 3.0, default=0.5)
+    load_std_lead0: float = bounded(0.0, 2.0, default=0.1)
+    load_std_max: float = bounded(0.0, 3.0, default=0.3)
+    growth_hours: float = bounded(1.0, 240.0, "h", default=48.0)
+    price_publication_hour_local: float = bounded(0.0, 24.0, "h", default=13.0)
 
     def __post_init__(self) -> None:
-        check_params(self)
+        check_bounds(self)
         for lead0, top in (("temp_std_lead0_k", "temp_std_max_k"), ("solar_std_lead0", "solar_std_max"),
                            ("load_std_lead0", "load_std_max")):
             if getattr(self, lead0) > getattr(self, top):

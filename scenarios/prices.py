@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scenarios._params import check_params, param
 from twin.errors import ScenarioError
+from twin.params import bounded, check_bounds
 
 OTE_TIMEZONE = "Europe/Prague"
 OTE_REQUIRED_COLUMNS = ("date", "hour", "price_eur_mwh")
@@ -202,13 +202,13 @@ class Tariff:
     ``ValueError`` (:class:`twin.errors.ConfigError`) naming the field, value and range.
     """
 
-    network_fee_per_kwh: float = param(0.0, 1.0, "EUR/kWh", default=0.08)
-    supplier_margin_per_kwh: float = param(-0.5, 1.0, "EUR/kWh", default=0.01)
-    vat_rate: float = param(0.0, 1.0, default=0.21)
-    export_fee_per_kwh: float = param(-0.5, 1.0, "EUR/kWh", default=0.01)
+    network_fee_per_kwh: float = bounded(0.0, 1.0, "EUR/kWh", default=0.08)
+    supplier_margin_per_kwh: float = bounded(-0.5, 1.0, "EUR/kWh", default=0.01)
+    vat_rate: float = bounded(0.0, 1.0, default=0.21)
+    export_fee_per_kwh: float = bounded(-0.5, 1.0, "EUR/kWh", default=0.01)
 
     def __post_init__(self) -> None:
-        check_params(self)
+        check_bounds(self)
 
 
 def apply_tariff(spot_per_kwh, tariff: Tariff):  # noqa: ANN001, ANN201 - numeric in, numeric out

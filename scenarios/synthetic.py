@@ -38,11 +38,11 @@ import pandas as pd
 import pvlib
 from scipy.signal import lfilter
 
-from scenarios._params import check_params, fail, param
 from scenarios.forecast_errors import ForecastErrorParams, LeadTimeErrorForecasts
 from scenarios.prices import BUNDLED_OTE_SOURCE, Tariff, apply_tariff, bundled_ote_prices
 from twin.config import ComfortMode, Location
 from twin.errors import ScenarioError
+from twin.params import bounded, check_bounds, fail
 from twin.scenario import EvSession, Scenario
 
 #: Bumped whenever the generator's output for a given spec changes (see specs/README.md).
@@ -83,32 +83,32 @@ class ClimateParams:
     3×3, row = today's regime, column = tomorrow's.
     """
 
-    monthly_mean_temp_c: tuple[float, ...] = param(-50.0, 50.0, "°C", default=PRAGUE_MONTHLY_MEAN_TEMP_C,
+    monthly_mean_temp_c: tuple[float, ...] = bounded(-50.0, 50.0, "°C", default=PRAGUE_MONTHLY_MEAN_TEMP_C,
                                                    length=12)
-    diurnal_amplitude_winter_k: float = param(0.0, 15.0, "K", default=2.0)
-    diurnal_amplitude_summer_k: float = param(0.0, 15.0, "K", default=5.0)
-    temp_max_solar_hour: float = param(0.0, 24.0, "h", default=15.0)
-    weather_noise_winter_k: float = param(0.0, 15.0, "K", default=3.5)
-    weather_noise_summer_k: float = param(0.0, 15.0, "K", default=2.5)
-    weather_correlation_days: float = param(0.1, 30.0, "d", default=3.0)
-    fast_noise_k: float = param(0.0, 5.0, "K", default=0.4)
-    cloud_temp_effect_k: float = param(0.0, 20.0, "K", default=4.0)
-    linke_turbidity: tuple[float, ...] = param(1.0, 10.0, default=CENTRAL_EUROPE_LINKE_TURBIDITY, length=12)
-    regime_transitions_winter: tuple[float, ...] = param(
+    diurnal_amplitude_winter_k: float = bounded(0.0, 15.0, "K", default=2.0)
+    diurnal_amplitude_summer_k: float = bounded(0.0, 15.0, "K", default=5.0)
+    temp_max_solar_hour: float = bounded(0.0, 24.0, "h", default=15.0)
+    weather_noise_winter_k: float = bounded(0.0, 15.0, "K", default=3.5)
+    weather_noise_summer_k: float = bounded(0.0, 15.0, "K", default=2.5)
+    weather_correlation_days: float = bounded(0.1, 30.0, "d", default=3.0)
+    fast_noise_k: float = bounded(0.0, 5.0, "K", default=0.4)
+    cloud_temp_effect_k: float = bounded(0.0, 20.0, "K", default=4.0)
+    linke_turbidity: tuple[float, ...] = bounded(1.0, 10.0, default=CENTRAL_EUROPE_LINKE_TURBIDITY, length=12)
+    regime_transitions_winter: tuple[float, ...] = bounded(
         0.0, 1.0, default=(0.55, 0.25, 0.20, 0.15, 0.45, 0.40, 0.07, 0.23, 0.70), length=9)
-    regime_transitions_summer: tuple[float, ...] = param(
+    regime_transitions_summer: tuple[float, ...] = bounded(
         0.0, 1.0, default=(0.60, 0.30, 0.10, 0.30, 0.50, 0.20, 0.20, 0.45, 0.35), length=9)
-    regime_clear_sky_index: tuple[float, ...] = param(0.0, 1.2, default=(0.95, 0.68, 0.30), length=3)
-    regime_daily_std: tuple[float, ...] = param(0.0, 0.5, default=(0.03, 0.10, 0.08), length=3)
-    regime_intraday_std: tuple[float, ...] = param(0.0, 1.0, default=(0.03, 0.22, 0.08), length=3)
-    intraday_correlation_minutes: float = param(1.0, 600.0, "min", default=30.0)
-    max_clear_sky_index: float = param(1.0, 1.5, default=1.08)
-    wind_mean_winter_m_s: float = param(0.0, 30.0, "m/s", default=4.0)
-    wind_mean_summer_m_s: float = param(0.0, 30.0, "m/s", default=3.0)
-    wind_variability: float = param(0.0, 2.0, default=0.4)
+    regime_clear_sky_index: tuple[float, ...] = bounded(0.0, 1.2, default=(0.95, 0.68, 0.30), length=3)
+    regime_daily_std: tuple[float, ...] = bounded(0.0, 0.5, default=(0.03, 0.10, 0.08), length=3)
+    regime_intraday_std: tuple[float, ...] = bounded(0.0, 1.0, default=(0.03, 0.22, 0.08), length=3)
+    intraday_correlation_minutes: float = bounded(1.0, 600.0, "min", default=30.0)
+    max_clear_sky_index: float = bounded(1.0, 1.5, default=1.08)
+    wind_mean_winter_m_s: float = bounded(0.0, 30.0, "m/s", default=4.0)
+    wind_mean_summer_m_s: float = bounded(0.0, 30.0, "m/s", default=3.0)
+    wind_variability: float = bounded(0.0, 2.0, default=0.4)
 
     def __post_init__(self) -> None:
-        check_params(self)
+        check_bounds(self)
         _row_stochastic("regime_transitions_winter", self.regime_transitions_winter)
         _row_stochastic("regime_transitions_summer", self.regime_transitions_summer)
 
@@ -124,16 +124,16 @@ WEEKEND_LOAD_PROFILE = (0.50, 0.42, 0.40, 0.38, 0.38, 0.40, 0.50, 0.75, 1.15, 1.
 class LoadParams:
     """Base load: household consumption without space heating and EV charging."""
 
-    annual_energy_kwh: float = param(100.0, 50_000.0, "kWh", default=3500.0)
-    standby_kw: float = param(0.0, 5.0, "kW", default=0.08)
-    winter_extra_fraction: float = param(0.0, 0.9, default=0.15)
-    weekday_profile: tuple[float, ...] = param(0.0, 100.0, default=WEEKDAY_LOAD_PROFILE, length=24)
-    weekend_profile: tuple[float, ...] = param(0.0, 100.0, default=WEEKEND_LOAD_PROFILE, length=24)
-    noise_std: float = param(0.0, 2.0, default=0.35)
-    noise_correlation_minutes: float = param(1.0, 1440.0, "min", default=45.0)
+    annual_energy_kwh: float = bounded(100.0, 50_000.0, "kWh", default=3500.0)
+    standby_kw: float = bounded(0.0, 5.0, "kW", default=0.08)
+    winter_extra_fraction: float = bounded(0.0, 0.9, default=0.15)
+    weekday_profile: tuple[float, ...] = bounded(0.0, 100.0, default=WEEKDAY_LOAD_PROFILE, length=24)
+    weekend_profile: tuple[float, ...] = bounded(0.0, 100.0, default=WEEKEND_LOAD_PROFILE, length=24)
+    noise_std: float = bounded(0.0, 2.0, default=0.35)
+    noise_correlation_minutes: float = bounded(1.0, 1440.0, "min", default=45.0)
 
     def __post_init__(self) -> None:
-        check_params(self)
+        check_bounds(self)
         if self.standby_kw * 8766.0 >= self.annual_energy_kwh:
             fail("standby_kw", f"= {self.standby_kw} alone exceeds annual_energy_kwh = "
                                f"{self.annual_energy_kwh}")
@@ -146,27 +146,27 @@ class EvParams:
     """A commuter electric car. Times are local wall-clock hours; energies per trip [kWh]."""
 
     enabled: bool = True
-    capacity_kwh: float = param(1.0, 300.0, "kWh", default=60.0)
-    target_soc: float = param(0.05, 1.0, default=0.8)
-    initial_soc: float = param(0.0, 1.0, default=0.6)
-    min_arrival_soc: float = param(0.0, 1.0, default=0.05)
-    departure_hour: float = param(0.0, 24.0, "h", default=7.25)
-    departure_std_minutes: float = param(0.0, 180.0, "min", default=10.0)
-    return_hour: float = param(0.0, 24.0, "h", default=17.5)
-    return_std_minutes: float = param(0.0, 180.0, "min", default=30.0)
-    commute_energy_summer_kwh: float = param(0.0, 200.0, "kWh", default=7.0)
-    commute_energy_winter_kwh: float = param(0.0, 200.0, "kWh", default=14.0)
-    commute_energy_std_kwh: float = param(0.0, 50.0, "kWh", default=2.0)
-    commute_energy_min_kwh: float = param(0.0, 200.0, "kWh", default=6.0)
-    commute_energy_max_kwh: float = param(0.0, 200.0, "kWh", default=18.0)
-    weekend_trip_probability: float = param(0.0, 1.0, default=0.5)
-    weekend_trip_start_hour: float = param(0.0, 24.0, "h", default=10.0)
-    weekend_trip_start_std_minutes: float = param(0.0, 300.0, "min", default=90.0)
-    weekend_trip_hours: float = param(0.5, 16.0, "h", default=4.0)
-    weekend_trip_energy_kwh: float = param(0.0, 200.0, "kWh", default=8.0)
+    capacity_kwh: float = bounded(1.0, 300.0, "kWh", default=60.0)
+    target_soc: float = bounded(0.05, 1.0, default=0.8)
+    initial_soc: float = bounded(0.0, 1.0, default=0.6)
+    min_arrival_soc: float = bounded(0.0, 1.0, default=0.05)
+    departure_hour: float = bounded(0.0, 24.0, "h", default=7.25)
+    departure_std_minutes: float = bounded(0.0, 180.0, "min", default=10.0)
+    return_hour: float = bounded(0.0, 24.0, "h", default=17.5)
+    return_std_minutes: float = bounded(0.0, 180.0, "min", default=30.0)
+    commute_energy_summer_kwh: float = bounded(0.0, 200.0, "kWh", default=7.0)
+    commute_energy_winter_kwh: float = bounded(0.0, 200.0, "kWh", default=14.0)
+    commute_energy_std_kwh: float = bounded(0.0, 50.0, "kWh", default=2.0)
+    commute_energy_min_kwh: float = bounded(0.0, 200.0, "kWh", default=6.0)
+    commute_energy_max_kwh: float = bounded(0.0, 200.0, "kWh", default=18.0)
+    weekend_trip_probability: float = bounded(0.0, 1.0, default=0.5)
+    weekend_trip_start_hour: float = bounded(0.0, 24.0, "h", default=10.0)
+    weekend_trip_start_std_minutes: float = bounded(0.0, 300.0, "min", default=90.0)
+    weekend_trip_hours: float = bounded(0.5, 16.0, "h", default=4.0)
+    weekend_trip_energy_kwh: float = bounded(0.0, 200.0, "kWh", default=8.0)
 
     def __post_init__(self) -> None:
-        check_params(self)
+        check_bounds(self)
         if self.departure_hour + 0.5 >= self.return_hour:
             fail("return_hour", f"= {self.return_hour} must be at least 30 min after departure_hour = "
                                 f"{self.departure_hour}")
@@ -182,16 +182,16 @@ class EvParams:
 class ComfortScheduleParams:
     """Occupancy in local wall-clock hours. Friday and Saturday nights start ``weekend_night_hour``."""
 
-    weekday_wake_hour: float = param(0.0, 24.0, "h", default=6.0)
-    weekday_night_hour: float = param(0.0, 24.0, "h", default=22.0)
-    weekend_wake_hour: float = param(0.0, 24.0, "h", default=8.0)
-    weekend_night_hour: float = param(0.0, 24.0, "h", default=23.0)
+    weekday_wake_hour: float = bounded(0.0, 24.0, "h", default=6.0)
+    weekday_night_hour: float = bounded(0.0, 24.0, "h", default=22.0)
+    weekend_wake_hour: float = bounded(0.0, 24.0, "h", default=8.0)
+    weekend_night_hour: float = bounded(0.0, 24.0, "h", default=23.0)
     away_on_weekdays: bool = True
-    away_start_hour: float = param(0.0, 24.0, "h", default=8.5)
-    away_end_hour: float = param(0.0, 24.0, "h", default=15.5)
+    away_start_hour: float = bounded(0.0, 24.0, "h", default=8.5)
+    away_end_hour: float = bounded(0.0, 24.0, "h", default=15.5)
 
     def __post_init__(self) -> None:
-        check_params(self)
+        check_bounds(self)
         if not self.weekday_wake_hour < self.weekday_night_hour:
             fail("weekday_wake_hour", f"= {self.weekday_wake_hour} must be before weekday_night_hour = "
                                       f"{self.weekday_night_hour}")
@@ -214,12 +214,12 @@ class SyntheticSpec:
     """
 
     name: str
-    version: int = param(1, 1000, default=1)
+    version: int = bounded(1, 1000, default=1)
     start: dt.date = dt.date(2024, 1, 15)
-    days: int = param(1, 3660, "d", default=7)
+    days: int = bounded(1, 3660, "d", default=7)
     description: str = ""
     step_minutes: int = 15
-    seed: int = param(0, 2**63 - 1, default=0)
+    seed: int = bounded(0, 2**63 - 1, default=0)
     location: Location = PRAGUE
     tariff: Tariff = Tariff()
     climate: ClimateParams = ClimateParams()
@@ -235,7 +235,7 @@ class SyntheticSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 fail(name, f"= {value!r} must be an integer")
-        check_params(self)
+        check_bounds(self)
         if not isinstance(self.start, dt.date) or isinstance(self.start, dt.datetime):
             fail("start", f"= {self.start!r} must be a date")
         if self.step_minutes not in ALLOWED_STEP_MINUTES:

@@ -8,50 +8,21 @@ energies kWh, fractions 0..1.
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from twin.errors import ConfigError
+from twin.params import bounded, check_bounds, fail
 
 ROOM_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-
-
-def bounded(lo: float, hi: float, unit: str = "", *, default: Any = MISSING, lo_open: bool = False) -> Any:
-    """A dataclass field with an allowed range ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``)."""
-    meta = {"range": (lo, hi), "unit": unit, "lo_open": lo_open}
-    return field(default=default, metadata=meta)
-
-
-def _check_ranges(obj: Any) -> None:
-    for f in fields(obj):
-        spec = f.metadata.get("range")
-        value = getattr(obj, f.name)
-        if spec is None or value is None:
-            continue
-        lo, hi = spec
-        unit = f" {f.metadata['unit']}" if f.metadata.get("unit") else ""
-        lo_open = f.metadata.get("lo_open", False)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{f.name} must be a number, got {value!r}", f.name)
-        below = value <= lo if lo_open else value < lo
-        if not math.isfinite(value) or below or value > hi:
-            bracket = "(" if lo_open else "["
-            raise ConfigError(
-                f"{f.name} = {value!r} is outside the allowed range {bracket}{lo}, {hi}]{unit}", f.name
-            )
-
-
-def _fail(field_name: str, message: str) -> typing.NoReturn:
-    raise ConfigError(f"{field_name} {message}", field_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +35,11 @@ class Location:
     altitude_m: float = bounded(-500.0, 9000.0, "m", default=0.0)
 
     def __post_init__(self) -> None:
-        _check_ranges(self)
+        check_bounds(self)
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            _fail("timezone", f"= {self.timezone!r} is not a known IANA time zone")
+            fail("timezone", f"= {self.timezone!r} is not a known IANA time zone")
 
     @property
     def tz(self) -> ZoneInfo:
@@ -83,9 +54,9 @@ class ComfortBand:
     upper_c: float = bounded(5.0, 40.0, "°C")
 
     def __post_init__(self) -> None:
-        _check_ranges(self)
+        check_bounds(self)
         if self.lower_c >= self.upper_c:
-            _fail("lower_c", f"= {self.lower_c} must be below upper_c = {self.upper_c}")
+            fail("lower_c", f"= {self.lower_c} must be below upper_c = {self.upper_c}")
 
     @classmethod
     def _from_toml(cls, value: Any, path: str) -> ComfortBand:
@@ -144,15 +115,15 @@ class RoomConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not ROOM_NAME_PATTERN.match(self.name):
-            _fail("name", f"= {self.name!r} must match {ROOM_NAME_PATTERN.pattern} (used in MQTT topics)")
-        _check_ranges(self)
+            fail("name", f"= {self.name!r} must match {ROOM_NAME_PATTERN.pattern} (used in MQTT topics)")
+        check_bounds(self)
         has_mass = self.mass_capacitance_j_per_k is not None
         if has_mass and self.air_mass_conductance_w_per_k is None:
-            _fail("air_mass_conductance_w_per_k", "is required when mass_capacitance_j_per_k is given")
+            fail("air_mass_conductance_w_per_k", "is required when mass_capacitance_j_per_k is given")
         if not has_mass and self.air_mass_conductance_w_per_k is not None:
-            _fail("mass_capacitance_j_per_k", "is required when air_mass_conductance_w_per_k is given")
+            fail("mass_capacitance_j_per_k", "is required when air_mass_conductance_w_per_k is given")
         if not has_mass and self.mass_outdoor_conductance_w_per_k > 0:
-            _fail("mass_outdoor_conductance_w_per_k", "needs a mass node (mass_capacitance_j_per_k)")
+            fail("mass_outdoor_conductance_w_per_k", "needs a mass node (mass_capacitance_j_per_k)")
 
     @property
     def has_mass(self) -> bool:
@@ -168,10 +139,10 @@ class Coupling:
 
     def __post_init__(self) -> None:
         if len(self.rooms) != 2:
-            _fail("rooms", f"= {list(self.rooms)!r} must name exactly two rooms")
+            fail("rooms", f"= {list(self.rooms)!r} must name exactly two rooms")
         if self.rooms[0] == self.rooms[1]:
-            _fail("rooms", f"= {list(self.rooms)!r} couples a room with itself")
-        _check_ranges(self)
+            fail("rooms", f"= {list(self.rooms)!r} couples a room with itself")
+        check_bounds(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +159,11 @@ class BatteryConfig:
     initial_soc: float = bounded(0.0, 1.0, default=0.5)
 
     def __post_init__(self) -> None:
-        _check_ranges(self)
+        check_bounds(self)
         if self.soc_min >= self.soc_max:
-            _fail("soc_min", f"= {self.soc_min} must be below soc_max = {self.soc_max}")
+            fail("soc_min", f"= {self.soc_min} must be below soc_max = {self.soc_max}")
         if not self.soc_min <= self.initial_soc <= self.soc_max:
-            _fail("initial_soc", f"= {self.initial_soc} must lie in the SOC window [{self.soc_min}, {self.soc_max}]")
+            fail("initial_soc", f"= {self.initial_soc} must lie in the SOC window [{self.soc_min}, {self.soc_max}]")
 
 
 PV_MOUNTS = ("close_mount_glass_glass", "open_rack_glass_glass", "open_rack_glass_polymer",
@@ -215,9 +186,9 @@ class PvArrayConfig:
     mount: str = "close_mount_glass_glass"
 
     def __post_init__(self) -> None:
-        _check_ranges(self)
+        check_bounds(self)
         if self.mount not in PV_MOUNTS:
-            _fail("mount", f"= {self.mount!r} is not one of {', '.join(PV_MOUNTS)}")
+            fail("mount", f"= {self.mount!r} is not one of {', '.join(PV_MOUNTS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,11 +202,11 @@ class EvChargerConfig:
     efficiency: float = bounded(0.5, 1.0, default=0.92, lo_open=True)
 
     def __post_init__(self) -> None:
-        _check_ranges(self)
+        check_bounds(self)
         if self.phases not in (1, 3):
-            _fail("phases", f"= {self.phases!r} must be 1 or 3")
+            fail("phases", f"= {self.phases!r} must be 1 or 3")
         if self.min_current_a > self.max_current_a:
-            _fail("min_current_a", f"= {self.min_current_a} exceeds max_current_a = {self.max_current_a}")
+            fail("min_current_a", f"= {self.min_current_a} exceeds max_current_a = {self.max_current_a}")
 
     @property
     def min_power_kw(self) -> float:
@@ -291,12 +262,12 @@ class OccupantConfig:
     blinds_solar_factor: float = bounded(0.0, 1.0, default=0.25)
 
     def __post_init__(self) -> None:
-        _check_ranges(self)
+        check_bounds(self)
         if self.window_close_below_c >= self.window_open_above_c:
-            _fail("window_close_below_c", f"= {self.window_close_below_c} must be below window_open_above_c "
+            fail("window_close_below_c", f"= {self.window_close_below_c} must be below window_open_above_c "
                                           f"= {self.window_open_above_c}")
         if self.blinds_up_margin_c <= self.blinds_down_margin_c:
-            _fail("blinds_up_margin_c", f"= {self.blinds_up_margin_c} must exceed blinds_down_margin_c "
+            fail("blinds_up_margin_c", f"= {self.blinds_up_margin_c} must exceed blinds_down_margin_c "
                                         f"= {self.blinds_down_margin_c}")
 
 
@@ -312,7 +283,7 @@ class SafetyConfig:
     max_lease_s: float = bounded(10.0, 86400.0, "s", default=3600.0)
 
     def __post_init__(self) -> None:
-        _check_ranges(self)
+        check_bounds(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,24 +308,24 @@ class HouseConfig:
         seen: set[str] = set()
         for i, name in enumerate(names):
             if name in seen:
-                _fail(f"rooms[{i}].name", f"= {name!r} is used by another room")
+                fail(f"rooms[{i}].name", f"= {name!r} is used by another room")
             seen.add(name)
         pairs: set[frozenset[str]] = set()
         for i, c in enumerate(self.couplings):
             for name in c.rooms:
                 if name not in seen:
-                    _fail(f"couplings[{i}].rooms", f"names unknown room {name!r}; rooms are {names}")
+                    fail(f"couplings[{i}].rooms", f"names unknown room {name!r}; rooms are {names}")
             pair = frozenset(c.rooms)
             if pair in pairs:
-                _fail(f"couplings[{i}].rooms", f"= {list(c.rooms)!r} duplicates an earlier coupling")
+                fail(f"couplings[{i}].rooms", f"= {list(c.rooms)!r} duplicates an earlier coupling")
             pairs.add(pair)
         shares = [r.internal_gain_share for r in self.rooms if r.internal_gain_share is not None]
         if sum(shares) > 1.0 + 1e-9:
-            _fail("rooms[*].internal_gain_share", f"sum to {sum(shares):.3f}, more than 1")
+            fail("rooms[*].internal_gain_share", f"sum to {sum(shares):.3f}, more than 1")
         self._check_heat_paths()
         array_names = [a.name for a in self.pv_arrays]
         if len(set(array_names)) != len(array_names):
-            _fail("pv_arrays[*].name", f"= {array_names} are not unique")
+            fail("pv_arrays[*].name", f"= {array_names} are not unique")
 
     def _check_heat_paths(self) -> None:
         """Every room must lose heat to outdoors somehow, or its temperature has no bound."""
@@ -370,7 +341,7 @@ class HouseConfig:
                     changed = True
         for i, r in enumerate(self.rooms):
             if r.name not in linked:
-                _fail(f"rooms[{i}]", f"({r.name!r}) has no heat path to outdoors (all its conductances are 0)")
+                fail(f"rooms[{i}]", f"({r.name!r}) has no heat path to outdoors (all its conductances are 0)")
 
     @property
     def room_names(self) -> tuple[str, ...]:

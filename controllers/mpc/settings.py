@@ -1,18 +1,18 @@
 """Settings of the MPC: one frozen dataclass, checked on construction.
 
-Every numeric field declares its allowed range and unit in its metadata (as
-``twin.config`` does), so an ``MpcSettings`` that exists is a valid one; a bad value raises
+Every numeric field declares its allowed range and unit in its metadata (``twin.params``), so
+an ``MpcSettings`` that exists is a valid one; a bad value raises
 :class:`twin.errors.ConfigError` naming the field, the value and the range.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from twin.errors import ConfigError
+from twin.params import bounded, check_bounds
 
 #: Solvers the MPC can use, all through Pyomo: HiGHS (highspy, persistent), GLPK (glpsol), CBC (cbc).
 SOLVERS = ("highs", "glpk", "cbc")
@@ -23,10 +23,6 @@ ESTIMATORS = ("observer", "kalman", "air")
 
 #: Default move blocking: 15-min blocks for the first 6 h, 1 h blocks to 24 h, 3 h blocks to 48 h.
 DEFAULT_BLOCKS = ((900.0, 6 * 3600.0), (3600.0, 24 * 3600.0), (10800.0, 48 * 3600.0))
-
-
-def _ranged(lo: float, hi: float, unit: str = "", *, default: Any) -> Any:
-    return field(default=default, metadata={"range": (lo, hi), "unit": unit})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,58 +36,48 @@ class MpcSettings:
     """
 
     blocks: tuple[tuple[float, float], ...] = DEFAULT_BLOCKS
-    replan_interval_s: float = _ranged(60.0, 86400.0, "s", default=900.0)
+    replan_interval_s: float = bounded(60.0, 86400.0, "s", default=900.0)
     solver: str = "highs"
     strategy: str = "lp-first"
-    mip_gap: float = _ranged(0.0, 0.5, default=0.01)
+    mip_gap: float = bounded(0.0, 0.5, default=0.01)
     #: A plan within this of the best bound counts as optimal too (plans of a few cents would
     #: otherwise chase 1 % of nothing) [currency].
-    mip_abs_gap: float = _ranged(0.0, 100.0, "EUR", default=0.05)
-    time_limit_s: float = _ranged(0.1, 3600.0, "s", default=10.0)
-    threads: int = _ranged(1, 64, default=1)
+    mip_abs_gap: float = bounded(0.0, 100.0, "EUR", default=0.05)
+    time_limit_s: float = bounded(0.1, 3600.0, "s", default=10.0)
+    threads: int = bounded(1, 64, default=1)
     warm_start: bool = True
     #: Soft comfort: the plan aims at [lower + margin, upper]; the margin is cheap to use, the band is not.
-    comfort_margin_c: float = _ranged(0.0, 3.0, "K", default=0.3)
-    comfort_margin_penalty_per_kh: float = _ranged(0.0, 1000.0, "EUR/(K·h)", default=1.0)
-    comfort_penalty_per_kh: float = _ranged(0.0, 10000.0, "EUR/(K·h)", default=10.0)
-    ev_shortfall_penalty_per_kwh: float = _ranged(0.0, 1000.0, "EUR/kWh", default=2.0)
-    import_limit_penalty_per_kwh: float = _ranged(0.0, 10000.0, "EUR/kWh", default=10.0)
-    curtailment_penalty_per_kwh: float = _ranged(0.0, 1000.0, "EUR/kWh", default=1.0)
-    peak_import_price_per_kw: float = _ranged(0.0, 100.0, "EUR/kW", default=0.0)
+    comfort_margin_c: float = bounded(0.0, 3.0, "K", default=0.3)
+    comfort_margin_penalty_per_kh: float = bounded(0.0, 1000.0, "EUR/(K·h)", default=1.0)
+    comfort_penalty_per_kh: float = bounded(0.0, 10000.0, "EUR/(K·h)", default=10.0)
+    ev_shortfall_penalty_per_kwh: float = bounded(0.0, 1000.0, "EUR/kWh", default=2.0)
+    import_limit_penalty_per_kwh: float = bounded(0.0, 10000.0, "EUR/kWh", default=10.0)
+    curtailment_penalty_per_kwh: float = bounded(0.0, 1000.0, "EUR/kWh", default=1.0)
+    peak_import_price_per_kw: float = bounded(0.0, 100.0, "EUR/kW", default=0.0)
     #: Stored energy left at the horizon's end is worth the horizon's mean import price × these weights.
-    battery_terminal_weight: float = _ranged(0.0, 2.0, default=1.0)
-    thermal_terminal_weight: float = _ranged(0.0, 2.0, default=0.5)
+    battery_terminal_weight: float = bounded(0.0, 2.0, default=1.0)
+    thermal_terminal_weight: float = bounded(0.0, 2.0, default=0.5)
     #: Coefficients of the discretised RC model below this are dropped (|ΔT| in K per K or per full duty).
-    model_coefficient_tol: float = _ranged(0.0, 0.01, default=1e-4)
+    model_coefficient_tol: float = bounded(0.0, 0.01, default=1e-4)
     #: Execution keeps the import the commands cause this far under the connection limit [kW].
-    import_headroom_kw: float = _ranged(0.0, 100.0, "kW", default=0.2)
+    import_headroom_kw: float = bounded(0.0, 100.0, "kW", default=0.2)
     #: Executor: relay lease, and how far planned energy may lead or lag delivered energy (in 5-min slots).
-    lease_s: float = _ranged(60.0, 86400.0, "s", default=900.0)
-    relay_hysteresis_slots: float = _ranged(0.1, 10.0, default=1.0)
+    lease_s: float = bounded(60.0, 86400.0, "s", default=900.0)
+    relay_hysteresis_slots: float = bounded(0.1, 10.0, default=1.0)
     #: Executor: a room closer than this to its lower bound heats whatever the plan says.
-    comfort_guard_c: float = _ranged(-5.0, 5.0, "K", default=0.1)
+    comfort_guard_c: float = bounded(-5.0, 5.0, "K", default=0.1)
     #: ... judged against the highest lower bound of the coming ``guard_lookahead_s`` (0: the current one).
-    guard_lookahead_s: float = _ranged(0.0, 7200.0, "s", default=900.0)
+    guard_lookahead_s: float = bounded(0.0, 7200.0, "s", default=900.0)
     #: A plan older than this is not executed after a failed solve (the rule-based fallback takes over).
-    last_plan_max_age_s: float = _ranged(0.0, 14 * 86400.0, "s", default=48 * 3600.0)
+    last_plan_max_age_s: float = bounded(0.0, 14 * 86400.0, "s", default=48 * 3600.0)
     #: Mass temperatures are not measured: correct their prediction by this share of the air's error.
-    observer_gain: float = _ranged(0.0, 1.0, default=0.5)
+    observer_gain: float = bounded(0.0, 1.0, default=0.5)
     #: Where each solve starts: "observer" (the RC model run alongside, corrected by the air sensors),
     #: "kalman" (the filterpy Kalman filter over every node, ``controllers.estimation``), "air" (mass at air).
     estimator: str = "observer"
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            spec = f.metadata.get("range")
-            if spec is None:
-                continue
-            value = getattr(self, f.name)
-            lo, hi = spec
-            unit = f" {f.metadata['unit']}" if f.metadata.get("unit") else ""
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"{f.name} must be a number, got {value!r}", f.name)
-            if not math.isfinite(value) or not lo <= value <= hi:
-                raise ConfigError(f"{f.name} = {value!r} is outside the allowed range [{lo}, {hi}]{unit}", f.name)
+        check_bounds(self)
         if self.solver not in SOLVERS:
             raise ConfigError(f"solver = {self.solver!r} is not one of {', '.join(SOLVERS)}", "solver")
         if self.estimator not in ESTIMATORS:

@@ -49,13 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenarios._params import build, check_params, param
 from scenarios.forecast_errors import ForecastErrorParams
 from scenarios.historical.units import CANONICAL_NAME, allowed_units
 from scenarios.prices import Tariff
 from scenarios.synthetic import ComfortScheduleParams
 from twin.config import Location
 from twin.errors import ConfigError, ScenarioError
+from twin.params import bounded, build, check_bounds, check_number
 
 #: The TOML table that marks a file as a historical mapping.
 MAPPING_TABLE = "historical"
@@ -120,12 +120,12 @@ class GapPolicy:
     sun elevation below which ``missing = "zero_when_dark"`` reads an empty cell as 0.
     """
 
-    interpolate_max_minutes: float = param(0.0, 1440.0, "min", default=60.0)
-    fill_max_hours: float = param(0.0, 24.0 * 31, "h", default=48.0)
-    dark_elevation_deg: float = param(-10.0, 20.0, "deg", default=0.0)
+    interpolate_max_minutes: float = bounded(0.0, 1440.0, "min", default=60.0)
+    fill_max_hours: float = bounded(0.0, 24.0 * 31, "h", default=48.0)
+    dark_elevation_deg: float = bounded(-10.0, 20.0, "deg", default=0.0)
 
     def __post_init__(self) -> None:
-        check_params(self)
+        check_bounds(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +136,13 @@ class ClimatologySpec:
     cosine peaking at 15:00 solar time, amplitude blended between winter and summer.
     """
 
-    monthly_mean_c: tuple[float, ...] = param(-50.0, 50.0, "°C", default=(0.0,) * 12, length=12)
-    diurnal_amplitude_winter_k: float = param(0.0, 15.0, "K", default=2.0)
-    diurnal_amplitude_summer_k: float = param(0.0, 15.0, "K", default=5.0)
+    monthly_mean_c: tuple[float, ...] = bounded(-50.0, 50.0, "°C", default=(0.0,) * 12, length=12)
+    diurnal_amplitude_winter_k: float = bounded(0.0, 15.0, "K", default=2.0)
+    diurnal_amplitude_summer_k: float = bounded(0.0, 15.0, "K", default=5.0)
     source: str = ""
 
     def __post_init__(self) -> None:
-        check_params(self)
+        check_bounds(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +261,10 @@ class _Parser:
         if name not in table:
             return default
         value = table[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            raise self.fail(f"{key}.{name}", f"= {value!r} must be a number in [{lo:g}, {hi:g}]")
+        try:
+            check_number(f"{key}.{name}", value, lo, hi)
+        except ConfigError:
+            raise self.fail(f"{key}.{name}", f"= {value!r} must be a number in [{lo:g}, {hi:g}]") from None
         return float(value)
 
     def dataclass(self, cls: type, value: Any, key: str, base: Any = None) -> Any:

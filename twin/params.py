@@ -1,10 +1,16 @@
-"""Validated parameter fields for the frozen dataclasses of ``scenarios`` and their TOML parsing.
+"""The one parameter-validation engine: ranged dataclass fields and TOML tables → dataclasses.
 
-A numeric field declares its allowed range once, in its metadata (``param(lo, hi, unit)``);
-:func:`check_params` enforces it in ``__post_init__``. :func:`build` turns a TOML table into
-such a dataclass (nested tables into nested dataclasses), naming the dotted field of the
-first problem. Errors are :class:`twin.errors.ConfigError` (a ``ValueError``) carrying
-``field`` so that a caller can prefix the file it read.
+A numeric field declares its allowed range and unit once, in its metadata
+(``bounded(lo, hi, unit)``, like PyPSA's attribute tables); :func:`check_bounds`, called from
+``__post_init__``, enforces it, so a config object that exists is a valid one.
+:func:`check_number` is the same check for a lone value. :func:`build` turns a TOML table into
+such a dataclass (nested tables into nested dataclasses), naming the dotted field of the first
+problem. Errors are :class:`twin.errors.ConfigError` (a ``ValueError``) carrying ``field`` so
+that a caller can prefix the file it read.
+
+Used by the house configuration (``twin.config``), the scenario specs (``scenarios``), the MPC
+settings (``controllers.mpc.settings``) and the historical mappings
+(``scenarios.historical.mapping``). The MQTT boundary (``hardware.config``) uses pydantic.
 """
 
 from __future__ import annotations
@@ -20,38 +26,56 @@ from typing import Any
 from twin.errors import ConfigError
 
 
-def param(lo: float, hi: float, unit: str = "", *, default: Any, length: int | None = None) -> Any:
-    """A dataclass field whose value (or each item, for a tuple of ``length``) lies in [lo, hi]."""
-    return dataclasses.field(default=default, metadata={"range": (lo, hi), "unit": unit, "length": length})
+def bounded(lo: float, hi: float, unit: str = "", *, default: Any = dataclasses.MISSING, lo_open: bool = False,
+            length: int | None = None) -> Any:
+    """A dataclass field whose value lies in ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``).
+
+    With ``length`` the value is a tuple of that many numbers, each in the range. A field whose
+    default is ``None`` may be ``None`` (an optional parameter).
+    """
+    return dataclasses.field(default=default,
+                             metadata={"range": (lo, hi), "unit": unit, "lo_open": lo_open, "length": length})
 
 
-def check_params(obj: Any) -> None:
-    """Raise ConfigError naming the first field whose value is outside its declared range."""
+def check_number(label: str, value: Any, lo: float, hi: float, unit: str = "", *, lo_open: bool = False,
+                 field_name: str | None = None) -> None:
+    """Raise ConfigError unless ``value`` is a finite number in ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``)."""
+    name = label if field_name is None else field_name
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{label} must be a number, got {value!r}", name)
+    below = value <= lo if lo_open else value < lo
+    if not math.isfinite(value) or below or value > hi:
+        bracket = "(" if lo_open else "["
+        suffix = f" {unit}" if unit else ""
+        raise ConfigError(f"{label} = {value!r} is outside the allowed range {bracket}{lo}, {hi}]{suffix}", name)
+
+
+def check_bounds(obj: Any) -> None:
+    """Raise ConfigError naming the first field of ``obj`` outside its declared :func:`bounded` range."""
     for f in dataclasses.fields(obj):
         spec = f.metadata.get("range")
         if spec is None:
             continue
-        lo, hi = spec
-        unit = f" {f.metadata['unit']}" if f.metadata.get("unit") else ""
         value = getattr(obj, f.name)
+        if value is None and f.default is None:
+            continue
+        lo, hi = spec
+        unit = f.metadata.get("unit", "")
+        lo_open = f.metadata.get("lo_open", False)
         length = f.metadata.get("length")
-        if length is not None:
-            if not isinstance(value, tuple) or len(value) != length:
-                raise ConfigError(
-                    f"{f.name} = {value!r} must be a list of {length} numbers in [{lo}, {hi}]{unit}", f.name)
-            items = enumerate(value)
-        else:
-            items = [(None, value)]
-        for i, item in items:
-            label = f.name if i is None else f"{f.name}[{i}]"
-            if isinstance(item, bool) or not isinstance(item, int | float):
-                raise ConfigError(f"{label} must be a number, got {item!r}", f.name)
-            if not math.isfinite(item) or not lo <= item <= hi:
-                raise ConfigError(
-                    f"{label} = {item!r} is outside the allowed range [{lo}, {hi}]{unit}", f.name)
+        if length is None:
+            check_number(f.name, value, lo, hi, unit, lo_open=lo_open)
+            continue
+        if not isinstance(value, tuple) or len(value) != length:
+            suffix = f" {unit}" if unit else ""
+            raise ConfigError(f"{f.name} = {value!r} must be a list of {length} numbers in [{lo}, {hi}]{suffix}",
+                              f.name)
+        for i, item in enumerate(value):
+            check_number(f"{f.name}[{i}]", item, lo, hi, unit, lo_open=lo_open, field_name=f.name)
 
 
 def fail(field_name: str, message: str) -> typing.NoReturn:
+    """Raise ConfigError ``"<field_name> <message>"`` carrying ``field_name``."""
     raise ConfigError(f"{field_name} {message}", field_name)
 
 
@@ -98,7 +122,7 @@ def build(cls: type, table: Any, path: str, base: Any = None) -> Any:
 def _convert(hint: Any, value: Any, path: str, base: Any = None) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
-        return build(hint, value, path, base)
+        return build(typing.cast(type, hint), value, path, base)
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{path} = {value!r} must be a list", path)
