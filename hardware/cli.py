@@ -14,8 +14,9 @@ from typing import Annotated
 import typer
 
 from twin.errors import ConfigError, TwinError
+from twin.safety import RolloutMode
 
-MODES = ("simulation", "advisory", "partial", "full")
+MODES = tuple(mode.value for mode in RolloutMode)
 
 
 def _logging(level: str) -> None:
@@ -69,7 +70,6 @@ def live(
         from hardware.config import load_live_config
         from hardware.live.runner import run_live
         from twin.progress import DelayedProgress
-        from twin.safety import RolloutMode
 
         if mode.lower() not in MODES:
             raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}")

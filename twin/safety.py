@@ -13,8 +13,10 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from types import MappingProxyType
 
 import numpy as np
 
@@ -29,6 +31,19 @@ class RolloutMode(enum.Enum):
     ADVISORY = "advisory"  # the plan is published, no device is commanded
     PARTIAL = "partial"  # the battery only
     FULL = "full"  # every device
+
+
+#: The rollout-mode table, the one definition: the devices (``heating``, ``battery``, ``ev``) each
+#: mode may command. The live plant, the outgoing-command envelope (topic ``<device>_set``) and
+#: the CLI all read it.
+ALLOWED_DEVICES: Mapping[RolloutMode, frozenset[str]] = MappingProxyType({
+    RolloutMode.SIMULATION: frozenset(),
+    RolloutMode.ADVISORY: frozenset(),
+    RolloutMode.PARTIAL: frozenset({"battery"}),
+    RolloutMode.FULL: frozenset({"heating", "battery", "ev"}),
+})
+#: How the envelope names each device in its messages.
+_DEVICE_LABELS = {"heating": "heating", "battery": "battery", "ev": "EV"}
 
 
 #: Inputs whose staleness makes the layer more conservative, and what it does then.
@@ -54,11 +69,15 @@ def envelope_problems(command: Command, obs: Observation, house: HouseConfig, co
     lease_s = command.until.timestamp() - obs.time.timestamp()
     if not 0.0 < lease_s <= config.max_lease_s + 1e-6:
         problems.append(f"lease of {lease_s:.1f} s outside (0, {config.max_lease_s}] s")
-    if mode in (RolloutMode.SIMULATION, RolloutMode.ADVISORY) and (
-            command.relay_on is not None or command.battery is not None or command.ev_power_kw is not None):
-        problems.append(f"a device command in {mode.name} mode")
-    if mode is RolloutMode.PARTIAL and (command.relay_on is not None or command.ev_power_kw is not None):
-        problems.append("a heating or EV command in PARTIAL mode")
+    allowed = ALLOWED_DEVICES[mode]
+    commanded = {"heating": command.relay_on is not None, "battery": command.battery is not None,
+                 "ev": command.ev_power_kw is not None}
+    if any(given and device not in allowed for device, given in commanded.items()):
+        if not allowed:
+            problems.append(f"a device command in {mode.name} mode")
+        else:
+            barred = " or ".join(label for device, label in _DEVICE_LABELS.items() if device not in allowed)
+            problems.append(f"a {barred} command in {mode.name} mode")
     if command.relay_on is not None and len(command.relay_on) != len(house.rooms):
         problems.append(f"{len(command.relay_on)} relay states for {len(house.rooms)} rooms")
     battery = command.battery
@@ -97,6 +116,8 @@ class SafetyLayer:
         self.house = house
         self.config = config or house.safety
         self.mode = mode
+        allowed = ALLOWED_DEVICES[mode]
+        self._may_heat, self._may_battery, self._may_ev = "heating" in allowed, "battery" in allowed, "ev" in allowed
         n = len(house.rooms)
         # Plain Python on 16 rooms: numpy's per-call overhead made these paths a quarter of a simulated year.
         self._relay_tuple: tuple[bool, ...] | None = None  # as last observed
@@ -113,10 +134,11 @@ class SafetyLayer:
         self._observe_relays(obs, now)
         until = self._bounded_until(command.until, obs.time, now)
         relays = battery = ev = None
-        if self.mode is RolloutMode.FULL:
+        if self._may_heat:
             relays = self._relays(command.relay_on, obs, now)
+        if self._may_ev:
             ev = self._ev(command.ev_power_kw, obs, now)
-        if self.mode in (RolloutMode.FULL, RolloutMode.PARTIAL):
+        if self._may_battery:
             battery = self._battery(command.battery, obs, now)
         if (until is command.until and relays is command.relay_on and battery is command.battery
                 and ev == command.ev_power_kw):

@@ -25,15 +25,10 @@ from hardware.wire.schemas import (
 )
 from twin.config import HouseConfig
 from twin.contracts import BatteryMode
-from twin.safety import STALE_BATTERY, STALE_GRID, RolloutMode
+from twin.safety import ALLOWED_DEVICES, STALE_BATTERY, STALE_GRID, RolloutMode
 
-#: Command topic keys each rollout mode may publish to.
-MODE_KEYS = {
-    RolloutMode.SIMULATION: frozenset(),
-    RolloutMode.ADVISORY: frozenset(),
-    RolloutMode.PARTIAL: frozenset({"battery_set"}),
-    RolloutMode.FULL: frozenset({"heating_set", "battery_set", "ev_set"}),
-}
+#: Command topic keys each rollout mode may publish to: ``<device>_set`` of twin.safety.ALLOWED_DEVICES.
+MODE_KEYS = {mode: frozenset(f"{device}_set" for device in devices) for mode, devices in ALLOWED_DEVICES.items()}
 TOLERANCE = 1e-6
 
 

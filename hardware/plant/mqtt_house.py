@@ -45,21 +45,13 @@ from hardware.wire.topics import READING_KEYS, Route
 from twin.config import HouseConfig
 from twin.contracts import Command, Observation
 from twin.house import IntervalRecord
-from twin.safety import RolloutMode, SafetyHistory
+from twin.safety import ALLOWED_DEVICES, RolloutMode, SafetyHistory
 
 log = logging.getLogger(__name__)
 
 #: How far before a decision instant a reading may be stamped and still count as taken at it [house s]:
 #: above the payloads' microsecond timestamps, below the emulator's pre-departure reading (1e-4 s before).
 SAMPLE_TOLERANCE_S = 1e-5
-
-#: Devices each rollout mode may command.
-ALLOWED_DEVICES = {
-    RolloutMode.SIMULATION: frozenset(),
-    RolloutMode.ADVISORY: frozenset(),
-    RolloutMode.PARTIAL: frozenset({"battery"}),
-    RolloutMode.FULL: frozenset({"heating", "battery", "ev"}),
-}
 
 
 def command_summary(command: Command | None, room_names: tuple[str, ...]) -> dict | None:
