@@ -162,7 +162,7 @@ def _report_progress(key: str) -> Callable[[float, float], None]:
     return report
 
 
-def scenario_window(name: str, start: str | None = None, days: float | None = None
+def window_and_history(name: str, start: str | None = None, days: float | None = None
                     ) -> tuple[Scenario, pd.DataFrame | None]:
     """Scenario ``name`` cut to [start, start + days) and its data before ``start`` (None if none)."""
     full = load_scenario(name)
@@ -197,7 +197,7 @@ def _make(spec: BenchSpec, name: str, context: ControllerContext) -> Controller:
 def run_pair(scenario: str, controller: str, spec: BenchSpec) -> PairResult:
     """Run one pair (executed on a worker)."""
     house = _house(spec.house)
-    world, history = scenario_window(scenario, spec.start, spec.days)
+    world, history = window_and_history(scenario, spec.start, spec.days)
     policy = _make(spec, controller, _context(house, world, history, spec))
     scored = None
     if controller not in spec.policy_files and controller_entry(controller).uses_forecasts:
@@ -220,7 +220,7 @@ def check_spec(spec: BenchSpec) -> None:
     for name in spec.controllers:
         if name not in spec.policy_files:
             controller_entry(name)
-    windows = [scenario_window(name, spec.start, spec.days) for name in spec.scenarios]
+    windows = [window_and_history(name, spec.start, spec.days) for name in spec.scenarios]
     # On every scenario: one may lack the history another has; a policy for another house fails
     # here, naming the first odd feature.
     for name in spec.controllers:

@@ -28,7 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from scenarios.synthetic import SyntheticSpec, generate
+from scenarios.synthetic import generate
+from scenarios.synthetic_spec import SyntheticSpec
 from twin.errors import ConfigError, ScenarioError
 from twin.params import build
 from twin.registry import ScenarioEntry

@@ -28,8 +28,6 @@ Models (defaults for Prague, 50.08 N 14.42 E; seasons flip south of the equator,
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import functools
 import json
 import math
 
@@ -38,272 +36,36 @@ import pandas as pd
 import pvlib
 from scipy.signal import lfilter
 
-from scenarios.forecast_errors import ForecastErrorParams, LeadTimeErrorForecasts
+from scenarios.calendar import (
+    DAY_NS,
+    HOUR_NS,
+    YEAR_DAYS,
+    Calendar,
+    calendar_of,
+    mid_month_nodes,
+    scenario_index,
+    seasonal_blend,
+    seasonal_curve,
+)
+from scenarios.forecast_errors import LeadTimeErrorForecasts
 from scenarios.prices import BUNDLED_OTE_SOURCE, Tariff, apply_tariff, bundled_ote_prices
+from scenarios.synthetic_spec import (
+    REGIMES,
+    ClimateParams,
+    ComfortScheduleParams,
+    EvParams,
+    LoadParams,
+    SyntheticSpec,
+)
 from twin.config import ComfortMode, Location
 from twin.errors import ScenarioError
-from twin.params import bounded, check_bounds, fail
 from twin.scenario import EvSession, Scenario
 
 #: Bumped whenever the generator's output for a given spec changes (see specs/README.md).
 GENERATOR_VERSION = 1
 GENERATOR = "scenarios.synthetic"
 
-_MINUTE_NS = 60_000_000_000
-_HOUR_NS = 60 * _MINUTE_NS
-_DAY_NS = 24 * _HOUR_NS
-_YEAR_DAYS = 365.2425
-#: Year fraction of mid-January (coldest) — the phase of every seasonal cosine here.
-_MID_JANUARY = 14.5 / 365.0
 _STREAM_TAG = 0x5CE7A210
-
-PRAGUE = Location(latitude_deg=50.08, longitude_deg=14.42, timezone="Europe/Prague", altitude_m=250.0)
-#: Prague monthly mean air temperature [°C], Jan..Dec (climate normal, rounded).
-PRAGUE_MONTHLY_MEAN_TEMP_C = (-0.5, 1.0, 4.5, 9.5, 14.0, 17.5, 19.5, 19.0, 14.5, 9.5, 4.5, 1.0)
-#: Linke turbidity for central Europe, Jan..Dec (hazier in summer); explicit, so no h5py lookup.
-CENTRAL_EUROPE_LINKE_TURBIDITY = (3.0, 3.2, 3.5, 3.9, 4.1, 4.3, 4.4, 4.3, 3.9, 3.5, 3.2, 3.0)
-ALLOWED_STEP_MINUTES = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
-REGIMES = ("clear", "mixed", "overcast")
-
-
-def _row_stochastic(name: str, values: tuple[float, ...]) -> None:
-    rows = np.reshape(values, (3, 3))
-    sums = rows.sum(axis=1)
-    if not np.allclose(sums, 1.0, atol=1e-6):
-        fail(name, f"= {list(values)} must hold 3 rows (from clear, mixed, overcast) each summing to 1; "
-                   f"row sums are {np.round(sums, 6).tolist()}")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ClimateParams:
-    """Outdoor temperature, sky and wind. ``*_winter``/``*_summer`` pairs hold mid-winter and
-    mid-summer values (mid-January and mid-July in the northern hemisphere).
-
-    Regime tuples are ordered (clear, mixed, overcast); transition matrices are row-major
-    3×3, row = today's regime, column = tomorrow's.
-    """
-
-    monthly_mean_temp_c: tuple[float, ...] = bounded(-50.0, 50.0, "°C", default=PRAGUE_MONTHLY_MEAN_TEMP_C,
-                                                   length=12)
-    diurnal_amplitude_winter_k: float = bounded(0.0, 15.0, "K", default=2.0)
-    diurnal_amplitude_summer_k: float = bounded(0.0, 15.0, "K", default=5.0)
-    temp_max_solar_hour: float = bounded(0.0, 24.0, "h", default=15.0)
-    weather_noise_winter_k: float = bounded(0.0, 15.0, "K", default=3.5)
-    weather_noise_summer_k: float = bounded(0.0, 15.0, "K", default=2.5)
-    weather_correlation_days: float = bounded(0.1, 30.0, "d", default=3.0)
-    fast_noise_k: float = bounded(0.0, 5.0, "K", default=0.4)
-    cloud_temp_effect_k: float = bounded(0.0, 20.0, "K", default=4.0)
-    linke_turbidity: tuple[float, ...] = bounded(1.0, 10.0, default=CENTRAL_EUROPE_LINKE_TURBIDITY, length=12)
-    regime_transitions_winter: tuple[float, ...] = bounded(
-        0.0, 1.0, default=(0.55, 0.25, 0.20, 0.15, 0.45, 0.40, 0.07, 0.23, 0.70), length=9)
-    regime_transitions_summer: tuple[float, ...] = bounded(
-        0.0, 1.0, default=(0.60, 0.30, 0.10, 0.30, 0.50, 0.20, 0.20, 0.45, 0.35), length=9)
-    regime_clear_sky_index: tuple[float, ...] = bounded(0.0, 1.2, default=(0.95, 0.68, 0.30), length=3)
-    regime_daily_std: tuple[float, ...] = bounded(0.0, 0.5, default=(0.03, 0.10, 0.08), length=3)
-    regime_intraday_std: tuple[float, ...] = bounded(0.0, 1.0, default=(0.03, 0.22, 0.08), length=3)
-    intraday_correlation_minutes: float = bounded(1.0, 600.0, "min", default=30.0)
-    max_clear_sky_index: float = bounded(1.0, 1.5, default=1.08)
-    wind_mean_winter_m_s: float = bounded(0.0, 30.0, "m/s", default=4.0)
-    wind_mean_summer_m_s: float = bounded(0.0, 30.0, "m/s", default=3.0)
-    wind_variability: float = bounded(0.0, 2.0, default=0.4)
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        _row_stochastic("regime_transitions_winter", self.regime_transitions_winter)
-        _row_stochastic("regime_transitions_summer", self.regime_transitions_summer)
-
-
-#: Relative household load by local hour (weekday: away 08:30–15:30), normalised on use.
-WEEKDAY_LOAD_PROFILE = (0.45, 0.40, 0.38, 0.38, 0.40, 0.55, 1.15, 1.45, 1.05, 0.65, 0.60, 0.60,
-                        0.65, 0.60, 0.60, 0.75, 1.10, 1.50, 1.85, 1.90, 1.75, 1.45, 1.05, 0.70)
-WEEKEND_LOAD_PROFILE = (0.50, 0.42, 0.40, 0.38, 0.38, 0.40, 0.50, 0.75, 1.15, 1.40, 1.35, 1.40,
-                        1.55, 1.30, 1.05, 1.00, 1.10, 1.35, 1.70, 1.75, 1.60, 1.35, 1.05, 0.75)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LoadParams:
-    """Base load: household consumption without space heating and EV charging."""
-
-    annual_energy_kwh: float = bounded(100.0, 50_000.0, "kWh", default=3500.0)
-    standby_kw: float = bounded(0.0, 5.0, "kW", default=0.08)
-    winter_extra_fraction: float = bounded(0.0, 0.9, default=0.15)
-    weekday_profile: tuple[float, ...] = bounded(0.0, 100.0, default=WEEKDAY_LOAD_PROFILE, length=24)
-    weekend_profile: tuple[float, ...] = bounded(0.0, 100.0, default=WEEKEND_LOAD_PROFILE, length=24)
-    noise_std: float = bounded(0.0, 2.0, default=0.35)
-    noise_correlation_minutes: float = bounded(1.0, 1440.0, "min", default=45.0)
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        if self.standby_kw * 8766.0 >= self.annual_energy_kwh:
-            fail("standby_kw", f"= {self.standby_kw} alone exceeds annual_energy_kwh = "
-                               f"{self.annual_energy_kwh}")
-        if sum(self.weekday_profile) <= 0 or sum(self.weekend_profile) <= 0:
-            fail("weekday_profile", "and weekend_profile must not be all zero")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class EvParams:
-    """A commuter electric car. Times are local wall-clock hours; energies per trip [kWh]."""
-
-    enabled: bool = True
-    capacity_kwh: float = bounded(1.0, 300.0, "kWh", default=60.0)
-    target_soc: float = bounded(0.05, 1.0, default=0.8)
-    initial_soc: float = bounded(0.0, 1.0, default=0.6)
-    min_arrival_soc: float = bounded(0.0, 1.0, default=0.05)
-    departure_hour: float = bounded(0.0, 24.0, "h", default=7.25)
-    departure_std_minutes: float = bounded(0.0, 180.0, "min", default=10.0)
-    return_hour: float = bounded(0.0, 24.0, "h", default=17.5)
-    return_std_minutes: float = bounded(0.0, 180.0, "min", default=30.0)
-    commute_energy_summer_kwh: float = bounded(0.0, 200.0, "kWh", default=7.0)
-    commute_energy_winter_kwh: float = bounded(0.0, 200.0, "kWh", default=14.0)
-    commute_energy_std_kwh: float = bounded(0.0, 50.0, "kWh", default=2.0)
-    commute_energy_min_kwh: float = bounded(0.0, 200.0, "kWh", default=6.0)
-    commute_energy_max_kwh: float = bounded(0.0, 200.0, "kWh", default=18.0)
-    weekend_trip_probability: float = bounded(0.0, 1.0, default=0.5)
-    weekend_trip_start_hour: float = bounded(0.0, 24.0, "h", default=10.0)
-    weekend_trip_start_std_minutes: float = bounded(0.0, 300.0, "min", default=90.0)
-    weekend_trip_hours: float = bounded(0.5, 16.0, "h", default=4.0)
-    weekend_trip_energy_kwh: float = bounded(0.0, 200.0, "kWh", default=8.0)
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        if self.departure_hour + 0.5 >= self.return_hour:
-            fail("return_hour", f"= {self.return_hour} must be at least 30 min after departure_hour = "
-                                f"{self.departure_hour}")
-        if self.commute_energy_min_kwh > self.commute_energy_max_kwh:
-            fail("commute_energy_min_kwh", f"= {self.commute_energy_min_kwh} exceeds "
-                                           f"commute_energy_max_kwh = {self.commute_energy_max_kwh}")
-        if self.commute_energy_max_kwh > self.capacity_kwh:
-            fail("commute_energy_max_kwh", f"= {self.commute_energy_max_kwh} exceeds capacity_kwh = "
-                                           f"{self.capacity_kwh}")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ComfortScheduleParams:
-    """Occupancy in local wall-clock hours. Friday and Saturday nights start ``weekend_night_hour``."""
-
-    weekday_wake_hour: float = bounded(0.0, 24.0, "h", default=6.0)
-    weekday_night_hour: float = bounded(0.0, 24.0, "h", default=22.0)
-    weekend_wake_hour: float = bounded(0.0, 24.0, "h", default=8.0)
-    weekend_night_hour: float = bounded(0.0, 24.0, "h", default=23.0)
-    away_on_weekdays: bool = True
-    away_start_hour: float = bounded(0.0, 24.0, "h", default=8.5)
-    away_end_hour: float = bounded(0.0, 24.0, "h", default=15.5)
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        if not self.weekday_wake_hour < self.weekday_night_hour:
-            fail("weekday_wake_hour", f"= {self.weekday_wake_hour} must be before weekday_night_hour = "
-                                      f"{self.weekday_night_hour}")
-        if not self.weekend_wake_hour < self.weekend_night_hour:
-            fail("weekend_wake_hour", f"= {self.weekend_wake_hour} must be before weekend_night_hour = "
-                                      f"{self.weekend_night_hour}")
-        away = (self.away_start_hour, self.away_end_hour)
-        if self.away_on_weekdays and not (
-                self.weekday_wake_hour <= away[0] < away[1] <= self.weekday_night_hour):
-            fail("away_start_hour", f"= {away[0]} .. away_end_hour = {away[1]} must lie within the weekday "
-                                    f"waking hours [{self.weekday_wake_hour}, {self.weekday_night_hour}]")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SyntheticSpec:
-    """Everything that defines a synthetic scenario; same spec (and seed) → same scenario.
-
-    The scenario runs from local midnight of ``start`` for ``days`` local calendar days
-    (23/25-hour days included), on a ``step_minutes`` grid in absolute time.
-    """
-
-    name: str
-    version: int = bounded(1, 1000, default=1)
-    start: dt.date = dt.date(2024, 1, 15)
-    days: int = bounded(1, 3660, "d", default=7)
-    description: str = ""
-    step_minutes: int = 15
-    seed: int = bounded(0, 2**63 - 1, default=0)
-    location: Location = PRAGUE
-    tariff: Tariff = Tariff()
-    climate: ClimateParams = ClimateParams()
-    load: LoadParams = LoadParams()
-    ev: EvParams = EvParams()
-    comfort: ComfortScheduleParams = ComfortScheduleParams()
-    forecast_errors: ForecastErrorParams = ForecastErrorParams()
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            fail("name", f"= {self.name!r} must be a non-empty string")
-        for name in ("version", "days", "seed", "step_minutes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                fail(name, f"= {value!r} must be an integer")
-        check_bounds(self)
-        if not isinstance(self.start, dt.date) or isinstance(self.start, dt.datetime):
-            fail("start", f"= {self.start!r} must be a date")
-        if self.step_minutes not in ALLOWED_STEP_MINUTES:
-            fail("step_minutes", f"= {self.step_minutes} is not one of {list(ALLOWED_STEP_MINUTES)}")
-
-    @property
-    def end(self) -> dt.date:
-        """The local date at whose midnight the scenario ends (exclusive)."""
-        return self.start + dt.timedelta(days=self.days)
-
-    def to_dict(self) -> dict:
-        """The spec as plain data (dates as ISO strings), e.g. for metadata."""
-        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
-
-
-# ---------------------------------------------------------------------------------------
-# Time helpers
-# ---------------------------------------------------------------------------------------
-
-def scenario_index(start: dt.date, days: int, step_minutes: int, timezone: str) -> pd.DatetimeIndex:
-    """A fixed-frequency index from local midnight of ``start`` to local midnight ``days`` later.
-
-    Built in UTC and converted, so steps are equal in absolute time across DST changes
-    (a 23-hour local day has 92 quarter-hours, a 25-hour day 100).
-    """
-    step = pd.Timedelta(minutes=step_minutes)
-    begin = pd.Timestamp(start).tz_localize(timezone, nonexistent="shift_forward")
-    finish = pd.Timestamp(start + dt.timedelta(days=days)).tz_localize(timezone, nonexistent="shift_forward")
-    periods = (finish - begin) // step
-    # Nanosecond unit: pandas 3 would infer seconds from a date, and ``asi8`` users expect ns.
-    index = pd.date_range(begin.tz_convert("UTC"), periods=periods, freq=step, unit="ns").tz_convert(timezone)
-    index.freq = step
-    return index
-
-
-@dataclasses.dataclass(frozen=True)
-class _Clock:
-    """Vectorised calendar quantities of an index (computed once)."""
-
-    utc_ns: np.ndarray
-    wall_ns: np.ndarray  # local wall-clock time as naive ns
-    wall_hour: np.ndarray  # local hour of day, fractional
-    weekday: np.ndarray  # local, Monday = 0
-    local_day: np.ndarray  # 0-based local calendar day number within the index
-    year_fraction: np.ndarray  # 0 at 1 January, from UTC time
-    season: np.ndarray  # 0 in mid-winter (mid-January in the north) .. 1 in mid-summer
-    solar_hour: np.ndarray  # mean solar time of day [h]
-    step_s: float
-
-
-def _clock(index: pd.DatetimeIndex, location: Location) -> _Clock:
-    utc_ns = index.as_unit("ns").asi8
-    wall_ns = index.tz_localize(None).as_unit("ns").asi8
-    day_number = np.floor_divide(wall_ns, _DAY_NS)
-    wall_hour = (wall_ns - day_number * _DAY_NS) / _HOUR_NS
-    weekday = (day_number + 3) % 7  # 1970-01-01 was a Thursday
-    year_fraction = (utc_ns / _DAY_NS / _YEAR_DAYS) % 1.0
-    winter_peak = _MID_JANUARY if location.latitude_deg >= 0 else _MID_JANUARY + 0.5
-    season = 0.5 - 0.5 * np.cos(2 * np.pi * (year_fraction - winter_peak))
-    solar_hour = ((utc_ns % _DAY_NS) / _HOUR_NS + location.longitude_deg / 15.0) % 24.0
-    step_s = float((utc_ns[1] - utc_ns[0]) / 1e9) if len(utc_ns) > 1 else 900.0
-    return _Clock(utc_ns, wall_ns, wall_hour, weekday, day_number - day_number[0], year_fraction, season,
-                  solar_hour, step_s)
-
-
-def _seasonal(winter: float, summer: float, season: np.ndarray) -> np.ndarray:
-    """Blend of a mid-January and a mid-July value by ``season`` (0 .. 1)."""
-    return winter + (summer - winter) * season
 
 
 def ar1(rng: np.random.Generator, n: int, step_s: float, correlation_s: float) -> np.ndarray:
@@ -319,29 +81,6 @@ def _smooth(values: np.ndarray, step_s: float, time_constant_s: float) -> np.nda
     a = math.exp(-step_s / time_constant_s)
     out, _ = lfilter([1.0 - a], [1.0, -a], values, zi=[a * values[0]])
     return out
-
-
-def _mid_month_nodes() -> np.ndarray:
-    return (np.arange(12) + 0.5) / 12.0
-
-
-@functools.cache
-def _monthly_mean_matrix() -> np.ndarray:
-    """A[m, j]: mean over month m of the periodic linear hat function centred on month j."""
-    grid = (np.arange(12 * 100) + 0.5) / 1200.0
-    nodes = _mid_month_nodes()
-    basis = np.stack([np.interp(grid, nodes, np.eye(12)[j], period=1.0) for j in range(12)], axis=1)
-    return basis.reshape(12, 100, 12).mean(axis=1)
-
-
-def seasonal_curve(year_fraction: np.ndarray, monthly_means: tuple[float, ...]) -> np.ndarray:
-    """Smooth periodic curve whose average over each month equals ``monthly_means`` (Jan..Dec).
-
-    Linear interpolation between mid-month nodes, with node values solved so that monthly
-    averages are preserved (plain interpolation through the means would flatten the extremes).
-    """
-    nodes = np.linalg.solve(_monthly_mean_matrix(), np.asarray(monthly_means, dtype=float))
-    return np.interp(year_fraction, _mid_month_nodes(), nodes, period=1.0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -384,7 +123,7 @@ def expected_clear_sky_index(season: np.ndarray, params: ClimateParams) -> np.nd
     return _stationary(_transition_matrices(params, season)) @ np.asarray(params.regime_clear_sky_index)
 
 
-def clear_sky_index(clock: _Clock, params: ClimateParams,
+def clear_sky_index(clock: Calendar, params: ClimateParams,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-step clear-sky index, per-step daily level, and the daily regimes."""
     n_days = int(clock.local_day[-1]) + 1
@@ -422,7 +161,7 @@ def irradiance(index: pd.DatetimeIndex, location: Location, linke_turbidity: np.
             "cos_zenith": cos_zenith}
 
 
-def outdoor_temperature(clock: _Clock, daily_kc: np.ndarray, params: ClimateParams,
+def outdoor_temperature(clock: Calendar, daily_kc: np.ndarray, params: ClimateParams,
                         rng: np.random.Generator) -> np.ndarray:
     """Outdoor air temperature [°C] consistent with the sky (see the module docstring)."""
     season = clock.season
@@ -430,27 +169,27 @@ def outdoor_temperature(clock: _Clock, daily_kc: np.ndarray, params: ClimatePara
     expected_kc = expected_clear_sky_index(season, params)
     kc = _smooth(daily_kc, clock.step_s, 6 * 3600.0)  # the air responds to a change of weather in hours
     sunniness = np.maximum(kc / expected_kc, 0.3)  # ~1 on average: seasonal amplitude is kept
-    amplitude = _seasonal(params.diurnal_amplitude_winter_k, params.diurnal_amplitude_summer_k, season)
+    amplitude = seasonal_blend(params.diurnal_amplitude_winter_k, params.diurnal_amplitude_summer_k, season)
     phase = 2 * np.pi * (clock.solar_hour - params.temp_max_solar_hour) / 24.0
     diurnal = amplitude * sunniness * np.cos(phase)
     # Clear skies: radiative cooling dominates in winter, sunshine in summer; zero on average.
     cloud = params.cloud_temp_effect_k * (2.0 * season - 1.0) * (kc - expected_kc)
-    noise_k = _seasonal(params.weather_noise_winter_k, params.weather_noise_summer_k, season)
+    noise_k = seasonal_blend(params.weather_noise_winter_k, params.weather_noise_summer_k, season)
     slow = noise_k * ar1(rng, len(season), clock.step_s, params.weather_correlation_days * 86400.0)
     fast = params.fast_noise_k * ar1(rng, len(season), clock.step_s, 2 * 3600.0)
     return mean + diurnal + cloud + slow + fast
 
 
-def wind_speed(clock: _Clock, daily_kc: np.ndarray, params: ClimateParams,
+def wind_speed(clock: Calendar, daily_kc: np.ndarray, params: ClimateParams,
                rng: np.random.Generator) -> np.ndarray:
     """Wind speed [m/s]: seasonal mean, windier under clouds, lognormal AR(1) variability."""
-    mean = _seasonal(params.wind_mean_winter_m_s, params.wind_mean_summer_m_s, clock.season)
+    mean = seasonal_blend(params.wind_mean_winter_m_s, params.wind_mean_summer_m_s, clock.season)
     sigma = params.wind_variability
     noise = np.exp(sigma * ar1(rng, len(mean), clock.step_s, 6 * 3600.0) - 0.5 * sigma * sigma)
     return np.clip(mean * (1.3 - 0.5 * daily_kc) * noise, 0.0, 40.0)
 
 
-def base_load(clock: _Clock, params: LoadParams, rng: np.random.Generator) -> np.ndarray:
+def base_load(clock: Calendar, params: LoadParams, rng: np.random.Generator) -> np.ndarray:
     """Household base load [kW], never negative; expected annual energy ``annual_energy_kwh``."""
     weekday = np.asarray(params.weekday_profile, dtype=float)
     weekend = np.asarray(params.weekend_profile, dtype=float)
@@ -462,11 +201,11 @@ def base_load(clock: _Clock, params: LoadParams, rng: np.random.Generator) -> np
     sigma = params.noise_std
     noise = np.exp(sigma * ar1(rng, len(shape), clock.step_s, params.noise_correlation_minutes * 60.0)
                    - 0.5 * sigma * sigma)
-    variable_kw = params.annual_energy_kwh / (_YEAR_DAYS * 24.0) - params.standby_kw
+    variable_kw = params.annual_energy_kwh / (YEAR_DAYS * 24.0) - params.standby_kw
     return params.standby_kw + variable_kw * shape * seasonal * noise
 
 
-def comfort_schedule(clock: _Clock, params: ComfortScheduleParams) -> np.ndarray:
+def comfort_schedule(clock: Calendar, params: ComfortScheduleParams) -> np.ndarray:
     """``ComfortMode`` per step from local wall-clock time (follows DST)."""
     hour, weekday = clock.wall_hour, clock.weekday
     weekend_day = weekday >= 5
@@ -483,13 +222,13 @@ def comfort_schedule(clock: _Clock, params: ComfortScheduleParams) -> np.ndarray
 
 def _wall_times(dates: np.ndarray, hours: np.ndarray, timezone: str) -> pd.DatetimeIndex:
     """Tz-aware times at local wall-clock ``hours`` on local ``dates`` (to the minute)."""
-    offsets = np.round(hours * _HOUR_NS).astype(np.int64).astype("timedelta64[ns]")
+    offsets = np.round(hours * HOUR_NS).astype(np.int64).astype("timedelta64[ns]")
     naive = pd.DatetimeIndex(dates.astype("datetime64[ns]") + offsets)
     naive = naive.round("min")
     return naive.tz_localize(timezone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward")
 
 
-def ev_sessions(index: pd.DatetimeIndex, clock: _Clock, params: EvParams,
+def ev_sessions(index: pd.DatetimeIndex, clock: Calendar, params: EvParams,
                 rng: np.random.Generator) -> tuple[EvSession, ...]:
     """Plug-in sessions of a commuter car; the car is home (plugged in) at the scenario's start.
 
@@ -504,7 +243,7 @@ def ev_sessions(index: pd.DatetimeIndex, clock: _Clock, params: EvParams,
     start, end = index[0], index[-1] + step
     n_days = int(clock.local_day[-1]) + 1
     first_step = np.searchsorted(clock.local_day, np.arange(n_days))
-    dates = (clock.wall_ns[first_step] // _DAY_NS).astype("datetime64[D]")
+    dates = (clock.wall_ns[first_step] // DAY_NS).astype("datetime64[D]")
     weekday = clock.weekday[first_step]
     season = clock.season[first_step]
     weekend = weekday >= 5
@@ -519,7 +258,7 @@ def ev_sessions(index: pd.DatetimeIndex, clock: _Clock, params: EvParams,
                         params.return_hour + params.return_std_minutes / 60.0 * rng.standard_normal(n_days))
     depart_h = np.clip(depart_h, 0.5, 22.0)
     return_h = np.clip(np.maximum(return_h, depart_h + 0.5), None, 23.5)
-    commute_kwh = (_seasonal(params.commute_energy_winter_kwh, params.commute_energy_summer_kwh, season)
+    commute_kwh = (seasonal_blend(params.commute_energy_winter_kwh, params.commute_energy_summer_kwh, season)
                    + params.commute_energy_std_kwh * rng.standard_normal(n_days))
     commute_kwh = np.clip(commute_kwh, params.commute_energy_min_kwh, params.commute_energy_max_kwh)
     weekend_kwh = np.clip(params.weekend_trip_energy_kwh * (1.0 + 0.5 * rng.standard_normal(n_days)),
@@ -553,7 +292,7 @@ def step_prices(index: pd.DatetimeIndex, tariff: Tariff) -> tuple[np.ndarray, np
     hour_ns = spot.index.as_unit("ns").asi8
     step_ns = index.as_unit("ns").asi8
     # Each step takes the price of the hour it starts in (hours are whole in UTC for Prague).
-    position = (step_ns - hour_ns[0]) // _HOUR_NS
+    position = (step_ns - hour_ns[0]) // HOUR_NS
     outside = (position < 0) | (position >= len(hour_ns))
     if outside.any():
         row = int(np.argmax(outside))
@@ -585,11 +324,11 @@ def generate(spec: SyntheticSpec, rng: np.random.Generator | None = None) -> Sce
     sky_rng, temp_rng, wind_rng, load_rng, ev_rng = rng.spawn(5)
     location = spec.location
     index = scenario_index(spec.start, spec.days, spec.step_minutes, location.timezone)
-    clock = _clock(index, location)
+    clock = calendar_of(index, location)
     climate = spec.climate
 
     kc, daily_kc, regimes = clear_sky_index(clock, climate, sky_rng)
-    turbidity = np.interp(clock.year_fraction, _mid_month_nodes(), climate.linke_turbidity, period=1.0)
+    turbidity = np.interp(clock.year_fraction, mid_month_nodes(), climate.linke_turbidity, period=1.0)
     sky = irradiance(index, location, turbidity, kc, climate.max_clear_sky_index)
     import_price, export_price, price_meta = step_prices(index, spec.tariff)
     data = pd.DataFrame(

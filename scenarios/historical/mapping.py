@@ -33,7 +33,7 @@ One ``[historical]`` table (the marker other scenario loaders skip on)::
 Optional tables: ``constants`` (canonical name = number), ``derived`` (``ghi_w_m2 = "closure"``
 or ``name = {from = "other", scale = 1, offset = 0}``), ``prices`` (bundled OTE day-ahead +
 ``scenarios.prices.Tariff``), ``climatology`` (an outdoor temperature curve when none was
-measured), ``comfort_schedule`` (``scenarios.synthetic.ComfortScheduleParams``),
+measured), ``comfort_schedule`` (``scenarios.synthetic_spec.ComfortScheduleParams``),
 ``forecast_errors`` (``scenarios.forecast_errors.ForecastErrorParams``) and
 ``archived_forecasts`` (``pv_power_kw = "pv_forecast_kw"``: issued forecasts recorded in the data) and
 ``identify`` (settings of ``pems identify``, see ``controllers.estimation.identify``).
@@ -52,7 +52,7 @@ from typing import Any
 from scenarios.forecast_errors import ForecastErrorParams
 from scenarios.historical.units import CANONICAL_NAME, allowed_units
 from scenarios.prices import Tariff
-from scenarios.synthetic import ComfortScheduleParams
+from scenarios.synthetic_spec import ComfortScheduleParams
 from twin.config import Location
 from twin.errors import ConfigError, ScenarioError
 from twin.params import bounded, build, check_bounds, check_number

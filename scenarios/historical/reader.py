@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 import pvlib
 
+from scenarios.calendar import calendar_of, seasonal_curve
 from scenarios.historical.mapping import ColumnSpec, HistoricalMapping, SourceSpec, format_of
 from scenarios.historical.quality import ColumnQuality, DataQuality, SourceQuality
 from scenarios.historical.units import is_meter, to_canonical
 from scenarios.prices import apply_tariff, bundled_ote_prices, read_ote_dayahead
-from scenarios.synthetic import comfort_schedule, seasonal_curve
+from scenarios.synthetic import comfort_schedule
 from twin.config import Location
 from twin.errors import ScenarioError
 
@@ -517,10 +518,8 @@ def read_historical(mapping: HistoricalMapping, data: Path | None = None) -> tup
 
 
 def _comfort(index: pd.DatetimeIndex, mapping: HistoricalMapping) -> np.ndarray:
-    from scenarios.synthetic import _clock
-
     location = mapping.location or Location(latitude_deg=0.0, longitude_deg=0.0, timezone=mapping.timezone)
-    return comfort_schedule(_clock(index, location), mapping.comfort_schedule)
+    return comfort_schedule(calendar_of(index, location), mapping.comfort_schedule)
 
 
 def _bundled_spot(index: pd.DatetimeIndex, mapping: HistoricalMapping) -> np.ndarray:

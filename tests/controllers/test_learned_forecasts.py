@@ -18,7 +18,8 @@ from controllers.forecasting.scorecard import ScoredController
 from controllers.forecasting.solar import PvSite
 from controllers.forecasting.wrapper import LearnedForecasts, LearnedForecastSettings
 from controllers.rule_based import RuleBasedController
-from scenarios.synthetic import SyntheticSpec, generate
+from scenarios.synthetic import generate
+from scenarios.synthetic_spec import SyntheticSpec
 from twin.conformance import check_controller
 from twin.contracts import Command
 from twin.house import SimHouse

@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from benchmarks.bench import BenchSpec, check_spec, run_pair, scenario_window, write_bench
+from benchmarks.bench import BenchSpec, check_spec, run_pair, window_and_history, write_bench
 from benchmarks.cli import register
 from controllers.mpc_learned import LearnedMpc, make_mpc_learned
 from twin.config import reference_house
@@ -27,7 +27,7 @@ LIGHT = {"replan_interval_s": "3600", "blocks": "900:7200,3600:43200"}
 
 @pytest.fixture(scope="module")
 def window():
-    return scenario_window(SCENARIO, START, 4 / 24)
+    return window_and_history(SCENARIO, START, 4 / 24)
 
 
 class Spy:
@@ -91,13 +91,13 @@ def test_the_bench_writes_the_scorecard_of_the_learned_forecasts(window, tmp_pat
 
 
 def test_without_history_it_fails_naming_the_scenario():
-    world, history = scenario_window(SCENARIO)  # from the first recorded row: nothing before it
+    world, history = window_and_history(SCENARIO)  # from the first recorded row: nothing before it
     assert history is None
     house = reference_house()
     with pytest.raises(RegistryError, match=f"'mpc-learned' trains on the data before the run, and scenario "
                                             f"'{SCENARIO}' has none"):
         make_controller("mpc-learned", ControllerContext(house, world, options=LIGHT))
-    short, history = scenario_window(SCENARIO, "2024-03-04", 1.0)  # 3 days: too few to train on
+    short, history = window_and_history(SCENARIO, "2024-03-04", 1.0)  # 3 days: too few to train on
     with pytest.raises(ScenarioError, match=f"scenario '{SCENARIO}' has 3.0 days of data before the run, its "
                                             f"forecasters need 14"):
         make_mpc_learned(ControllerContext(house, short, options=LIGHT, history=history))

@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
+from scenarios.calendar import scenario_index
 from scenarios.forecast_errors import SOLAR_CONSTANT_W_M2, ForecastErrorParams, LeadTimeErrorForecasts
-from scenarios.synthetic import SyntheticSpec, generate, scenario_index
+from scenarios.synthetic import generate
+from scenarios.synthetic_spec import SyntheticSpec
 from twin.contracts import FORECAST_FIELDS
 from twin.errors import ConfigError, ScenarioError
 from twin.scenario import ForecastModel

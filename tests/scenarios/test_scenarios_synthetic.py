@@ -18,15 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from scenarios.calendar import scenario_index
 from scenarios.catalog import load_spec
-from scenarios.synthetic import (
+from scenarios.synthetic import generate
+from scenarios.synthetic_spec import (
     ClimateParams,
     ComfortScheduleParams,
     EvParams,
     LoadParams,
     SyntheticSpec,
-    generate,
-    scenario_index,
 )
 from twin.config import ComfortMode
 from twin.errors import ConfigError, ScenarioError
