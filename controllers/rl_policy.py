@@ -36,6 +36,7 @@ from twin.env.action import ActionDecoder
 from twin.env.config import EnvConfig
 from twin.env.observation import ObservationEncoder
 from twin.errors import ConfigError
+from twin.output import write_atomically
 from twin.registry import ControllerEntry
 
 #: A policy: observation vector (float32) → action vector in [-1, 1].
@@ -183,11 +184,11 @@ def save_mlp_policy(path: str | Path, policy: MlpPolicy, config: EnvConfig, feat
     for k, (w, b) in enumerate(zip(policy.weights, policy.biases, strict=True)):
         arrays[f"weights_{k}"] = np.asarray(w, dtype=np.float32)
         arrays[f"bias_{k}"] = np.asarray(b, dtype=np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a temporary name
+            np.savez(f, **arrays)
+
+    write_atomically(path, write)
     return path
 
 

@@ -18,6 +18,18 @@ def clamp(value: float, lo: float, hi: float) -> float:
     return lo if value < lo else hi if value > hi else value
 
 
+def commanded_power_kw(cmd: BatteryCommand) -> float:
+    """The fixed AC power a command asks for, + charging / − discharging [kW].
+
+    0 for the modes whose power follows the house (SELF_CONSUMPTION, BACKUP_RESERVE).
+    """
+    if cmd.mode is BatteryMode.DISCHARGE_TO_GRID:
+        return -cmd.power_kw
+    if cmd.mode in (BatteryMode.CHARGE_FROM_GRID, BatteryMode.POWER_SETPOINT):
+        return cmd.power_kw
+    return 0.0
+
+
 def inverter_power(cmd: BatteryCommand, soc: float, net_load_kw: float, p: BatteryConfig) -> tuple[float, float]:
     """Power the inverter sets in mode ``cmd``, and the SOC at which that power would change.
 

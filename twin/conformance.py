@@ -14,8 +14,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from twin.battery import commanded_power_kw
 from twin.config import HouseConfig
-from twin.contracts import FORECAST_FIELDS, BatteryCommand, BatteryMode, Command, Controller, Observation
+from twin.contracts import FORECAST_FIELDS, BatteryCommand, Command, Controller, Observation
 from twin.errors import TwinError
 from twin.house import SimHouse
 from twin.runner import RunSettings, simulate
@@ -46,7 +47,7 @@ def command_problems(command: object, obs: Observation, house: HouseConfig) -> l
             problems.append(f"battery command {command.battery!r} is not a BatteryCommand")
         elif b is None:
             problems.append("battery command for a house without a battery")
-        elif not -b.max_discharge_kw - 1e-9 <= _signed_power(command.battery) <= b.max_charge_kw + 1e-9:
+        elif not -b.max_discharge_kw - 1e-9 <= commanded_power_kw(command.battery) <= b.max_charge_kw + 1e-9:
             problems.append(f"battery power {command.battery.power_kw} kW outside "
                             f"[-{b.max_discharge_kw}, {b.max_charge_kw}]")
     if command.ev_power_kw is not None:
@@ -57,14 +58,6 @@ def command_problems(command: object, obs: Observation, house: HouseConfig) -> l
             problems.append(f"EV power {command.ev_power_kw} kW is neither 0 nor in "
                             f"[{c.min_power_kw:.2f}, {c.max_power_kw:.2f}]")
     return problems
-
-
-def _signed_power(cmd: BatteryCommand) -> float:
-    if cmd.mode is BatteryMode.DISCHARGE_TO_GRID:
-        return -cmd.power_kw
-    if cmd.mode in (BatteryMode.CHARGE_FROM_GRID, BatteryMode.POWER_SETPOINT):
-        return cmd.power_kw
-    return 0.0
 
 
 class _Checked:

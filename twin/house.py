@@ -31,7 +31,7 @@ from twin.config import HouseConfig
 from twin.contracts import SELF_CONSUMPTION, BatteryCommand, Command, Forecast, Observation
 from twin.errors import TwinError
 from twin.exogenous import build_exogenous
-from twin.grid import grid_flows
+from twin.grid import grid_flows, limit_violation_kw
 from twin.scenario import Scenario
 from twin.thermal import ModalThermal, build_matrices
 
@@ -438,7 +438,7 @@ class SimHouse:
         m.export_kwh += exp * dt_h
         m.cost += (imp * self._import_price[i] - exp * self._export_price[i]) * dt_h
         grid = self.house.grid
-        over = max(0.0, imp - grid.import_limit_kw) + max(0.0, exp - grid.export_limit_kw)
+        over = limit_violation_kw(imp, exp, grid.import_limit_kw, grid.export_limit_kw)
         if over > 0.0:
             m.grid_limit_violation_kwh += over * dt_h
         if batt_kw != 0.0:

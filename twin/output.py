@@ -35,6 +35,32 @@ def json_ready(value: Any) -> Any:
     return value
 
 
+def write_atomically(path: Path, write: Callable[[Path], object], *, durable: bool = False) -> None:
+    """``write(tmp_path)`` into a temporary sibling of ``path``, fsync it, then rename it over ``path``.
+
+    Readers see the old file or the new one, never half of one. With ``durable`` the folder is
+    fsynced too, so the rename itself survives a power cut (state a restart must find).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if durable:
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(json_ready(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
 

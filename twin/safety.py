@@ -20,6 +20,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from twin.battery import commanded_power_kw
 from twin.config import HouseConfig, SafetyConfig
 from twin.contracts import SELF_CONSUMPTION, BatteryCommand, BatteryMode, Command, Observation
 
@@ -51,14 +52,6 @@ STALE_BATTERY = "battery_soc"  # → battery back to SELF_CONSUMPTION (never to 
 STALE_GRID = "grid_power_kw"  # → EV at most at minimum power (the meter may hide an overload)
 
 
-def _signed_battery_kw(cmd: BatteryCommand) -> float:
-    if cmd.mode is BatteryMode.DISCHARGE_TO_GRID:
-        return -cmd.power_kw
-    if cmd.mode in (BatteryMode.CHARGE_FROM_GRID, BatteryMode.POWER_SETPOINT):
-        return cmd.power_kw
-    return 0.0
-
-
 def envelope_problems(command: Command, obs: Observation, house: HouseConfig, config: SafetyConfig,
                       mode: RolloutMode = RolloutMode.FULL) -> list[str]:
     """What in ``command`` lies outside the static envelope (empty when it is safe to send).
@@ -86,7 +79,7 @@ def envelope_problems(command: Command, obs: Observation, house: HouseConfig, co
         if b is None or not isinstance(battery.mode, BatteryMode):
             problems.append("battery command without a battery or with an unknown mode")
         else:
-            power = _signed_battery_kw(battery)
+            power = commanded_power_kw(battery)
             if not (-b.max_discharge_kw - 1e-9 <= power <= b.max_charge_kw + 1e-9):
                 problems.append(f"battery power {power} kW outside [-{b.max_discharge_kw}, {b.max_charge_kw}]")
             if battery.reserve_soc is not None and not b.soc_min - 1e-9 <= battery.reserve_soc <= b.soc_max + 1e-9:

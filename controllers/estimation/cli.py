@@ -6,9 +6,7 @@ Registered through the ``pems.cli`` entry point (``register`` receives the typer
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from twin.errors import TwinError
+from twin.output import write_atomically
 
 console = Console()
 err_console = Console(stderr=True)
@@ -41,18 +40,6 @@ def parse_window(text: str, timezone: str, option: str) -> tuple[pd.Timestamp, p
     if bounds[1] <= bounds[0]:
         raise TwinError(f"{option} {text!r}: END must be after START")
     return bounds[0], bounds[1]
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def identify_command(
@@ -122,7 +109,7 @@ def _identify(data: Path, mapping_path: Path, train: str, test: str, out: Path, 
         header += (f"\nRooms without a heater in the data ({', '.join(placeholders)}) carry a 0.1 kW placeholder "
                    f"heater: RoomConfig requires one; keep their relays off.")
     text = house_to_toml(result.house, header)
-    _write_text_atomic(out, text)
+    write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     house = load_house(out)  # what the twin and the MPC will read
     summary, rows = prediction_errors(house, all_data.window(*test_window))
     table = Table(title=f"room temperature prediction on the test window ({len(all_data.rooms)} rooms)",
@@ -140,7 +127,7 @@ def _identify(data: Path, mapping_path: Path, train: str, test: str, out: Path, 
                    "test_errors": json.loads(summary.to_json(orient="index")),
                    "per_room_mae_c": json.loads(rows.groupby(["horizon_h", "room"])["error_c"].apply(
                        lambda e: e.abs().mean()).unstack().to_json(orient="index"))}
-        _write_text_atomic(report, json.dumps(payload, indent=2) + "\n")
+        write_atomically(report, lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8"))
     console.print(f"wrote {out}")
     console.print_json(json.dumps({"mae_c": {f"{h:g}h": float(v) for h, v in summary["mae_c"].items()},
                                    "train_rmse_c": result.train_rmse_c}))

@@ -17,8 +17,6 @@ written before each decision's commands go out.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
@@ -27,6 +25,7 @@ from typing import Any
 
 from hardware.devices import SequenceCounter
 from hardware.errors import LiveError
+from twin.output import write_atomically
 from twin.safety import SafetyHistory
 
 FORMAT_VERSION = 1
@@ -58,23 +57,7 @@ class ControllerState:
 
 def write_json_durably(path: Path, data: dict[str, Any]) -> None:
     """Replace ``path`` with ``data`` atomically and durably (temp + fsync + rename + fsync dir)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data), encoding="utf-8"), durable=True)
 
 
 def _state_from_json(data: dict[str, Any]) -> ControllerState:

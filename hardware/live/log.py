@@ -17,8 +17,6 @@ never overwritten.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +27,7 @@ import pandas as pd
 from twin.contracts import Command, Observation
 from twin.errors import TwinError
 from twin.house import IntervalRecord
-from twin.output import json_ready
+from twin.output import json_ready, write_atomically
 from twin.runlog import RunLogRecorder
 
 PARTS = "log"
@@ -52,20 +50,6 @@ def prepare_run_directory(out: Path) -> Path:
     out = Path(out)
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     return out
-
-
-def write_atomically(path: Path, write: Any) -> None:
-    """``write(tmp_path)`` into a temporary sibling, fsync, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:

@@ -22,6 +22,7 @@ from hardware.plant.readings import Reading
 from hardware.wire.schemas import CarStatus, ChargerStatus, GridStatus, HeatingStatus
 from hardware.wire.topics import Route
 from twin.config import GridConfig
+from twin.grid import limit_violation_kw
 from twin.house import Meter
 
 
@@ -97,7 +98,8 @@ class EventLedger:
             if isinstance(payload, GridStatus):
                 if self._grid is not None and house_s > self._grid[0]:
                     t0, power = self._grid
-                    over = max(0.0, power - self.grid.import_limit_kw) + max(0.0, -power - self.grid.export_limit_kw)
+                    over = limit_violation_kw(max(power, 0.0), max(-power, 0.0), self.grid.import_limit_kw,
+                                              self.grid.export_limit_kw)
                     if over > 0.0:
                         self._violation.append((house_s, over * (house_s - t0) / 3600.0))
                 self._grid = (house_s, payload.power_kw)
