@@ -1,9 +1,9 @@
 """Reading recorded data (CSV/Parquet) through a mapping into canonical columns on a regular grid.
 
-All source-specific reading happens here: parsing time axes (naive or aware, interval
-start or end, DST ambiguities), checking them, converting units, resampling to the output
-grid and filling gaps by the mapping's policy. :func:`read_historical` returns the frame
-and a :class:`~scenarios.historical.quality.DataQuality` summary; every problem is a
+Each source file is read onto its own grid by ``scenarios.historical.sources``; here the
+sources are resampled to the output grid and gaps filled by the mapping's policy.
+:func:`read_historical` returns the frame and a
+:class:`~scenarios.historical.quality.DataQuality` summary; every problem is a
 :class:`twin.errors.ScenarioError` naming the file, the column and the row (the file's line
 number for CSV, counting the header as line 1; the 0-based row for Parquet).
 """
@@ -12,276 +12,29 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pvlib
 
-from scenarios.calendar import calendar_of, seasonal_curve
-from scenarios.historical.mapping import ColumnSpec, HistoricalMapping, SourceSpec, format_of
-from scenarios.historical.quality import ColumnQuality, DataQuality, SourceQuality
-from scenarios.historical.units import is_meter, to_canonical
-from scenarios.prices import apply_tariff, bundled_ote_prices, read_ote_dayahead
+from scenarios.calendar import DAY_NS, HOUR_NS, MINUTE_NS, calendar_of, seasonal_curve
+from scenarios.historical.mapping import HistoricalMapping
+from scenarios.historical.quality import ColumnQuality, DataQuality
+from scenarios.historical.sources import SourceSeries, read_source
+from scenarios.prices import apply_tariff, bundled_ote_prices
 from scenarios.synthetic import comfort_schedule
 from twin.config import Location
 from twin.errors import ScenarioError
 
-_MINUTE_NS = 60_000_000_000
-_HOUR_NS = 60 * _MINUTE_NS
-_DAY_NS = 24 * _HOUR_NS
-_WEEK_NS = 7 * _DAY_NS
+_WEEK_NS = 7 * DAY_NS
 #: Fewer than this share of a resampled interval's source values → the interval is a gap.
 MIN_RESAMPLE_SHARE = 0.5
 
 
-@dataclass(frozen=True)
-class _SourceSeries:
-    """One source on its own regular UTC grid: canonical values, NaN where missing."""
-
-    spec: SourceSpec
-    path: Path
-    start_ns: int
-    interval_ns: int
-    values: dict[str, np.ndarray]
-    zero_filled: dict[str, np.ndarray]  # bool per source interval
-    lines: np.ndarray  # file line (CSV) or row (Parquet) of each grid position; -1 for missing rows
-    quality: SourceQuality
-
-    def row_ref(self, t_ns: int) -> str:
-        """Where in the file the data around ``t_ns`` is: the last row at or before it."""
-        k = int((t_ns - self.start_ns) // self.interval_ns)
-        word = "line" if self.spec.format == "csv" else "row"
-        if 0 <= k < len(self.lines) and self.lines[k] >= 0:
-            return f"{word} {int(self.lines[k])}"
-        k = min(max(k, 0), len(self.lines) - 1)
-        known = np.flatnonzero(self.lines[: k + 1] >= 0)
-        if known.size == 0:
-            return "before its first row"
-        return f"after {word} {int(self.lines[known[-1]])}"
-
-
-# --- reading one source ------------------------------------------------------------------------------
-
-def _fail(path: Path, message: str) -> ScenarioError:
-    return ScenarioError(f"{path}: {message}")
-
-
-def _line(spec: SourceSpec, i: int) -> str:
-    return f"line {i + 2}" if spec.format == "csv" else f"row {i}"
-
-
-def _read_table(spec: SourceSpec, path: Path) -> pd.DataFrame:
-    wanted = [c.column for c in spec.columns] + ([spec.time_column] if spec.time_column else [])
-    if not path.is_file():
-        raise _fail(path, "data file not found")
-    try:
-        if spec.format == "parquet":
-            import pyarrow.parquet as pq
-
-            present = pq.read_schema(path).names
-            missing = [c for c in dict.fromkeys(wanted) if c not in present]
-            if missing:
-                raise _fail(path, f"column {missing[0]!r} not found; the file has {present}")
-            return pd.read_parquet(path, columns=list(dict.fromkeys(wanted)))
-        header = pd.read_csv(path, nrows=0).columns.tolist()
-        missing = [c for c in dict.fromkeys(wanted) if c not in header]
-        if missing:
-            raise _fail(path, f"column {missing[0]!r} not found; the file has {header}")
-        return pd.read_csv(path, usecols=list(dict.fromkeys(wanted)), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        raise _fail(path, f"not a readable {spec.format} file ({exc})") from None
-    except ValueError as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise _fail(path, f"not a readable {spec.format} file ({exc})") from None
-
-
-def _naive_to_utc(naive: pd.DatetimeIndex, spec: SourceSpec, path: Path, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """UTC ns of naive local times in ``spec.timezone``, and a keep-mask (non-existent times dropped)."""
-    if spec.ambiguous == "error":
-        ambiguous: str | np.ndarray = "raise"
-    elif spec.ambiguous == "infer":
-        ambiguous = "infer"
-    else:
-        ambiguous = np.full(len(naive), spec.ambiguous == "first")
-    nonexistent = "raise" if spec.nonexistent == "error" else "NaT"
-    try:
-        local = naive.tz_localize(spec.timezone, ambiguous=ambiguous, nonexistent=nonexistent)
-    except (ValueError, TypeError):  # pandas' AmbiguousTimeError and NonExistentTimeError are ValueErrors
-        bad = _first_problem_time(naive, spec.timezone)
-        if bad is None:
-            raise _fail(path, f"column {column!r}: cannot place the local times in {spec.timezone}") from None
-        i, kind = bad
-        fix = "nonexistent = \"drop\"" if kind.startswith("non") else "ambiguous = \"infer\", \"first\" or \"second\""
-        raise _fail(path, f"column {column!r} {_line(spec, i)}: local time {naive[i]} is {kind} in "
-                          f"{spec.timezone}; say how to read it in the mapping ({fix})") from None
-    keep = ~local.isna()
-    return local.as_unit("ns").asi8, np.asarray(keep)
-
-
-def _first_problem_time(naive: pd.DatetimeIndex, zone: str) -> tuple[int, str] | None:
-    earliest = pd.DatetimeIndex(naive.tz_localize(zone, ambiguous="NaT", nonexistent="NaT"))
-    bad = np.flatnonzero(earliest.isna())
-    if not bad.size:
-        return None
-    i = int(bad[0])
-    shifted = pd.DatetimeIndex([naive[i]]).tz_localize(zone, ambiguous=[True], nonexistent="NaT")
-    return i, "non-existent (skipped by a DST change)" if shifted.isna()[0] else "ambiguous (repeated by a DST change)"
-
-
-def _time_axis(spec: SourceSpec, table: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """UTC ns of every row's timestamp (as labelled) and a keep-mask."""
-    n = len(table)
-    if not spec.time_column:
-        start = pd.Timestamp(spec.start)
-        step = pd.Timedelta(minutes=spec.interval_minutes)
-        if start.tzinfo is not None:
-            return pd.date_range(start, periods=n, freq=step).tz_convert("UTC").as_unit("ns").asi8, np.ones(n, bool)
-        naive = pd.date_range(start, periods=n, freq=step)
-        return _naive_to_utc(naive, spec, path, "<row number>")
-    raw = table[spec.time_column]
-    text = raw.astype(str).str.strip()
-    fmt = spec.time_format or "ISO8601"
-    try:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=False)
-    except (ValueError, TypeError):  # mixed offsets: parse in UTC
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
-    bad = np.asarray(parsed.isna())
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise _fail(path, f"column {spec.time_column!r} {_line(spec, i)}: {raw.iloc[i]!r} is not a timestamp"
-                          + (f" in format {spec.time_format!r}" if spec.time_format else ""))
-    index = pd.DatetimeIndex(parsed)
-    if index.tz is not None:
-        return index.tz_convert("UTC").as_unit("ns").asi8, np.ones(n, bool)
-    return _naive_to_utc(index, spec, path, spec.time_column)
-
-
-def _interval_ns(spec: SourceSpec, t_ns: np.ndarray, path: Path) -> int:
-    if spec.interval_minutes is not None:
-        return int(round(spec.interval_minutes * _MINUTE_NS))
-    diffs = np.diff(t_ns)
-    if diffs.size == 0:
-        raise _fail(path, "needs at least 2 rows to infer its interval (or give interval_minutes)")
-    values, counts = np.unique(diffs, return_counts=True)
-    return int(values[np.argmax(counts)])
-
-
-def _check_times(spec: SourceSpec, t_ns: np.ndarray, rows: np.ndarray, interval: int, path: Path) -> None:
-    column = spec.time_column or "<row number>"
-    diffs = np.diff(t_ns)
-    if (diffs == 0).any():
-        k = int(np.argmax(diffs == 0)) + 1
-        raise _fail(path, f"column {column!r} {_line(spec, int(rows[k]))}: duplicated timestamp "
-                          f"{pd.Timestamp(t_ns[k], tz='UTC')} (also at {_line(spec, int(rows[k - 1]))})")
-    if (diffs < 0).any():
-        k = int(np.argmax(diffs < 0)) + 1
-        raise _fail(path, f"column {column!r} {_line(spec, int(rows[k]))}: timestamp {pd.Timestamp(t_ns[k], tz='UTC')} "
-                          f"is earlier than the row before it (timestamps must increase)")
-    off_grid = (t_ns - t_ns[0]) % interval != 0
-    if off_grid.any():
-        k = int(np.argmax(off_grid))
-        raise _fail(path, f"column {column!r} {_line(spec, int(rows[k]))}: timestamp {pd.Timestamp(t_ns[k], tz='UTC')} "
-                          f"is off the file's {interval / _MINUTE_NS:g}-minute grid")
-
-
-def _numeric(spec: SourceSpec, column: ColumnSpec, raw: pd.Series, path: Path) -> np.ndarray:
-    if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
-        text = raw.astype(str).str.strip()
-        empty = text.isin(["", "nan", "NaN", "NA", "null", "None"]).to_numpy()
-        values = pd.to_numeric(text.where(~empty, None), errors="coerce").to_numpy(dtype=float)
-        bad = np.isnan(values) & ~empty
-    else:
-        values = raw.to_numpy(dtype=float)
-        bad = np.zeros(len(values), bool)
-    bad |= np.isinf(values)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise _fail(path, f"column {column.column!r} {_line(spec, i)}: {raw.iloc[i]!r} is not a number")
-    return values
-
-
-def _read_source(spec: SourceSpec, path: Path, location: Location | None, dark_elevation_deg: float) -> _SourceSeries:
-    if not spec.format:
-        fmt = format_of(path)
-        if not fmt:
-            raise _fail(path, f"cannot tell the format from the extension {path.suffix!r}: use .csv or .parquet, "
-                              f"or set format in the mapping")
-        spec = replace(spec, format=fmt)
-    if spec.format == "ote-dayahead":
-        return _read_ote(spec, path)
-    table = _read_table(spec, path)
-    if len(table) < 2:
-        raise _fail(path, f"has {len(table)} data row(s); at least 2 are needed")
-    t_ns, keep = _time_axis(spec, table, path)
-    rows = np.flatnonzero(keep)
-    dropped = tuple(str(v) for v in (table[spec.time_column] if spec.time_column else pd.Series(
-        np.arange(len(table)))).to_numpy()[~keep])
-    t_ns = t_ns[keep]
-    interval = _interval_ns(spec, t_ns, path)
-    _check_times(spec, t_ns, rows, interval, path)
-    if spec.label == "end":
-        t_ns = t_ns - interval
-    n_grid = int((t_ns[-1] - t_ns[0]) // interval) + 1
-    position = (t_ns - t_ns[0]) // interval
-    lines = np.full(n_grid, -1, dtype=np.int64)
-    lines[position] = rows + (2 if spec.format == "csv" else 0)
-    interval_s = interval / 1e9
-    values: dict[str, np.ndarray] = {}
-    zeroed: dict[str, np.ndarray] = {}
-    sun_down = None
-    for column in spec.columns:
-        raw = _numeric(spec, column, table[column.column].iloc[rows].reset_index(drop=True), path)
-        series = np.full(n_grid, np.nan)
-        series[position] = raw * column.scale + column.offset
-        if is_meter(column.unit):
-            energy = np.diff(series, append=np.nan)  # interval k: reading k+1 - reading k
-            backwards = energy < 0
-            if backwards.any():
-                k = int(np.argmax(backwards))
-                word = "line" if spec.format == "csv" else "row"
-                raise _fail(path, f"column {column.column!r} {word} {int(lines[k + 1])}: meter reading decreases "
-                                  f"({series[k]:g} -> {series[k + 1]:g}): a meter reset or a wrong unit "
-                                  f"({column.unit})")
-            series = energy
-        series = to_canonical(series, column.unit, interval_s)
-        if column.clip_min is not None or column.clip_max is not None:
-            series = np.clip(series, column.clip_min, column.clip_max)
-        zero = np.zeros(n_grid, bool)
-        if column.missing == "zero":
-            zero = np.isnan(series)
-        elif column.missing == "zero_when_dark":
-            if sun_down is None:
-                mid = pd.DatetimeIndex(t_ns[0] + np.arange(n_grid) * interval + interval // 2, tz="UTC")
-                elevation = pvlib.solarposition.get_solarposition(
-                    mid, location.latitude_deg, location.longitude_deg, altitude=location.altitude_m)[
-                    "apparent_elevation"].to_numpy()
-                sun_down = elevation < dark_elevation_deg
-            zero = np.isnan(series) & sun_down
-        series[zero] = 0.0
-        values[column.name] = series
-        zeroed[column.name] = zero
-    quality = SourceQuality(
-        file=str(path), rows=len(table), first=str(pd.Timestamp(t_ns[0], tz="UTC")),
-        last=str(pd.Timestamp(t_ns[-1], tz="UTC")), interval_minutes=interval / _MINUTE_NS,
-        dropped_rows=dropped, missing_rows=int(n_grid - len(t_ns)))
-    return _SourceSeries(spec, path, int(t_ns[0]), interval, values, zeroed, lines, quality)
-
-
-def _read_ote(spec: SourceSpec, path: Path) -> _SourceSeries:
-    prices, meta = read_ote_dayahead(path)
-    t_ns = prices.index.as_unit("ns").asi8
-    n = len(t_ns)
-    quality = SourceQuality(file=str(path), rows=int(meta["rows"]), first=str(prices.index[0]),
-                            last=str(prices.index[-1]), interval_minutes=60.0,
-                            dropped_rows=tuple(str(t) for t in meta["filled"]))
-    return _SourceSeries(spec, path, int(t_ns[0]), _HOUR_NS, {"spot_price_per_kwh": prices.to_numpy()},
-                         {"spot_price_per_kwh": np.zeros(n, bool)}, np.arange(n) + 2, quality)
-
-
 # --- resampling and gaps -------------------------------------------------------------------------------
 
-def _resample(source: _SourceSeries, name: str, grid_ns: np.ndarray, step_ns: int) -> tuple[np.ndarray, np.ndarray]:
+def _resample(source: SourceSeries, name: str, grid_ns: np.ndarray, step_ns: int) -> tuple[np.ndarray, np.ndarray]:
     """Time-weighted mean of the source intervals over each output interval, and the zero-filled mask."""
     src_start, src_step = source.start_ns, source.interval_ns
     values = source.values[name]
@@ -312,7 +65,7 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fill_gaps(values: np.ndarray, grid_ns: np.ndarray, step_ns: int, interpolate_steps: int, fill_steps: int,
-               label: str, source: _SourceSeries | None) -> tuple[np.ndarray, int, int]:
+               label: str, source: SourceSeries | None) -> tuple[np.ndarray, int, int]:
     """Fill ``values`` in place by the gap policy; return it and the interpolated / week-filled counts."""
     missing = np.isnan(values)
     if not missing.any():
@@ -337,7 +90,7 @@ def _fill_gaps(values: np.ndarray, grid_ns: np.ndarray, step_ns: int, interpolat
         if n > fill_steps:
             where = f" ({source.path.name} {source.row_ref(int(grid_ns[s]))})" if source is not None else ""
             raise ScenarioError(
-                f"{label}: gap of {n} steps ({n * step_ns / _HOUR_NS:g} h) from "
+                f"{label}: gap of {n} steps ({n * step_ns / HOUR_NS:g} h) from "
                 f"{pd.Timestamp(grid_ns[s], tz='UTC')}{where} is longer than the gap policy allows "
                 f"(fill_max_hours); shorten the period or raise the limit")
         target = np.arange(s, s + n)
@@ -386,7 +139,7 @@ def _bound(value: dt.datetime | dt.date | None, zone: str) -> pd.Timestamp | Non
     return pd.Timestamp(value).tz_localize(zone, nonexistent="shift_forward")
 
 
-def output_index(mapping: HistoricalMapping, sources: list[_SourceSeries]) -> pd.DatetimeIndex:
+def output_index(mapping: HistoricalMapping, sources: list[SourceSeries]) -> pd.DatetimeIndex:
     """The output grid: ``step_minutes`` in absolute time from ``start`` (or the data) to ``end``."""
     step = pd.Timedelta(minutes=mapping.step_minutes)
     step_ns = step.value
@@ -413,13 +166,13 @@ def _climatology(mapping: HistoricalMapping, index: pd.DatetimeIndex) -> np.ndar
     spec = mapping.climatology
     location = mapping.location
     utc_ns = index.as_unit("ns").asi8
-    year_fraction = (utc_ns / _DAY_NS / 365.2425) % 1.0
+    year_fraction = (utc_ns / DAY_NS / 365.2425) % 1.0
     north = location is None or location.latitude_deg >= 0
     winter_peak = 14.5 / 365.0 if north else 14.5 / 365.0 + 0.5
     season = 0.5 - 0.5 * np.cos(2 * np.pi * (year_fraction - winter_peak))
     longitude = location.longitude_deg if location is not None else 0.0
-    step_h = (utc_ns[1] - utc_ns[0]) / _HOUR_NS
-    solar_hour = ((utc_ns % _DAY_NS) / _HOUR_NS + step_h / 2 + longitude / 15.0) % 24.0
+    step_h = (utc_ns[1] - utc_ns[0]) / HOUR_NS
+    solar_hour = ((utc_ns % DAY_NS) / HOUR_NS + step_h / 2 + longitude / 15.0) % 24.0
     amplitude = spec.diurnal_amplitude_winter_k + (spec.diurnal_amplitude_summer_k
                                                    - spec.diurnal_amplitude_winter_k) * season
     return seasonal_curve(year_fraction, spec.monthly_mean_c) + amplitude * np.cos(
@@ -459,13 +212,13 @@ def read_historical(mapping: HistoricalMapping, data: Path | None = None) -> tup
     quality : DataQuality
     """
     gaps = mapping.gaps
-    sources = [_read_source(s, mapping.resolve(s.file, data), mapping.location, gaps.dark_elevation_deg)
+    sources = [read_source(s, mapping.resolve(s.file, data), mapping.location, gaps.dark_elevation_deg)
                for s in mapping.sources]
     index = output_index(mapping, sources)
     grid_ns = index.as_unit("ns").asi8
     step_ns = int(grid_ns[1] - grid_ns[0])
-    interpolate_steps = int(gaps.interpolate_max_minutes * _MINUTE_NS // step_ns)
-    fill_steps = int(gaps.fill_max_hours * _HOUR_NS // step_ns)
+    interpolate_steps = int(gaps.interpolate_max_minutes * MINUTE_NS // step_ns)
+    fill_steps = int(gaps.fill_max_hours * HOUR_NS // step_ns)
     columns: dict[str, np.ndarray] = {}
     qualities: list[ColumnQuality] = []
     for source in sources:
@@ -525,7 +278,7 @@ def _comfort(index: pd.DatetimeIndex, mapping: HistoricalMapping) -> np.ndarray:
 def _bundled_spot(index: pd.DatetimeIndex, mapping: HistoricalMapping) -> np.ndarray:
     spot, meta = bundled_ote_prices()
     hour_ns = spot.index.as_unit("ns").asi8
-    position = (index.as_unit("ns").asi8 - hour_ns[0]) // _HOUR_NS
+    position = (index.as_unit("ns").asi8 - hour_ns[0]) // HOUR_NS
     outside = (position < 0) | (position >= len(hour_ns))
     if outside.any():
         row = int(np.argmax(outside))
