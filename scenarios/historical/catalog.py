@@ -9,7 +9,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from scenarios.historical.mapping import HistoricalMapping, load_mapping
+from scenarios.historical.mapping import load_mapping
+from scenarios.historical.mapping_spec import HistoricalMapping
 from scenarios.historical.scenario import build_scenario
 from twin.errors import ScenarioError
 from twin.registry import ScenarioEntry

@@ -19,7 +19,7 @@ import pandas as pd
 import pvlib
 
 from scenarios.calendar import DAY_NS, HOUR_NS, MINUTE_NS, calendar_of, seasonal_curve
-from scenarios.historical.mapping import HistoricalMapping
+from scenarios.historical.mapping_spec import HistoricalMapping
 from scenarios.historical.quality import ColumnQuality, DataQuality
 from scenarios.historical.sources import SourceSeries, read_source
 from scenarios.prices import apply_tariff, bundled_ote_prices

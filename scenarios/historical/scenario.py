@@ -14,7 +14,8 @@ from pathlib import Path
 
 from scenarios.forecast_errors import LeadTimeErrorForecasts
 from scenarios.historical.archived import ArchivedForecasts
-from scenarios.historical.mapping import HistoricalMapping, load_mapping, mapping_from_dict, read_mapping_text
+from scenarios.historical.mapping import load_mapping, mapping_from_dict, read_mapping_text
+from scenarios.historical.mapping_spec import HistoricalMapping
 from scenarios.historical.quality import DataQuality
 from scenarios.historical.reader import read_historical
 from twin.errors import ScenarioError

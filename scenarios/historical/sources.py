@@ -17,7 +17,8 @@ import pandas as pd
 import pvlib
 
 from scenarios.calendar import HOUR_NS, MINUTE_NS
-from scenarios.historical.mapping import ColumnSpec, SourceSpec, format_of
+from scenarios.historical.mapping import format_of
+from scenarios.historical.mapping_spec import ColumnSpec, SourceSpec
 from scenarios.historical.quality import SourceQuality
 from scenarios.historical.units import is_meter, to_canonical
 from scenarios.prices import read_ote_dayahead
