@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import re
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from twin.errors import ConfigError
-from twin.params import bounded, check_bounds, fail
+from twin.params import bounded, build_table, check_bounds, fail
 
 ROOM_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -61,9 +59,9 @@ class ComfortBand:
     @classmethod
     def _from_toml(cls, value: Any, path: str) -> ComfortBand:
         if isinstance(value, list | tuple) and len(value) == 2:
-            return _build(cls, {"lower_c": value[0], "upper_c": value[1]}, path)
+            return build_table(cls, {"lower_c": value[0], "upper_c": value[1]}, path)
         if isinstance(value, Mapping):
-            return _build(cls, value, path)
+            return build_table(cls, value, path)
         raise ConfigError(f"{path} = {value!r} must be [lower_c, upper_c]", path)
 
 
@@ -367,78 +365,9 @@ class HouseConfig:
 
 # --- parsing ---------------------------------------------------------------------------------------
 
-def _build(cls: type, data: Any, path: str) -> Any:
-    """Construct dataclass ``cls`` from a TOML mapping, naming ``path`` in every error."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path or 'config'} must be a table, got {data!r}", path)
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}unknown key(s) {unknown}; allowed: {sorted(known)}", path)
-    kwargs = {}
-    for name, f in known.items():
-        sub = f"{path}.{name}" if path else name
-        if name not in data:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise ConfigError(f"{sub} is required", sub)
-            continue
-        kwargs[name] = _convert(hints[name], data[name], sub)
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        full = f"{path}.{exc.field}" if path and exc.field else (exc.field or path)
-        message = str(exc)
-        if exc.field and message.startswith(exc.field):
-            message = full + message[len(exc.field):]
-        elif path:
-            message = f"{path}: {message}"
-        raise ConfigError(message, full) from None
-
-
-def _convert(tp: Any, value: Any, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (Union, types.UnionType):
-        non_none = [a for a in args if a is not type(None)]
-        if value is None:
-            return None
-        return _convert(non_none[0], value, path)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{path} must be a list, got {value!r}", path)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{path} = {value!r} must have {len(args)} items", path)
-        return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
-    if isinstance(tp, type) and hasattr(tp, "_from_toml"):
-        return tp._from_toml(value, path)
-    if isinstance(tp, type) and hasattr(tp, "__dataclass_fields__"):
-        return _build(tp, value, path)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{path} must be a number, got {value!r}", path)
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path} must be an integer, got {value!r}", path)
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path} must be a string, got {value!r}", path)
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path} must be true or false, got {value!r}", path)
-        return value
-    raise ConfigError(f"{path}: unsupported type {tp!r}", path)  # a bug in a config class
-
-
 def house_from_dict(data: Mapping[str, Any]) -> HouseConfig:
     """Build a validated :class:`HouseConfig` from a parsed TOML document."""
-    return _build(HouseConfig, data, "")
+    return build_table(HouseConfig, data, "")
 
 
 def read_toml(path: Path, what: str) -> dict:

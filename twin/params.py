@@ -5,8 +5,10 @@ A numeric field declares its allowed range and unit once, in its metadata
 ``__post_init__``, enforces it, so a config object that exists is a valid one.
 :func:`check_number` is the same check for a lone value. :func:`build` turns a TOML table into
 such a dataclass (nested tables into nested dataclasses), naming the dotted field of the first
-problem. Errors are :class:`twin.errors.ConfigError` (a ``ValueError``) carrying ``field`` so
-that a caller can prefix the file it read.
+problem; :func:`build_table` is the house configuration's front-end (optional fields,
+fixed-length tuples, a class's ``_from_toml`` hook). Errors are
+:class:`twin.errors.ConfigError` (a ``ValueError``) carrying ``field`` so that a caller can
+prefix the file it read.
 
 Used by the house configuration (``twin.config``), the scenario specs (``scenarios``), the MPC
 settings (``controllers.mpc.settings``) and the historical mappings
@@ -19,9 +21,10 @@ import dataclasses
 import datetime as dt
 import functools
 import math
+import types
 import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Union
 
 from twin.errors import ConfigError
 
@@ -149,3 +152,76 @@ def _convert(hint: Any, value: Any, path: str, base: Any = None) -> Any:
             raise ConfigError(f"{path} = {value!r} must be a date (YYYY-MM-DD, unquoted)", path)
         return value
     raise ConfigError(f"{path}: cannot parse a value of type {hint!r}", path)
+
+
+def build_table(cls: type, data: Any, path: str) -> Any:
+    """Construct dataclass ``cls`` from a TOML mapping, naming ``path`` (``""`` at the root) in every error.
+
+    The house configuration's front-end: optional fields (``X | None``), fixed-length tuples and
+    a class's own ``_from_toml(value, path)`` hook; every key not in the table keeps its default.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path or 'config'} must be a table, got {data!r}", path)
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}unknown key(s) {unknown}; allowed: {sorted(known)}", path)
+    kwargs = {}
+    for name, f in known.items():
+        sub = f"{path}.{name}" if path else name
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{sub} is required", sub)
+            continue
+        kwargs[name] = _convert_table(hints[name], data[name], sub)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        full = f"{path}.{exc.field}" if path and exc.field else (exc.field or path)
+        message = str(exc)
+        if exc.field and message.startswith(exc.field):
+            message = full + message[len(exc.field):]
+        elif path:
+            message = f"{path}: {message}"
+        raise ConfigError(message, full) from None
+
+
+def _convert_table(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if value is None:
+            return None
+        return _convert_table(non_none[0], value, path)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{path} must be a list, got {value!r}", path)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert_table(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{path} = {value!r} must have {len(args)} items", path)
+        return tuple(_convert_table(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    if isinstance(tp, type) and hasattr(tp, "_from_toml"):
+        return tp._from_toml(value, path)
+    if isinstance(tp, type) and hasattr(tp, "__dataclass_fields__"):
+        return build_table(tp, value, path)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path} must be a number, got {value!r}", path)
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path} must be an integer, got {value!r}", path)
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path} must be a string, got {value!r}", path)
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false, got {value!r}", path)
+        return value
+    raise ConfigError(f"{path}: unsupported type {tp!r}", path)  # a bug in a config class
