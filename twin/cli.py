@@ -7,9 +7,10 @@ Bad input (unknown names, malformed files, impossible values) ends with a one-li
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,7 +48,7 @@ def load_house_option(path: Path | None) -> HouseConfig:
     return reference_house() if path is None else load_house(path)
 
 
-def kpi_table(title: str, kpis: dict) -> Table:
+def kpi_table(title: str, kpis: Mapping[str, Any]) -> Table:
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("KPI")
     table.add_column("value", justify="right")

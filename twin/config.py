@@ -59,9 +59,11 @@ class ComfortBand:
     @classmethod
     def _from_toml(cls, value: Any, path: str) -> ComfortBand:
         if isinstance(value, list | tuple) and len(value) == 2:
-            return build_table(cls, {"lower_c": value[0], "upper_c": value[1]}, path)
+            band: ComfortBand = build_table(cls, {"lower_c": value[0], "upper_c": value[1]}, path)
+            return band
         if isinstance(value, Mapping):
-            return build_table(cls, value, path)
+            band = build_table(cls, value, path)
+            return band
         raise ConfigError(f"{path} = {value!r} must be [lower_c, upper_c]", path)
 
 
@@ -367,10 +369,11 @@ class HouseConfig:
 
 def house_from_dict(data: Mapping[str, Any]) -> HouseConfig:
     """Build a validated :class:`HouseConfig` from a parsed TOML document."""
-    return build_table(HouseConfig, data, "")
+    house: HouseConfig = build_table(HouseConfig, data, "")
+    return house
 
 
-def read_toml(path: Path, what: str) -> dict:
+def read_toml(path: Path, what: str) -> dict[str, Any]:
     """The parsed TOML file ``path`` (a ``what``, for the message); unreadable or malformed → ConfigError."""
     try:
         text = path.read_text(encoding="utf-8")

@@ -48,7 +48,7 @@ def peak_import_kw(log: pd.DataFrame) -> float:
     duration = log["duration_s"].to_numpy()
     if duration.max() > PEAK_WINDOW_S + 1e-6:
         return float((log["import_kwh"] / (log["duration_s"] / 3600.0)).max())
-    window = log.index.tz_convert("UTC").floor("15min")
+    window = pd.DatetimeIndex(log.index).tz_convert("UTC").floor("15min")
     return float(log["import_kwh"].groupby(window).sum().max() / (PEAK_WINDOW_S / 3600.0))
 
 

@@ -6,7 +6,7 @@ import time
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
 class DelayedProgress:
@@ -18,7 +18,7 @@ class DelayedProgress:
         self._console = console or Console(stderr=True)
         self._start = time.monotonic()
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __call__(self, done: float, total: float) -> None:
         if self._progress is None:
@@ -29,7 +29,8 @@ class DelayedProgress:
                                       TimeRemainingColumn(), console=self._console, transient=True)
             self._progress.start()
             self._task = self._progress.add_task(self.description, total=total)
-        self._progress.update(self._task, completed=done, total=total)
+        if self._task is not None:
+            self._progress.update(self._task, completed=done, total=total)
 
     def __enter__(self) -> DelayedProgress:
         return self

@@ -27,9 +27,10 @@ def solar_position(times: pd.DatetimeIndex, location: Location,
 
     ``temp_air_c`` [°C] enters the refraction correction, as in pvlib's ModelChain.
     """
-    return pvlib.solarposition.get_solarposition(
+    solpos: pd.DataFrame = pvlib.solarposition.get_solarposition(
         times, location.latitude_deg, location.longitude_deg, altitude=location.altitude_m,
         temperature=temp_air_c)
+    return solpos
 
 
 def plane_irradiance_w_m2(tilt_deg: float, azimuth_deg: float, solpos: pd.DataFrame, dni: np.ndarray,
@@ -38,7 +39,8 @@ def plane_irradiance_w_m2(tilt_deg: float, azimuth_deg: float, solpos: pd.DataFr
     poa = pvlib.irradiance.get_total_irradiance(
         tilt_deg, azimuth_deg, solpos["apparent_zenith"].to_numpy(), solpos["azimuth"].to_numpy(),
         dni, ghi, dhi, dni_extra=dni_extra, albedo=albedo, model="haydavies")
-    return np.nan_to_num(np.asarray(poa["poa_global"], dtype=float), nan=0.0).clip(min=0.0)
+    poa_global: np.ndarray = np.nan_to_num(np.asarray(poa["poa_global"], dtype=float), nan=0.0).clip(min=0.0)
+    return poa_global
 
 
 def array_ac_power_kw(poa_w_m2: np.ndarray, temp_air_c: np.ndarray, wind_speed_m_s: np.ndarray,

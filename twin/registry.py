@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -66,7 +67,7 @@ class ScenarioEntry:
     load: Callable[[], Scenario]
 
 
-def _collect(group: str) -> list:
+def _collect(group: str) -> list[Any]:
     items = []
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         items.extend(ep.load()())
@@ -118,7 +119,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         raise RegistryError(f"unknown scenario {text!r}: neither a registered name "
                             f"({', '.join(sorted(entries))}) nor an existing file")
     for ep in sorted(entry_points(group="pems.scenario_files"), key=lambda e: e.name):
-        scenario = ep.load()(path)
+        scenario: Scenario | None = ep.load()(path)
         if scenario is not None:
             return scenario
     raise ScenarioError(f"{path}: no scenario loader understands this file")

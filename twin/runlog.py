@@ -14,9 +14,10 @@ import math
 import operator
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from twin.contracts import Command, Observation, PlanStatus, plan_label
@@ -49,9 +50,11 @@ def discomfort_kh(start_temp_c: np.ndarray, end_temp_c: np.ndarray, lower_c: np.
                   duration_s: np.ndarray) -> np.ndarray:
     """Per interval and room: trapezoid of the distance outside [lower, upper] [K·h] (BOPTEST)."""
     def outside(temp: np.ndarray) -> np.ndarray:
-        return np.maximum(np.maximum(lower_c - temp, temp - upper_c), 0.0)
+        distance: np.ndarray = np.maximum(np.maximum(lower_c - temp, temp - upper_c), 0.0)
+        return distance
 
-    return (outside(start_temp_c) + outside(end_temp_c)) * (duration_s[:, None] / 7200.0)
+    kh: np.ndarray = (outside(start_temp_c) + outside(end_temp_c)) * (duration_s[:, None] / 7200.0)
+    return kh
 
 
 _energies = operator.attrgetter(*ENERGY_COLUMNS)
@@ -67,16 +70,16 @@ class RunLogRow(NamedTuple):
     start_epoch_s: float
     duration_s: float
     energies: tuple[float, ...]  # in ENERGY_COLUMNS order [kWh; cost in currency]
-    temp_c: tuple[float, ...]  # at the interval's end
-    relay_on: tuple[bool, ...]
+    temp_c: npt.ArrayLike  # at the interval's end
+    relay_on: npt.ArrayLike
     battery_soc: float
     ev_connected: bool
     ev_soc: float
     import_price_per_kwh: float
     export_price_per_kwh: float
     outdoor_temp_c: float
-    comfort_lower_c: Sequence[float]
-    comfort_upper_c: Sequence[float]
+    comfort_lower_c: npt.ArrayLike
+    comfort_upper_c: npt.ArrayLike
     cmd_battery_mode: str
     cmd_battery_power_kw: float
     cmd_ev_power_kw: float
@@ -84,9 +87,9 @@ class RunLogRow(NamedTuple):
     plan_status: PlanStatus | None
     plan_note: str  # the log's plan_status column is plan_label(plan_status, plan_note)
     decide_time_s: float
-    start_temp_c: Sequence[float]  # observed at the interval's start
-    heating_kwh: tuple[float, ...]
-    relay_switches: tuple[int, ...]
+    start_temp_c: npt.ArrayLike  # observed at the interval's start
+    heating_kwh: npt.ArrayLike
+    relay_switches: npt.ArrayLike
 
 
 class RunLogRecorder:
@@ -123,7 +126,7 @@ class RunLogRecorder:
         rows = self._rows
         n = len(rows)
         # Transposed once: each field of ``col`` holds that field of every row, in order.
-        col = RunLogRow._make(zip(*rows, strict=True)) if rows else RunLogRow._make(() for _ in RunLogRow._fields)
+        col: Any = RunLogRow._make(zip(*rows, strict=True)) if rows else RunLogRow._make(() for _ in RunLogRow._fields)
         epoch_s = np.array(col.start_epoch_s, dtype=float)
         index = pd.DatetimeIndex(pd.to_datetime(np.round(epoch_s * 1e6).astype(np.int64), unit="us", utc=True),
                                  name="time")
@@ -153,7 +156,7 @@ class RunLogRecorder:
             "relay_switches": (col.relay_switches, np.int64),
             "_start_temp_c": (col.start_temp_c, float),
         }
-        matrices = {quantity: np.array(values, dtype=dtype).reshape(n, n_rooms)
+        matrices: dict[str, np.ndarray] = {quantity: np.array(values, dtype=dtype).reshape(n, n_rooms)
                     for quantity, (values, dtype) in per_room.items()}
         matrices["discomfort_kh"] = discomfort_kh(matrices.pop("_start_temp_c"), matrices["temp_c"],
                                                   matrices["comfort_lower_c"], matrices["comfort_upper_c"],

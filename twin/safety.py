@@ -164,6 +164,7 @@ class SafetyLayer:
         if wanted is None or len(wanted) != n:
             return None  # malformed: leave the relays to their current lease or local rule
         current = self._relay_tuple
+        assert current is not None, "_observe_relays runs first"
         if wanted == current:
             return wanted  # no relay changes: nothing to hold back
         cfg = self.config

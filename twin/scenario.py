@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -140,7 +140,7 @@ class Scenario:
 
     def __post_init__(self) -> None:
         validate_data(self.data, self.name)
-        validate_sessions(self.ev_sessions, self.data.index, self.name)
+        validate_sessions(self.ev_sessions, self.index, self.name)
         if self.initial_room_temp_c is not None and not -30.0 <= self.initial_room_temp_c <= 50.0:
             raise ScenarioError(f"{self.name}: initial_room_temp_c = {self.initial_room_temp_c} outside [-30, 50]")
         if self.initial_battery_soc is not None and not 0.0 <= self.initial_battery_soc <= 1.0:
@@ -171,8 +171,10 @@ class Scenario:
         return len(self.index) * self.step_s
 
     @property
-    def tz(self):  # noqa: ANN201 - a tzinfo
-        return self.index.tz
+    def tz(self) -> tzinfo:
+        zone = self.index.tz
+        assert zone is not None, "validate_data requires a tz-aware index"
+        return zone
 
     def with_forecasts(self, forecasts: ForecastModel) -> Scenario:
         """The same world with another forecast model (e.g. ``PerfectForecasts`` for an oracle)."""
@@ -189,13 +191,15 @@ class Scenario:
         if len(data) < 2:
             raise ScenarioError(f"{self.name}: window [{start}, {end}) holds fewer than 2 data points")
         data = data.copy()
-        data.index.freq = self.index.freq
-        lo, hi = data.index[0], data.index[-1] + pd.Timedelta(seconds=self.step_s)
-        lo, hi = lo.to_pydatetime(), hi.to_pydatetime()
+        freq = self.index.freq
+        index = pd.DatetimeIndex(data.index, freq=freq) if freq is not None else pd.DatetimeIndex(data.index)
+        data.index = index
+        lo = index[0].to_pydatetime()
+        hi = (index[-1] + pd.Timedelta(seconds=self.step_s)).to_pydatetime()
         sessions = tuple(replace(s, arrival=max(s.arrival, lo), departure=min(s.departure, hi))
                          for s in self.ev_sessions if min(s.departure, hi) > max(s.arrival, lo))
         return replace(self, name=name or self.name, data=data, ev_sessions=sessions,
-                       forecasts=self.forecasts.with_index(data.index))
+                       forecasts=self.forecasts.with_index(index))
 
 
 def validate_data(data: pd.DataFrame, name: str = "scenario") -> None:

@@ -45,7 +45,8 @@ class ThermalMatrices:
 
     @property
     def n_nodes(self) -> int:
-        return self.a.shape[0]
+        n: int = self.a.shape[0]
+        return n
 
 
 def build_matrices(rooms: Sequence[RoomConfig], couplings: Sequence[Coupling],
@@ -76,8 +77,8 @@ def build_matrices(rooms: Sequence[RoomConfig], couplings: Sequence[Coupling],
     for i, room in enumerate(rooms):
         capacitance[i] = room.air_capacitance_j_per_k
         g_out[i] = room.outdoor_conductance_w_per_k + (room.window_ventilation_w_per_k if windows_open else 0.0)
-        if room.has_mass:
-            m = mass_node[i]
+        if room.mass_capacitance_j_per_k is not None and room.air_mass_conductance_w_per_k is not None:
+            m = mass_node[i]  # has_mass: both given
             capacitance[m] = room.mass_capacitance_j_per_k
             g_out[m] = room.mass_outdoor_conductance_w_per_k
             link(i, m, room.air_mass_conductance_w_per_k)
@@ -107,7 +108,8 @@ def step(temps_c: np.ndarray, outdoor_temp_c: float, heat_w: np.ndarray, m: Ther
          dt_s: float) -> np.ndarray:
     """Node temperatures after ``dt_s`` with constant outdoor temperature and heat inputs."""
     phi, gamma_out, gamma = discretize(m, dt_s)
-    return phi @ temps_c + gamma_out * outdoor_temp_c + gamma @ heat_w
+    temps: np.ndarray = phi @ temps_c + gamma_out * outdoor_temp_c + gamma @ heat_w
+    return temps
 
 
 class ModalThermal:
@@ -135,7 +137,8 @@ class ModalThermal:
     def modal_input(self, outdoor_temp_c: np.ndarray | float, heat_w: np.ndarray) -> np.ndarray:
         """Modal forcing of outdoor temperature [°C] and node heat flows [W] (last axis: nodes)."""
         flows = np.multiply.outer(outdoor_temp_c, self.g_out_w_per_k) + heat_w
-        return flows @ self.heat_to_modal.T
+        forcing: np.ndarray = flows @ self.heat_to_modal.T
+        return forcing
 
     def factors(self, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
         """``(e^{-λ dt}, (1 - e^{-λ dt}) / λ)`` for a step of ``dt_s`` seconds."""
@@ -152,4 +155,5 @@ class ModalThermal:
 
     def step(self, modes: np.ndarray, forcing: np.ndarray, dt_s: float) -> np.ndarray:
         decay, gain = self.factors(dt_s)
-        return decay * modes + gain * forcing
+        stepped: np.ndarray = decay * modes + gain * forcing
+        return stepped

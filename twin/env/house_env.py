@@ -201,16 +201,16 @@ class HouseEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._encode(self._obs), {"time": self._obs.time, "episode_end": self._twin.timestamp(self._end_s)}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        obs = self._obs
-        if obs is None or self._steps and self._start_s + self._steps * self._dt >= self._end_s - _EPS_S:
+        obs, safety = self._obs, self._safety
+        if obs is None or safety is None or self._steps and self._start_s + self._steps * self._dt >= self._end_s - _EPS_S:
             raise gym.error.ResetNeeded("the episode has ended (or not begun): call reset() before step()")
-        command = self._safety(self.decoder.decode(action, obs), obs)
+        command = safety(self.decoder.decode(action, obs), obs)
         twin = self._twin
         twin.apply(command)
         self._steps += 1
         t_end = min(self._start_s + self._steps * self._dt, self._end_s)
         twin.advance_to(t_end)
-        info = step_increments(obs, twin.take_interval())
+        info: dict[str, Any] = step_increments(obs, twin.take_interval())
         reward = self._weights.reward(info)
         info["time"] = obs.time
         truncated = t_end >= self._end_s - _EPS_S
@@ -237,10 +237,10 @@ class HouseEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def snapshot(self) -> EnvSnapshot:
         """The full state now; :meth:`restore` returns to it (any number of times)."""
-        if self._obs is None:
+        if self._obs is None or self._safety is None:
             raise gym.error.ResetNeeded("call reset() before snapshot()")
         return EnvSnapshot(house=self._twin.snapshot(), safety=self._copy_safety(self._safety),
-                           rng_state=copy.deepcopy(self.np_random.bit_generator.state), steps=self._steps,
+                           rng_state=copy.deepcopy(dict(self.np_random.bit_generator.state)), steps=self._steps,
                            episode_start_s=self._start_s, episode_end_s=self._end_s, world=self._world())
 
     def restore(self, snapshot: EnvSnapshot) -> np.ndarray:

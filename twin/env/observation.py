@@ -174,7 +174,8 @@ class ObservationEncoder:
             raw = np.where(np.isfinite(raw), raw, self._center)
         vector = (raw - self._center) * self._inv_scale
         np.minimum(np.maximum(vector, self._low, out=vector), self._high, out=vector)
-        return vector.astype(np.float32)
+        encoded: np.ndarray = vector.astype(np.float32)
+        return encoded
 
     def table(self) -> list[tuple[str, str, float, float, float, float]]:
         """``(name, unit, low, high, center, scale)`` per feature (for docs and reports)."""
