@@ -202,7 +202,8 @@ class HouseEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         obs, safety = self._obs, self._safety
-        if obs is None or safety is None or self._steps and self._start_s + self._steps * self._dt >= self._end_s - _EPS_S:
+        if (obs is None or safety is None
+                or self._steps and self._start_s + self._steps * self._dt >= self._end_s - _EPS_S):
             raise gym.error.ResetNeeded("the episode has ended (or not begun): call reset() before step()")
         command = safety(self.decoder.decode(action, obs), obs)
         twin = self._twin
