@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from controllers.rule_based import RuleBasedController
+from twin.contracts import Controller
 from twin.registry import ControllerContext, ControllerEntry
 
 
-def _mpc(ctx: ControllerContext, perfect_foresight: bool = False):  # noqa: ANN202 - a Controller
+def _mpc(ctx: ControllerContext, perfect_foresight: bool = False) -> Controller:
     from controllers.mpc import MpcController, MpcSettings  # Pyomo is imported only when an MPC is made
 
     settings = MpcSettings().with_options(dict(ctx.options))
@@ -14,7 +15,7 @@ def _mpc(ctx: ControllerContext, perfect_foresight: bool = False):  # noqa: ANN2
                          perfect_foresight=perfect_foresight)
 
 
-def _mpc_learned(ctx: ControllerContext):  # noqa: ANN202 - a Controller
+def _mpc_learned(ctx: ControllerContext) -> Controller:
     from controllers.mpc_learned import make_mpc_learned  # the forecasters (XGBoost) only when asked for
 
     return make_mpc_learned(ctx)

@@ -24,6 +24,8 @@ naming the scenario, instead of silently planning with the scenario's forecasts.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import pandas as pd
 
 from controllers.forecasting.wrapper import (
@@ -35,12 +37,16 @@ from controllers.forecasting.wrapper import (
 from twin.errors import ScenarioError
 from twin.registry import ControllerContext
 
+if TYPE_CHECKING:
+    from controllers.mpc.controller import MpcController
+
 
 class LearnedMpc(LearnedForecasts):
     """``LearnedForecasts`` around an ``MpcController``, exposing the MPC's plan log."""
 
     def plan_frame(self) -> pd.DataFrame:
-        return self.inner.plan_frame()
+        inner = cast("MpcController", self.inner)  # mpc_learned() wraps an MpcController (Pyomo loaded lazily)
+        return inner.plan_frame()
 
     def reset(self) -> None:
         super().reset()
@@ -65,7 +71,7 @@ def make_mpc_learned(ctx: ControllerContext, settings: LearnedForecastSettings |
         raise ScenarioError(f"mpc-learned: {where} has {days:.1f} days of data before the run, its forecasters "
                             f"need {settings.min_history_days:g}: run a later window "
                             f"(pems bench --start DATE --days N)")
-    if ctx.scenario is not None and history.index[-1] >= ctx.scenario.start:
+    if ctx.scenario is not None and history is not None and history.index[-1] >= ctx.scenario.start:
         raise ScenarioError(f"mpc-learned: the history handed for {where} reaches {history.index[-1]}, "
                             f"not before the run's start {ctx.scenario.start}")
     metadata = ctx.scenario.metadata if ctx.scenario is not None else {}

@@ -123,11 +123,11 @@ class MlpPolicy:
 
     @property
     def obs_dim(self) -> int:
-        return self.weights[0].shape[1]
+        return int(self.weights[0].shape[1])
 
     @property
     def action_dim(self) -> int:
-        return self.weights[-1].shape[0]
+        return int(self.weights[-1].shape[0])
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         h = np.asarray(obs, dtype=np.float32)
@@ -186,7 +186,7 @@ def save_mlp_policy(path: str | Path, policy: MlpPolicy, config: EnvConfig, feat
         arrays[f"bias_{k}"] = np.asarray(b, dtype=np.float32)
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a temporary name
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
 
     write_atomically(path, write)
     return path

@@ -116,8 +116,9 @@ def thermal_data(history: pd.DataFrame, location: Location, settings: IdentifySe
     probes = [RoomConfig(name=room, heater_power_kw=1.0, air_capacitance_j_per_k=1e6, outdoor_conductance_w_per_k=1.0,
                          solar_aperture_m2=1.0, window_azimuth_deg=float(settings.window_azimuth_deg.get(room, 180.0)))
               for room in rooms]
-    facade = window_solar_gains_w(history.index, step_s, history, location, probes)
-    return ThermalData(times=history.index, step_s=step_s, rooms=rooms,
+    times = pd.DatetimeIndex(history.index)
+    facade = window_solar_gains_w(times, step_s, history, location, probes)
+    return ThermalData(times=times, step_s=step_s, rooms=rooms,
                        air_c=np.column_stack([history[ROOM_PREFIX + r].to_numpy(dtype=float) for r in rooms]),
                        heater_w=heater, outdoor_c=history["outdoor_temp_c"].to_numpy(dtype=float),
                        facade_w_m2=facade, has_heater=has, max_heater_kw=heater.max(axis=0) / 1000.0)
@@ -158,7 +159,7 @@ class _Layout:
         k = self.per_room
         for j, name in enumerate(self.rooms):
             p = x[j * k:(j + 1) * k]
-            mass = {}
+            mass: dict[str, float] = {}
             if self.two_node:
                 mass = {"mass_capacitance_j_per_k": float(10 ** p[3]),
                         "air_mass_conductance_w_per_k": float(10 ** p[4]),
@@ -166,7 +167,10 @@ class _Layout:
             rooms.append(RoomConfig(name=name, heater_power_kw=float(heater_kw[j]),
                                     air_capacitance_j_per_k=float(10 ** p[0]),
                                     outdoor_conductance_w_per_k=float(10 ** p[1]), solar_aperture_m2=float(p[2]),
-                                    window_azimuth_deg=float(azimuths.get(name, 180.0)), **mass))
+                                    window_azimuth_deg=float(azimuths.get(name, 180.0)),
+                                    mass_capacitance_j_per_k=mass.get("mass_capacitance_j_per_k"),
+                                    air_mass_conductance_w_per_k=mass.get("air_mass_conductance_w_per_k"),
+                                    mass_outdoor_conductance_w_per_k=mass.get("mass_outdoor_conductance_w_per_k", 0.0)))
         base = len(self.rooms) * k
         couplings = [Coupling(pair, float(10 ** x[base + i])) for i, pair in enumerate(self.pairs)]
         return rooms, couplings
@@ -209,7 +213,8 @@ def simulate_rc(rooms: list[RoomConfig], couplings: list[Coupling], data: Therma
         w = lfilter([gain[i]], [1.0, -decay[i]], forcing[:, i])
         z[0, i] = z0[i]
         z[1:, i] = powers[1:, i] * z0[i] + w[:-1]
-    return z @ modal.to_temps.T
+    temps: np.ndarray = z @ modal.to_temps.T
+    return temps
 
 
 @dataclass(frozen=True)
@@ -244,7 +249,8 @@ def identify(data: ThermalData, settings: IdentifySettings, location: Location,
         start = data.air_c[0]
         initial = np.concatenate([start, start + layout.mass_offsets(x)]) if settings.two_node else start
         simulated = simulate_rc(room_cfgs, couplings, data, initial)[:, :n_rooms]
-        return (simulated - data.air_c).ravel()
+        residual: np.ndarray = (simulated - data.air_c).ravel()
+        return residual
 
     solution = least_squares(residuals, x0, bounds=(lo, hi), x_scale="jac", method="trf",
                              max_nfev=settings.max_evaluations, diff_step=1e-3)

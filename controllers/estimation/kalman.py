@@ -109,7 +109,8 @@ class ThermalStateEstimator:
             raise TwinError("reset() the estimator with measured temperatures first")
         phi, b, q = self._model(float(dt_s))
         self.kf.predict(u=np.concatenate([[outdoor_temp_c], node_heat_w]), B=b, F=phi, Q=q)
-        return self.kf.x.copy()
+        x: np.ndarray = self.kf.x.copy()
+        return x
 
     def correct(self, room_temp_c: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         """Fold in air temperature readings (``valid`` False: that sensor is skipped); returns the estimate."""
@@ -120,17 +121,20 @@ class ThermalStateEstimator:
         elif ok.any():
             h = self.kf.H[ok]
             self.kf.update(z[ok], R=self.kf.R[np.ix_(ok, ok)], H=h)
-        return self.kf.x.copy()
+        x: np.ndarray = self.kf.x.copy()
+        return x
 
     @property
     def nodes_c(self) -> np.ndarray:
         """The current estimate: air nodes in room order, then mass nodes [°C]."""
-        return self.kf.x.copy()
+        x: np.ndarray = self.kf.x.copy()
+        return x
 
     @property
     def std_c(self) -> np.ndarray:
         """Standard deviation of each node's estimate [K]."""
-        return np.sqrt(np.clip(np.diag(self.kf.P), 0.0, None))
+        std: np.ndarray = np.sqrt(np.clip(np.diag(self.kf.P), 0.0, None))
+        return std
 
     # --- driven by observations ----------------------------------------------------------------------------
 
@@ -148,7 +152,9 @@ class ThermalStateEstimator:
         fc = obs.forecast
         weather = pd.DataFrame({"ghi_w_m2": fc.ghi_w_m2[:1], "dni_w_m2": fc.dni_w_m2[:1], "dhi_w_m2": fc.dhi_w_m2[:1],
                                 "outdoor_temp_c": [obs.outdoor_temp_c]}, index=fc.times[:1])
-        return window_solar_gains_w(fc.times[:1], fc.step_s, weather, self.house.location, self.house.rooms)[0]
+        gains: np.ndarray = window_solar_gains_w(fc.times[:1], fc.step_s, weather, self.house.location,
+                                                 self.house.rooms)[0]
+        return gains
 
     def update(self, obs: Observation) -> np.ndarray:
         """Predict from the previous observation to ``obs``, correct with its room sensors.

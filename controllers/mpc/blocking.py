@@ -83,7 +83,8 @@ def block_means(values: np.ndarray, offset_s: float, step_s: float, edges_s: np.
     return means.reshape(len(times) - 1, *values.shape[1:])
 
 
-def values_at(values: np.ndarray, offset_s: float, step_s: float, times_s: np.ndarray) -> np.ndarray:
+def values_at(values: np.ndarray, offset_s: float, step_s: float, times_s: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
     """The data steps in force just before and just after each of ``times_s`` (measured from ``offset_s``).
 
     Returns ``(before, after)`` rows of ``values`` (the last row past the data's end).

@@ -95,7 +95,7 @@ class MpcController:
         plan = self.plan
         usable = plan is not None and plan.covers(obs.time) and plan.age_s(obs.time) <= max(
             self.settings.last_plan_max_age_s, self.settings.replan_interval_s)
-        if not usable:
+        if plan is None or not usable:
             command = self.fallback.decide(obs)
             self.executor.decide(obs, np.zeros(len(self.house.rooms)), self.decision_interval_s)  # keep its clock
             return Command(until=command.until, relay_on=command.relay_on, battery=command.battery,
@@ -121,7 +121,7 @@ class MpcController:
             plan, report = None, None
             message = str(exc)
         else:
-            message = report.message
+            message = report.message if report is not None else ""
         self._fresh = plan is not None
         if plan is not None:
             self.plan = plan
@@ -173,12 +173,12 @@ class MpcController:
         excess = obs.base_load_kw - obs.pv_power_kw + heat + (ev or 0.0) + charge - limit
         if excess <= 0.0:
             return relays, battery, ev
-        if charge > 0.0:
+        if charge > 0.0 and battery is not None:
             cut = min(charge, excess)
             battery = replace(battery, power_kw=battery.power_kw - cut)
             excess -= cut
-        if excess > 0.0 and ev:
-            charger = self.house.ev_charger
+        charger = self.house.ev_charger
+        if excess > 0.0 and ev and charger is not None:
             lower = ev - excess
             new_ev = lower if lower >= charger.min_power_kw else 0.0
             excess -= ev - new_ev

@@ -108,7 +108,7 @@ class RelayExecutor:
     def pulse_s(rules_min_on_s: float, interval_s: float) -> float:
         """The shortest heating pulse: the safety layer counts a switch from when it *sees* it, one
         decision later, so a relay stays on for at least one interval more than its minimum."""
-        return (np.ceil(rules_min_on_s / interval_s - 1e-9) + 1) * interval_s
+        return (math.ceil(rules_min_on_s / interval_s - 1e-9) + 1) * interval_s
 
     def _observe(self, actual: np.ndarray, now: float) -> None:
         if self._state is None:
@@ -119,7 +119,7 @@ class RelayExecutor:
             self._switches[j].append(now)
         self._state = actual.copy()
 
-    def _may_switch(self, j: int, on: bool, now: float) -> bool:
+    def _may_switch(self, j: int | np.integer, on: bool, now: float) -> bool:
         switches = self._switches[j]
         while switches and switches[0] <= now - 3600.0:
             switches.popleft()

@@ -52,15 +52,17 @@ class SolarGains:
 
     def __init__(self, house: HouseConfig) -> None:
         self.house = house
-        self._key: tuple | None = None
+        self._key: tuple[object, ...] | None = None
         self._value: np.ndarray | None = None
 
     def __call__(self, frame: pd.DataFrame, step_s: float) -> np.ndarray:
         key = (frame.index[0], len(frame), step_s, hash(frame[["ghi_w_m2", "dni_w_m2", "dhi_w_m2"]].to_numpy()
                                                         .tobytes()))
         if key != self._key:
-            self._value = window_solar_gains_w(frame.index, step_s, frame, self.house.location, self.house.rooms)
+            self._value = window_solar_gains_w(pd.DatetimeIndex(frame.index), step_s, frame, self.house.location,
+                                               self.house.rooms)
             self._key = key
+        assert self._value is not None
         return self._value
 
 
@@ -89,7 +91,8 @@ def _plausible(frame: pd.DataFrame, house: HouseConfig) -> pd.DataFrame:
 def ev_fraction(grid: BlockGrid, departure_in_s: float) -> np.ndarray:
     """Share of each block before the car leaves ``departure_in_s`` seconds from now."""
     lo, hi = grid.edges_s[:-1], grid.edges_s[1:]
-    return np.clip((departure_in_s - lo) / (hi - lo), 0.0, 1.0)
+    share: np.ndarray = np.clip((departure_in_s - lo) / (hi - lo), 0.0, 1.0)
+    return share
 
 
 def build_inputs(obs: Observation, house: HouseConfig, grid: BlockGrid, rc: RcModel, initial_temps_c: np.ndarray,

@@ -121,7 +121,7 @@ class MpcModel:
         if self.has_ev:
             self._add_ev(m)
 
-        def balance(m, k):
+        def balance(m: Any, k: int) -> Any:
             demand = m.base_load[k] - m.pv[k] + m.curtailed[k]
             if self.has_rooms:
                 demand = demand + sum(self.c.heater_kw[r] * m.duty[k, r] for r in m.R)
@@ -160,7 +160,7 @@ class MpcModel:
         m.temp_mass = pyo.Var(m.B, m.mass_nodes, units=TEMP, initialize=20.0)
         n_rooms = rc.n_rooms
 
-        def temp(m, b, i):
+        def temp(m: Any, b: int, i: int) -> Any:
             if i < n_rooms:
                 return m.held[b, i] - m.below_margin[b, i] - m.below_band[b, i] + m.above_band[b, i]
             return m.temp_mass[b, i]
@@ -192,7 +192,7 @@ class MpcModel:
         for c, i, r in duty_values:
             duty_rows.setdefault((c, i), []).append(r)
 
-        def dynamics(m, b, i):
+        def dynamics(m: Any, b: int, i: int) -> Any:
             k = b - 1
             c = classes[k]
             rhs = m.drive[k, i] + sum(duty_gain[c, i, r] * m.duty[k, r] for r in duty_rows.get((c, i), ()))
@@ -215,6 +215,7 @@ class MpcModel:
 
     def _add_battery(self, m: pyo.ConcreteModel) -> None:
         b = self.house.battery
+        assert b is not None, "only built for a house with a battery"
         m.initial_energy = pyo.Param(mutable=True, initialize=b.initial_soc * b.capacity_kwh, units=u.kWh)
         m.battery_value = pyo.Param(mutable=True, initialize=0.0, units=MONEY / u.kWh)
         c = self.c
@@ -231,7 +232,7 @@ class MpcModel:
         m.only_discharge = pyo.Constraint(m.K, rule=lambda m, k: (
             m.discharge[k] <= c.max_discharge * (1 - m.charging[k])))
 
-        def stored(m, bb):
+        def stored(m: Any, bb: int) -> Any:
             k = bb - 1
             before = m.initial_energy if bb == 1 else m.energy[bb - 1]
             return m.energy[bb] == before + (c.charge_efficiency * m.charge[k]
@@ -241,6 +242,7 @@ class MpcModel:
 
     def _add_ev(self, m: pyo.ConcreteModel) -> None:
         charger = self.house.ev_charger
+        assert charger is not None, "only built for a house with a charger"
         c = self.c
         m.ev_fraction = pyo.Param(m.K, mutable=True, initialize=0.0)
         m.ev_available = pyo.Param(m.K, mutable=True, initialize=0.0)
@@ -326,6 +328,7 @@ class MpcModel:
             _set(m.heating, heating_kw)
         if self.has_battery:
             b = self.house.battery
+            assert b is not None
             m.initial_energy.set_value(inputs.battery_kwh)
             m.battery_value.set_value(inputs.terminal_price_per_kwh * s.battery_terminal_weight
                                       * b.discharge_efficiency)

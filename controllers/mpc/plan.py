@@ -69,7 +69,8 @@ class Plan:
 
     def heating_kw(self, heater_kw: np.ndarray) -> np.ndarray:
         """Planned heating power per block [kW]."""
-        return self.duty @ heater_kw
+        heating_kw: np.ndarray = self.duty @ heater_kw
+        return heating_kw
 
     def summary(self) -> dict[str, float | str | None]:
         """One flat row for the plan log."""

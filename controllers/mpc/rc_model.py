@@ -90,7 +90,8 @@ class RcModel:
     def advance(self, temps_c: np.ndarray, length_s: float, outdoor_c: float, heat_w: np.ndarray) -> np.ndarray:
         """Exact node temperatures after ``length_s`` with constant inputs (heat per node [W])."""
         m = self.step(length_s)
-        return m.phi @ temps_c + m.out * outdoor_c + m.heat @ heat_w
+        temps: np.ndarray = m.phi @ temps_c + m.out * outdoor_c + m.heat @ heat_w
+        return temps
 
     def heater_w(self, duty: np.ndarray) -> np.ndarray:
         """Heat per node [W] of each room's heater running at ``duty`` (0..1)."""

@@ -106,9 +106,9 @@ class Optimizer:
         relaxed = self._run("lp", t0)
         if not relaxed.has_solution or relaxed.status != SOLVED:
             return self._solve_milp(inputs, t0, warm=None)
-        lower_bound = relaxed.objective
+        lower_bound = relaxed.value
         if _integral(lp):
-            return self._plan(inputs, lp, lp, relaxed.objective, lower_bound, PlanStatus.OPTIMAL, "lp"), "lp", \
+            return self._plan(inputs, lp, lp, relaxed.value, lower_bound, PlanStatus.OPTIMAL, "lp"), "lp", \
                 relaxed.message
         heating = _values(lp.m.duty, (self.grid.n_blocks, self.rc.n_rooms)) @ self.rc.heater_kw
         dispatch = self.model("dispatch")
@@ -117,7 +117,7 @@ class Optimizer:
         if not dispatched.has_solution:
             return self._solve_milp(inputs, t0, warm=None)
         thermal = pyo.value(lp.m.comfort_cost) - pyo.value(lp.m.heat_stored_value) if lp.has_rooms else 0.0
-        upper = dispatched.objective + thermal
+        upper = dispatched.value + thermal
         if self._within_gap(upper, lower_bound):
             return (self._plan(inputs, lp, dispatch, upper, lower_bound, PlanStatus.OPTIMAL, "lp+dispatch"),
                     "lp+dispatch", dispatched.message)
@@ -138,11 +138,11 @@ class Optimizer:
         if not outcome.has_solution:
             return None, "milp", outcome.message
         bound = outcome.bound
-        if outcome.status == SOLVED or self._within_gap(outcome.objective, bound):
+        if outcome.status == SOLVED or self._within_gap(outcome.value, bound):
             status = PlanStatus.OPTIMAL
         else:
             status = PlanStatus.FEASIBLE
-        return self._plan(inputs, milp, milp, outcome.objective, bound, status, "milp"), "milp", outcome.message
+        return self._plan(inputs, milp, milp, outcome.value, bound, status, "milp"), "milp", outcome.message
 
     def _within_gap(self, upper: float, lower: float | None) -> bool:
         if lower is None:
@@ -180,8 +180,9 @@ class Optimizer:
             battery_kwh[1:] = _values(dm.energy, (n_blocks,))
         ev_kw = np.zeros(n_blocks)
         shortfall = 0.0
-        if dispatch.has_ev:
-            ev_kw = _semi_continuous(_values(dm.ev_power, (n_blocks,)), self.house.ev_charger.min_power_kw)
+        charger = self.house.ev_charger
+        if dispatch.has_ev and charger is not None:
+            ev_kw = _semi_continuous(_values(dm.ev_power, (n_blocks,)), charger.min_power_kw)
             shortfall = float(dm.ev_shortfall.value or 0.0)
         grid_import = _values(dm.import_within_limit, (n_blocks,)) + _values(dm.import_over_limit, (n_blocks,))
         grid_export = _values(dm.grid_export, (n_blocks,))
@@ -216,9 +217,9 @@ def _integral(model: MpcModel) -> bool:
         charge, discharge = _values(m.charge, (n,)), _values(m.discharge, (n,))
         if (np.minimum(charge, discharge) > _INTEGRALITY_TOL).any():
             return False
-    if model.has_ev:
+    c = model.house.ev_charger
+    if model.has_ev and c is not None:
         power = _values(m.ev_power, (n,))
-        c = model.house.ev_charger
         if ((power > _INTEGRALITY_TOL) & (power < c.min_power_kw - _INTEGRALITY_TOL)).any():
             return False
     return True

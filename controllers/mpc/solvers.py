@@ -63,6 +63,13 @@ class SolveOutcome:
         return self.status in (SOLVED, INCUMBENT)
 
     @property
+    def value(self) -> float:
+        """The objective of a solution (only asked for when :attr:`has_solution`)."""
+        if self.objective is None:
+            raise ValueError(f"a {self.status} outcome has no objective value")
+        return self.objective
+
+    @property
     def gap(self) -> float | None:
         """Relative gap |objective − bound| / max(|objective|, 1e-9), or None."""
         if self.objective is None or self.bound is None:
@@ -210,7 +217,9 @@ def _glpk_bound(log_text: str, objective: float) -> float | None:
 
 
 def _cbc_bound(results: object, objective: float) -> float | None:
-    lower = getattr(results.problem, "lower_bound", None)  # type: ignore[attr-defined]
+    lower = getattr(getattr(results, "problem", None), "lower_bound", None)
+    if lower is None:
+        return None
     try:
         value = float(lower)
     except (TypeError, ValueError):
