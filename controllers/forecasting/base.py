@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -62,13 +62,14 @@ class Forecaster(Protocol):
 
     kind: str
     target: str
+    training: dict[str, Any]  # what the last fit saw (empty before any fit)
 
     def fit(self, history: pd.DataFrame) -> Forecaster: ...
 
     def predict(self, history: pd.DataFrame, issued: pd.Timestamp, horizon_steps: int,
                 exogenous: pd.DataFrame | None = None) -> QuantileForecast: ...
 
-    def save(self, directory: Path) -> Path: ...
+    def save(self, directory: Path, metrics: dict[str, Any] | None = None) -> Path: ...
 
 
 def grid_step_ns(index: pd.DatetimeIndex) -> int:
@@ -109,7 +110,12 @@ def check_trained_step(trained_step_s: float | None, step_ns: int) -> None:
         raise ForecastError(f"model trained on {trained_step_s:g} s steps, history has {step_ns / 1e9:g} s")
 
 
-def training_window(history: pd.DataFrame, step_ns: int, rows: int) -> dict:
+def time_index(frame: pd.DataFrame | pd.Series) -> pd.DatetimeIndex:
+    """``frame``'s index as the tz-aware :class:`~pandas.DatetimeIndex` every history here is on."""
+    return cast(pd.DatetimeIndex, frame.index)
+
+
+def training_window(history: pd.DataFrame, step_ns: int, rows: int) -> dict[str, Any]:
     """The ``training_window`` metadata a fitted model keeps: first and end time, training rows."""
     return {"start": str(history.index[0]), "end": str(history.index[-1] + pd.Timedelta(step_ns)), "rows": int(rows)}
 
@@ -118,7 +124,7 @@ def known_then_unknown(history: pd.DataFrame, column: str, lo: int, p0: int,
                        horizon_steps: int) -> tuple[pd.DatetimeIndex, np.ndarray]:
     """Grid times from row ``lo`` to ``horizon_steps`` past the issue position ``p0``, and ``column``'s
     values on them: known before ``p0``, NaN from it on (the future is never read)."""
-    times = target_index(history.index, history.index[0], p0 + horizon_steps)[lo:]
+    times = target_index(time_index(history), time_index(history)[0], p0 + horizon_steps)[lo:]
     known = history[column].to_numpy(dtype=float)[lo:p0]
     return times, np.concatenate([known, np.full(len(times) - len(known), np.nan)])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xgboost as xgb
@@ -35,7 +36,7 @@ class BoostingParams:
         if not 0.0 < self.learning_rate <= 1.0:
             raise ForecastError(f"learning_rate = {self.learning_rate} is outside (0, 1]")
 
-    def xgb(self) -> dict:
+    def xgb(self) -> dict[str, Any]:
         params = {"tree_method": "hist", "max_depth": self.max_depth, "eta": self.learning_rate,
                   "subsample": self.subsample, "colsample_bytree": self.colsample_bytree,
                   "min_child_weight": self.min_child_weight, "seed": self.seed, "verbosity": 0}
@@ -86,7 +87,7 @@ class BoostedQuantiles:
         return names
 
     @classmethod
-    def load(cls, directory: Path, prefix: str, features: tuple[str, ...], params: dict) -> BoostedQuantiles:
+    def load(cls, directory: Path, prefix: str, features: tuple[str, ...], params: dict[str, Any]) -> BoostedQuantiles:
         model = cls(tuple(features), BoostingParams(**params))
         model.mean, model.quantile = xgb.Booster(), xgb.Booster()
         for booster, name in ((model.mean, f"{prefix}_mean.json"), (model.quantile, f"{prefix}_quantiles.json")):
@@ -99,10 +100,10 @@ class BoostedQuantiles:
                 raise ForecastError(f"{path}: not a readable XGBoost model ({exc})") from None
         return model
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"features": list(self.features), "params": asdict(self.params),
                 "quantiles": list(QUANTILES)}
 
 
-def dumps(data: dict) -> str:
+def dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -17,6 +17,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from twin.errors import TwinError
+
+if TYPE_CHECKING:
+    from controllers.forecasting.base import Forecaster
+    from controllers.forecasting.boosting import BoostingParams
+    from controllers.forecasting.evaluate import BacktestSettings
+    from scenarios.historical.mapping_spec import HistoricalMapping
 
 console = Console()
 err_console = Console(stderr=True)
@@ -133,8 +139,8 @@ def _evaluate(kind: Kind, data: Path, mapping_path: Path, train_until: str, out:
     console.print_json(json.dumps({"kind": kind.value, "day_ahead": headline}, default=str))
 
 
-def _build(kind: Kind, mapping, history: pd.DataFrame, settings, params, weather: bool,  # noqa: ANN001
-           reference_input: bool) -> tuple:
+def _build(kind: Kind, mapping: HistoricalMapping, history: pd.DataFrame, settings: BacktestSettings,
+           params: BoostingParams, weather: bool, reference_input: bool) -> tuple[Any, ...]:
     from controllers.forecasting.features import Calendar
     from controllers.forecasting.load import LoadForecaster
     from controllers.forecasting.prices import PriceForecaster
@@ -170,7 +176,7 @@ def _build(kind: Kind, mapping, history: pd.DataFrame, settings, params, weather
                 raise TwinError("--reference-input: the data have no pv_forecast_kw column")
             notes.append("the archived forecast (pv_forecast_kw) is an input: this post-processes it, at its own "
                          "(unrecorded) lead time, so it is not a day-ahead forecast from scratch")
-        forecaster = PvForecaster(site, params=params, use_weather=weather,
+        forecaster: Forecaster = PvForecaster(site, params=params, use_weather=weather,
                                   reference_column="pv_forecast_kw" if reference_input else None,
                                   horizon_hours=settings.horizon_hours)
         columns = [c for c in (WEATHER if weather else ()) + (("pv_forecast_kw",) if reference_input else ())]
@@ -186,14 +192,16 @@ def _build(kind: Kind, mapping, history: pd.DataFrame, settings, params, weather
         target = "spot_price_per_kwh" if "spot_price_per_kwh" in history else "import_price_per_kwh"
         if target not in history:
             raise TwinError(f"{mapping.path}: --kind price needs spot_price_per_kwh or import_price_per_kwh")
-        forecaster = PriceForecaster(calendar, target=target, params=params, horizon_hours=settings.horizon_hours)
+        price = PriceForecaster(calendar, target=target, params=params, horizon_hours=settings.horizon_hours)
+        forecaster = price
         exogenous = history[[target]]
-        notes.append(f"published day-ahead prices ({forecaster.publication_hour_local:g}:00 local for the next day) "
+        notes.append(f"published day-ahead prices ({price.publication_hour_local:g}:00 local for the next day) "
                      f"are exact; only later hours are forecast")
     return forecaster, exogenous, reference, capacity, notes
 
 
-def _write(out: Path, summary: dict, scored: pd.DataFrame, rep, forecaster, kind: Kind) -> None:  # noqa: ANN001
+def _write(out: Path, summary: dict[str, Any], scored: pd.DataFrame, rep: Any, forecaster: Forecaster,
+           kind: Kind) -> None:
     from controllers.forecasting.plots import plot_error_by_lead, plot_sample
     from twin.output import atomic_directory, write_json
 

@@ -12,11 +12,12 @@ data (e.g. the operational PV forecast of the time).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from controllers.forecasting.base import ForecastError, grid_step_ns
+from controllers.forecasting.base import Forecaster, ForecastError, grid_step_ns, time_index
 from controllers.forecasting.features import latest_same_time
 from controllers.forecasting.metrics import by_lead, to_hourly
 from controllers.forecasting.prices import PriceForecaster, published_until
@@ -56,7 +57,7 @@ def issue_times(index: pd.DatetimeIndex, settings: BacktestSettings, timezone: s
     return times[(times >= settings.train_until) & (times <= index[-1]) & times.isin(index)]
 
 
-def backtest(forecaster, history: pd.DataFrame, settings: BacktestSettings, timezone: str, *,  # noqa: ANN001
+def backtest(forecaster: Forecaster, history: pd.DataFrame, settings: BacktestSettings, timezone: str, *,
              exogenous: pd.DataFrame | None = None, reference: pd.Series | None = None,
              fit: bool = True) -> pd.DataFrame:
     """Train ``forecaster`` on history before ``train_until`` (unless ``fit`` is False) and score it after.
@@ -76,13 +77,13 @@ def backtest(forecaster, history: pd.DataFrame, settings: BacktestSettings, time
         raise ForecastError(f"no history before --train-until {settings.train_until}")
     if fit:
         forecaster.fit(train)
-    step_ns = grid_step_ns(history.index)
+    step_ns = grid_step_ns(time_index(history))
     horizon = max(1, round(settings.horizon_hours * 3.6e12 / step_ns))
     actual = history[target].to_numpy(dtype=float)
-    grid_ns = history.index.as_unit("ns").asi8
+    grid_ns = time_index(history).as_unit("ns").asi8
     frames = []
     last_fit = settings.train_until
-    for issued in issue_times(history.index, settings, timezone):
+    for issued in issue_times(time_index(history), settings, timezone):
         if settings.retrain_days is not None and issued - last_fit >= pd.Timedelta(days=settings.retrain_days):
             forecaster.fit(history[history.index < issued])
             last_fit = issued
@@ -110,13 +111,13 @@ def backtest(forecaster, history: pd.DataFrame, settings: BacktestSettings, time
     return scored
 
 
-def _persistence(forecaster, history: pd.DataFrame, actual: np.ndarray, p0: int, p: np.ndarray,  # noqa: ANN001
+def _persistence(forecaster: Forecaster, history: pd.DataFrame, actual: np.ndarray, p0: int, p: np.ndarray,
                  step_ns: int, issued: pd.Timestamp) -> np.ndarray:
     day = round(_DAY_NS / step_ns)
     if isinstance(forecaster, PriceForecaster):
         published = published_until(pd.DatetimeIndex([issued]), forecaster.calendar.timezone,
                                     forecaster.publication_hour_local)[0]
-        d = p0 + int(np.searchsorted(history.index[p0:], published))
+        d = p0 + int(time_index(history)[p0:].searchsorted(published))
         out = latest_same_time(actual, np.full(len(p), d), p, day)
         return np.where(p < d, actual[np.minimum(p, len(actual) - 1)], out)
     return latest_same_time(actual, np.full(len(p), p0), p, day)
@@ -131,9 +132,9 @@ class BacktestReport:
     tables: dict[str, pd.DataFrame]  # forecast name -> by_lead table
     hourly: bool
     notes: tuple[str, ...] = ()
-    daily: dict = field(default_factory=dict)
+    daily: dict[str, Any] = field(default_factory=dict)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """Headline figures: the day-ahead row of every forecast."""
         out = {}
         for name, table in self.tables.items():
@@ -169,7 +170,7 @@ def report(scored: pd.DataFrame, kind: str, *, capacity: float | None = None, ho
     return BacktestReport(kind, unit, tables, hourly, notes, daily_energy(scored) if kind != "price" else {})
 
 
-def daily_energy(scored: pd.DataFrame) -> dict:
+def daily_energy(scored: pd.DataFrame) -> dict[str, Any]:
     """Day-ahead error of each forecast's daily energy [kWh per local day]: MAPE and RMSE."""
     rows = scored[scored["day_ahead"]]
     if rows.empty:

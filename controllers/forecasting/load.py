@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ from controllers.forecasting.base import (
     issue_position,
     known_then_unknown,
     require_columns,
+    time_index,
     training_window,
 )
 from controllers.forecasting.boosting import BoostedQuantiles, BoostingParams
@@ -66,7 +68,7 @@ class LoadForecaster:
         features = _RELATIVE_FEATURES if relative else _FEATURES
         self.model = BoostedQuantiles(features + (("temp_c",) if use_temperature else ()), params)
         self.step_s: float | None = None
-        self.training: dict = {}
+        self.training: dict[str, Any] = {}
 
     def _design(self, times: pd.DatetimeIndex, load: np.ndarray, temp: np.ndarray | None, p0: np.ndarray,
                 p: np.ndarray) -> np.ndarray:
@@ -83,20 +85,21 @@ class LoadForecaster:
         else:
             columns = [cal["hour"], cal["weekday"], cal["day_off"], cal["doy_sin"], cal["doy_cos"], (p - p0) * step_h,
                        *loads]
-        if self.use_temperature:
+        if self.use_temperature and temp is not None:
             columns.append(temp[p])
         return np.column_stack(columns)
 
     @staticmethod
     def _level(sums: WindowSums, p0: np.ndarray, week: int) -> np.ndarray:
         """The mean load of the week before issue [kW] (floored: never divide by ~0)."""
-        return np.maximum(sums.mean(p0, week), 1e-3)
+        level: np.ndarray = np.maximum(sums.mean(p0, week), 1e-3)
+        return level
 
     def fit(self, history: pd.DataFrame) -> LoadForecaster:
         """Train on every issue time of ``history`` (every ``issue_every_hours``, after 7 days of data)."""
         require_columns(history, (self.target,) + (("outdoor_temp_c",) if self.use_temperature else ()),
                         "LoadForecaster")
-        step_ns = grid_step_ns(history.index)
+        step_ns = grid_step_ns(time_index(history))
         step_h = step_ns / 3.6e12
         load = history[self.target].to_numpy(dtype=float)
         temp = history["outdoor_temp_c"].to_numpy(dtype=float) if self.use_temperature else None
@@ -107,7 +110,7 @@ class LoadForecaster:
                             max(1, round(self.horizon_hours / step_h)), len(history))
         keep = np.isfinite(load[p])
         p0, p = p0[keep], p[keep]
-        x = self._design(history.index, load, temp, p0, p)
+        x = self._design(time_index(history), load, temp, p0, p)
         if self.relative:  # the target relative to the recent level carries over between seasons
             level = x[:, self.model.features.index("level_kw")]
             self.model.fit(x, load[p] / level, weight=level ** 2)
@@ -121,9 +124,9 @@ class LoadForecaster:
                 exogenous: pd.DataFrame | None = None) -> QuantileForecast:
         """Forecast ``horizon_steps`` steps from ``issued``; ``exogenous`` carries the temperature forecast."""
         require_columns(history, (self.target,), "LoadForecaster")
-        step_ns = grid_step_ns(history.index)
+        step_ns = grid_step_ns(time_index(history))
         check_trained_step(self.step_s, step_ns)
-        p0_abs = issue_position(history.index, issued)
+        p0_abs = issue_position(time_index(history), issued)
         step_h = step_ns / 3.6e12
         lo = max(0, p0_abs - round(168 / step_h) - 1)
         times, load = known_then_unknown(history, self.target, lo, p0_abs, horizon_steps)
@@ -146,13 +149,13 @@ class LoadForecaster:
                                 quantiles={qq: np.clip(q[:, i], 0.0, None) for i, qq in enumerate(QUANTILES)},
                                 unit="kW")
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {"calendar": dataclasses.asdict(self.calendar),
                 "use_temperature": self.use_temperature, "relative": self.relative,
                 "horizon_hours": self.horizon_hours,
                 "issue_every_hours": self.issue_every_hours, "step_s": self.step_s}
 
-    def save(self, directory: Path, metrics: dict | None = None) -> Path:
+    def save(self, directory: Path, metrics: dict[str, Any] | None = None) -> Path:
         return write_model_dir(directory, self, {"load": self.model}, metrics)
 
     @classmethod

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from controllers.forecasting.base import ForecastError
+from controllers.forecasting.base import Forecaster, ForecastError
 from controllers.forecasting.boosting import BoostedQuantiles
 from twin.output import atomic_directory, json_ready
 
@@ -30,7 +31,7 @@ def _version(package: str) -> str:
 
 
 def write_model_dir(directory: Path, forecaster: Any, models: dict[str, BoostedQuantiles],
-                    metrics: dict | None = None) -> Path:
+                    metrics: dict[str, Any] | None = None) -> Path:
     """Write ``forecaster`` (its ``kind``, ``target``, ``config()``, ``training``) and its models."""
     if not forecaster.training:
         raise ForecastError("cannot save a forecaster that was not trained")
@@ -54,7 +55,7 @@ def write_model_dir(directory: Path, forecaster: Any, models: dict[str, BoostedQ
     return directory
 
 
-def read_metadata(directory: Path) -> dict:
+def read_metadata(directory: Path) -> dict[str, Any]:
     path = Path(directory) / METADATA_FILE
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
@@ -64,10 +65,12 @@ def read_metadata(directory: Path) -> dict:
         raise ForecastError(f"{path}: unreadable metadata ({exc})") from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise ForecastError(f"{path}: format_version {meta.get('format_version')!r} is not {FORMAT_VERSION}")
+    if not isinstance(meta, dict):
+        raise ForecastError(f"{path}: metadata is not a JSON object")
     return meta
 
 
-def read_model_dir(directory: Path, kind: str) -> tuple[dict, dict[str, BoostedQuantiles]]:
+def read_model_dir(directory: Path, kind: str) -> tuple[dict[str, Any], dict[str, BoostedQuantiles]]:
     """The metadata and models of a saved forecaster of ``kind``."""
     directory = Path(directory)
     meta = read_metadata(directory)
@@ -79,15 +82,16 @@ def read_model_dir(directory: Path, kind: str) -> tuple[dict, dict[str, BoostedQ
     return meta, models
 
 
-def load_forecaster(directory: Path):  # noqa: ANN201 - one of the forecaster classes
+def load_forecaster(directory: Path) -> Forecaster:
     """Load any saved forecaster, dispatching on its kind."""
     from controllers.forecasting.load import LoadForecaster
     from controllers.forecasting.prices import PriceForecaster
     from controllers.forecasting.pv import PvForecaster
 
-    kinds = {"pv": PvForecaster, "load": LoadForecaster, "price": PriceForecaster}
+    loaders: dict[str, Callable[[Path], Forecaster]] = {
+        "pv": PvForecaster.load, "load": LoadForecaster.load, "price": PriceForecaster.load}
     meta = read_metadata(directory)
-    cls = kinds.get(meta.get("kind"))
-    if cls is None:
+    loader = loaders.get(str(meta.get("kind")))
+    if loader is None:
         raise ForecastError(f"{directory}: unknown forecaster kind {meta.get('kind')!r}")
-    return cls.load(Path(directory))
+    return loader(Path(directory))

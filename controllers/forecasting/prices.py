@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from controllers.forecasting.base import (
     issue_position,
     require_columns,
     target_index,
+    time_index,
     training_window,
 )
 from controllers.forecasting.boosting import BoostedQuantiles, BoostingParams
@@ -66,7 +68,7 @@ class PriceForecaster:
         self.horizon_hours = horizon_hours
         self.model = BoostedQuantiles(_FEATURES, params)
         self.step_s: float | None = None
-        self.training: dict = {}
+        self.training: dict[str, Any] = {}
 
     def _design(self, times: pd.DatetimeIndex, price: np.ndarray, d: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Features of targets ``p`` when prices are known before positions ``d``."""
@@ -91,11 +93,11 @@ class PriceForecaster:
     def fit(self, history: pd.DataFrame) -> PriceForecaster:
         """Train from every local midnight after 8 days of history: targets 0..horizon beyond it."""
         require_columns(history, (self.target,), "PriceForecaster")
-        step_ns = grid_step_ns(history.index)
+        step_ns = grid_step_ns(time_index(history))
         step_h = step_ns / 3.6e12
         price = history[self.target].to_numpy(dtype=float)
         horizon = max(1, round(self.horizon_hours / step_h))
-        d = self._boundaries(history.index)
+        d = self._boundaries(time_index(history))
         d = d[d >= round(192 / step_h)]
         if d.size < 5:
             raise ForecastError("price history is too short; need at least 2 weeks")
@@ -104,7 +106,7 @@ class PriceForecaster:
         keep = (p < len(price))
         d, p = d[keep], p[keep]
         keep = np.isfinite(price[p])
-        self.model.fit(self._design(history.index, price, d[keep], p[keep]), price[p[keep]])
+        self.model.fit(self._design(time_index(history), price, d[keep], p[keep]), price[p[keep]])
         self.step_s = step_ns / 1e9
         self.training = training_window(history, step_ns, keep.sum())
         return self
@@ -116,11 +118,11 @@ class PriceForecaster:
         ``QuantileForecast.quantiles`` equal the point where prices are published.
         """
         require_columns(history, (self.target,), "PriceForecaster")
-        step_ns = grid_step_ns(history.index)
+        step_ns = grid_step_ns(time_index(history))
         step_h = step_ns / 3.6e12
-        p0_abs = issue_position(history.index, issued)
+        p0_abs = issue_position(time_index(history), issued)
         lo = max(0, p0_abs - round(192 / step_h) - 1)
-        times = target_index(history.index, history.index[0], p0_abs + horizon_steps)[lo:]
+        times = target_index(time_index(history), time_index(history)[0], p0_abs + horizon_steps)[lo:]
         price = np.concatenate([history[self.target].to_numpy(dtype=float)[lo:p0_abs],
                                 np.full(horizon_steps, np.nan)])
         p0 = p0_abs - lo
@@ -144,12 +146,12 @@ class PriceForecaster:
                                 quantiles={qq: quantiles[:, i] for i, qq in enumerate(QUANTILES)},
                                 unit=self.target.removesuffix("_price_per_kwh") + " per kWh")
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {"calendar": dataclasses.asdict(self.calendar),
                 "target": self.target, "publication_hour_local": self.publication_hour_local,
                 "horizon_hours": self.horizon_hours, "step_s": self.step_s}
 
-    def save(self, directory: Path, metrics: dict | None = None) -> Path:
+    def save(self, directory: Path, metrics: dict[str, Any] | None = None) -> Path:
         return write_model_dir(directory, self, {"price": self.model}, metrics)
 
     @classmethod
@@ -166,4 +168,5 @@ class PriceForecaster:
 
 def latest_same_time_back(p: np.ndarray, d: np.ndarray, period: int) -> np.ndarray:
     """Steps back from ``p`` to the latest position at the same phase of ``period`` before ``d``."""
-    return np.ceil((p - d + 1) / period).astype(np.int64) * period
+    steps: np.ndarray = np.ceil((p - d + 1) / period).astype(np.int64) * period
+    return steps

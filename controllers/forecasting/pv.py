@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from controllers.forecasting.base import (
     issue_position,
     known_then_unknown,
     require_columns,
+    time_index,
     training_window,
 )
 from controllers.forecasting.boosting import BoostedQuantiles, BoostingParams
@@ -88,7 +90,7 @@ class PvForecaster:
                     + (_REFERENCE_FEATURES if reference_column else ()))
         self.model = BoostedQuantiles(features, params)
         self.step_s: float | None = None
-        self.training: dict = {}
+        self.training: dict[str, Any] = {}
 
     # --- inputs ------------------------------------------------------------------------------------------
 
@@ -132,9 +134,9 @@ class PvForecaster:
         """Train on every issue time of ``history`` (every ``issue_every_hours``, after 3 days of data)."""
         require_columns(history, (self.target,) + (WEATHER_COLUMNS if self.use_weather else ())
                         + ((self.reference_column,) if self.reference_column else ()), "PvForecaster")
-        step_ns = grid_step_ns(history.index)
+        step_ns = grid_step_ns(time_index(history))
         step_h = step_ns / 3.6e12
-        a = self._arrays(history.index, 0, history[self.target].to_numpy(dtype=float),
+        a = self._arrays(time_index(history), 0, history[self.target].to_numpy(dtype=float),
                          history[list(WEATHER_COLUMNS)] if self.use_weather else None,
                          history[self.reference_column].to_numpy(dtype=float) if self.reference_column else None)
         horizon = max(1, round(self.horizon_hours / step_h))
@@ -158,9 +160,9 @@ class PvForecaster:
                 exogenous: pd.DataFrame | None = None) -> QuantileForecast:
         """Forecast ``horizon_steps`` steps from ``issued`` using history before it (and weather, if used)."""
         require_columns(history, (self.target,), "PvForecaster")
-        step_ns = grid_step_ns(history.index)
+        step_ns = grid_step_ns(time_index(history))
         check_trained_step(self.step_s, step_ns)
-        p0_abs = issue_position(history.index, issued)
+        p0_abs = issue_position(time_index(history), issued)
         step_h = step_ns / 3.6e12
         back = round((72 + 24 + 24 * self.bias_days) / step_h) + 1
         lo = max(0, p0_abs - back)
@@ -224,12 +226,12 @@ class PvForecaster:
 
     # --- persistence ---------------------------------------------------------------------------------------
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {"site": self.site.to_dict(), "use_weather": self.use_weather,
                 "reference_column": self.reference_column, "horizon_hours": self.horizon_hours,
                 "issue_every_hours": self.issue_every_hours, "bias_days": self.bias_days, "step_s": self.step_s}
 
-    def save(self, directory: Path, metrics: dict | None = None) -> Path:
+    def save(self, directory: Path, metrics: dict[str, Any] | None = None) -> Path:
         return write_model_dir(directory, self, {"pv": self.model}, metrics)
 
     @classmethod

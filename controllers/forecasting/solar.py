@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,7 +42,7 @@ class PvSite:
             raise ForecastError(f"house {house.name!r} has no PV arrays")
         return cls(house.location, house.pv_arrays)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"location": {"latitude_deg": self.location.latitude_deg, "longitude_deg": self.location.longitude_deg,
                              "timezone": self.location.timezone, "altitude_m": self.location.altitude_m},
                 "arrays": [{"name": a.name, "peak_power_kw": a.peak_power_kw, "tilt_deg": a.tilt_deg,
@@ -49,7 +50,7 @@ class PvSite:
                 "capacity_kw": self.capacity_kw}
 
     @classmethod
-    def from_dict(cls, data: dict) -> PvSite:
+    def from_dict(cls, data: dict[str, Any]) -> PvSite:
         return cls(Location(**data["location"]), tuple(PvArrayConfig(**a) for a in data["arrays"]),
                    data.get("capacity_kw"))
 
@@ -66,8 +67,9 @@ def solar_geometry(times: pd.DatetimeIndex, step_s: float, location: Location) -
 def _monthly_linke_turbidity(latitude_deg: float, longitude_deg: float) -> np.ndarray:
     """pvlib's Linke turbidity climatology at a site, Jan..Dec (read once: the lookup opens a file)."""
     mid_months = pd.DatetimeIndex([f"2021-{m:02d}-15" for m in range(1, 13)], tz="UTC")
-    return pvlib.clearsky.lookup_linke_turbidity(mid_months, latitude_deg, longitude_deg,
-                                                 interp_turbidity=False).to_numpy()
+    turbidity: np.ndarray = pvlib.clearsky.lookup_linke_turbidity(mid_months, latitude_deg, longitude_deg,
+                                                                  interp_turbidity=False).to_numpy()
+    return turbidity
 
 
 def linke_turbidity(times: pd.DatetimeIndex, location: Location) -> pd.Series:
@@ -116,7 +118,7 @@ def fit_orientation(pv_kw: pd.Series, location: Location, capacity_kw: float,
     baseline whose residual the learned model corrects.
     """
     values = pv_kw.to_numpy(dtype=float)
-    times = pv_kw.index
+    times = pd.DatetimeIndex(pv_kw.index)
     step_s = float((times[1] - times[0]).total_seconds())
     unit = PvArrayConfig(name="fit", peak_power_kw=1.0, tilt_deg=0.0, azimuth_deg=180.0, inverter_ac_kw=1.0)
     weather = clear_sky_weather(times, step_s, location)
@@ -133,4 +135,6 @@ def fit_orientation(pv_kw: pd.Series, location: Location, capacity_kw: float,
             error = float(np.sqrt(np.mean((values[clearest] - size * clear[clearest]) ** 2)))
             if best is None or error < best[0]:
                 best = (error, replace(array, peak_power_kw=round(size, 3), inverter_ac_kw=capacity_kw))
+    if best is None:
+        raise ForecastError("no orientation to fit (empty tilts or azimuths)")
     return PvSite(location, (best[1],), capacity_kw)

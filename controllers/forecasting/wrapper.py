@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from controllers.forecasting.base import ForecastError
+from controllers.forecasting.base import Forecaster, ForecastError
 from controllers.forecasting.features import Calendar
 from controllers.forecasting.load import LoadForecaster
 from controllers.forecasting.persistence import load_forecaster
@@ -90,8 +90,8 @@ class LearnedForecasts:
         self.reset_state()
 
     @property
-    def forecasters(self) -> dict[str, object]:
-        out: dict[str, object] = {}
+    def forecasters(self) -> dict[str, Forecaster]:
+        out: dict[str, Forecaster] = {}
         if self.pv is not None:
             out["pv_power_kw"] = self.pv
         if self.load is not None:
@@ -227,15 +227,18 @@ def learned_forecasts_for(inner: Controller, house: HouseConfig, *, history: pd.
         model_dir = Path(model_dir)
         found = {name: load_forecaster(model_dir / name) for name in ("pv", "load", "import_price", "export_price")
                  if (model_dir / name).is_dir()}
-        prices = {f.target: f for k, f in found.items() if k.endswith("_price")}
-        return LearnedForecasts(inner, pv=found.get("pv"), load=found.get("load"), prices=prices, history=history,
-                                settings=settings)
+        saved_pv, saved_load = found.get("pv"), found.get("load")
+        saved_prices = {f.target: f for k, f in found.items()
+                        if k.endswith("_price") and isinstance(f, PriceForecaster)}
+        return LearnedForecasts(inner, pv=saved_pv if isinstance(saved_pv, PvForecaster) else None,
+                                load=saved_load if isinstance(saved_load, LoadForecaster) else None,
+                                prices=saved_prices, history=history, settings=settings)
     pv = None
     if location == house.location and house.pv_arrays:
         pv = PvForecaster(PvSite.from_house(house))
     elif history is not None and "pv_power_kw" in history and history["pv_power_kw"].sum() > 0:
         capacity = pv_capacity_kw or float(history["pv_power_kw"].max())
         pv = PvForecaster(fit_orientation(history["pv_power_kw"].dropna(), location, capacity))
-    prices = {c: PriceForecaster(calendar, target=c) for c in ("import_price_per_kwh", "export_price_per_kwh")}
-    return LearnedForecasts(inner, pv=pv, load=LoadForecaster(calendar), prices=prices, history=history,
+    fresh_prices = {c: PriceForecaster(calendar, target=c) for c in ("import_price_per_kwh", "export_price_per_kwh")}
+    return LearnedForecasts(inner, pv=pv, load=LoadForecaster(calendar), prices=fresh_prices, history=history,
                             settings=settings)
