@@ -1,0 +1,1 @@
+"""Controllers of the house: rule-based, MPC (Pyomo), learned forecasts, RL policies, estimation."""

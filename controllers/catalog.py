@@ -22,6 +22,7 @@ def _mpc_learned(ctx: ControllerContext) -> Controller:
 
 
 def catalog() -> list[ControllerEntry]:
+    """Controllers this package registers: rule-based, mpc, mpc-oracle, mpc-learned."""
     return [
         ControllerEntry(
             name="rule-based",

@@ -17,6 +17,8 @@ from twin.contracts import SELF_CONSUMPTION, Command, Observation
 
 @dataclass(frozen=True, slots=True)
 class RuleBasedSettings:
+    """Thresholds of the rule-based controller (relative to the comfort band) [K]."""
+
     on_margin_c: float = 0.2
     off_margin_c: float = 0.8
     lease_s: float = 900.0

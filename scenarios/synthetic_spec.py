@@ -38,8 +38,10 @@ def _row_stochastic(name: str, values: tuple[float, ...]) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ClimateParams:
-    """Outdoor temperature, sky and wind. ``*_winter``/``*_summer`` pairs hold mid-winter and
-    mid-summer values (mid-January and mid-July in the northern hemisphere).
+    """Outdoor temperature, sky and wind.
+
+    ``*_winter``/``*_summer`` pairs hold mid-winter and mid-summer values (mid-January and
+    mid-July in the northern hemisphere).
 
     Regime tuples are ordered (clear, mixed, overcast); transition matrices are row-major
     3×3, row = today's regime, column = tomorrow's.

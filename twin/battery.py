@@ -15,6 +15,7 @@ SOC_EPS = 1e-9
 
 
 def clamp(value: float, lo: float, hi: float) -> float:
+    """``value`` limited to [lo, hi]."""
     return lo if value < lo else hi if value > hi else value
 
 

@@ -45,10 +45,12 @@ def fail(message: str) -> typer.Exit:
 
 
 def load_house_option(path: Path | None) -> HouseConfig:
+    """The house file given by ``--house``, or the bundled reference house."""
     return reference_house() if path is None else load_house(path)
 
 
 def kpi_table(title: str, kpis: Mapping[str, Any]) -> Table:
+    """The KPIs of one run as a two-column rich table."""
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("KPI")
     table.add_column("value", justify="right")
@@ -122,6 +124,7 @@ def _register_plugins() -> None:
 
 
 def main() -> None:
+    """The ``pems`` command line."""
     _register_plugins()
     try:
         app()

@@ -314,8 +314,9 @@ class SimHouse:
         self._process_events(st.t_s)
 
     def next_power_change_s(self) -> float:
-        """When a device's power next changes by itself — the battery reaching a SOC limit, the car
-        becoming full — in scenario seconds; ``inf`` when neither is on its way.
+        """When a device's power next changes by itself [scenario s]; ``inf`` when none is on its way.
+
+        The battery reaching a SOC limit, or the car becoming full.
 
         For an emulator that publishes meter readings when the power changes, as real meters do.
         """

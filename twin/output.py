@@ -62,6 +62,7 @@ def write_atomically(path: Path, write: Callable[[Path], object], *, durable: bo
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as indented JSON (numpy and pandas values made plain)."""
     path.write_text(json.dumps(json_ready(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 

@@ -30,6 +30,7 @@ def _power_kw(log: pd.DataFrame, column: str) -> pd.Series:
 
 
 def plot_rooms(log: pd.DataFrame, path: Path) -> None:
+    """Room temperatures against their comfort bands, and the heating relays."""
     rooms = room_names_of(log)
     frame = _plot_frame(log)
     cols = 4
@@ -53,6 +54,7 @@ def plot_rooms(log: pd.DataFrame, path: Path) -> None:
 
 
 def plot_battery(log: pd.DataFrame, path: Path) -> None:
+    """Battery state of charge and its power (+ charging, − discharging)."""
     frame = _plot_frame(log)
     power = _power_kw(frame, "battery_charge_kwh") - _power_kw(frame, "battery_discharge_kwh")
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(14, 6), sharex=True)
@@ -69,6 +71,7 @@ def plot_battery(log: pd.DataFrame, path: Path) -> None:
 
 
 def plot_grid(log: pd.DataFrame, path: Path) -> None:
+    """Grid import and export power, with the import and export prices."""
     frame = _plot_frame(log)
     fig, ax = plt.subplots(figsize=(14, 5))
     ax.fill_between(frame.index, _power_kw(frame, "import_kwh"), 0, step="post", color="tab:red", alpha=0.5,
@@ -93,6 +96,7 @@ def plot_grid(log: pd.DataFrame, path: Path) -> None:
 
 
 def plot_energy(log: pd.DataFrame, path: Path) -> None:
+    """PV power against the stacked loads (base load, heating, EV)."""
     frame = _plot_frame(log)
     fig, ax = plt.subplots(figsize=(14, 5))
     stack = [_power_kw(frame, c) for c in ("base_load_kwh", "heating_kwh", "ev_kwh")]
@@ -108,6 +112,7 @@ def plot_energy(log: pd.DataFrame, path: Path) -> None:
 
 
 def plot_ev(log: pd.DataFrame, path: Path) -> None:
+    """EV connection, state of charge and charging power."""
     frame = _plot_frame(log)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(14, 5), sharex=True)
     ax1.fill_between(frame.index, frame["ev_connected"], 0, step="post", color="tab:grey", alpha=0.3,

@@ -48,6 +48,8 @@ class ControllerContext:
 
 @dataclass(frozen=True, slots=True)
 class ControllerEntry:
+    """A named controller factory, registered through the ``pems.controllers`` entry point."""
+
     name: str
     description: str
     make: Callable[[ControllerContext], Controller]
@@ -62,6 +64,8 @@ class ControllerEntry:
 
 @dataclass(frozen=True, slots=True)
 class ScenarioEntry:
+    """A named scenario loader, registered through the ``pems.scenarios`` entry point."""
+
     name: str
     description: str
     load: Callable[[], Scenario]
@@ -76,15 +80,18 @@ def _collect(group: str) -> list[Any]:
 
 @functools.cache
 def controller_entries() -> dict[str, ControllerEntry]:
+    """Every registered controller, by name."""
     return {e.name: e for e in _collect("pems.controllers")}
 
 
 @functools.cache
 def scenario_entries() -> dict[str, ScenarioEntry]:
+    """Every registered named scenario, by name."""
     return {e.name: e for e in _collect("pems.scenarios")}
 
 
 def controller_entry(name: str) -> ControllerEntry:
+    """The registered controller ``name``; RegistryError listing the known names otherwise."""
     entries = controller_entries()
     if name not in entries:
         raise RegistryError(f"unknown controller {name!r}; known: {', '.join(sorted(entries))}")
@@ -126,4 +133,5 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 
 
 def iter_controller_names(include_oracles: bool = True) -> Iterable[str]:
+    """Registered controller names, sorted; without those that need a scenario unless ``include_oracles``."""
     return sorted(n for n, e in controller_entries().items() if include_oracles or not e.needs_scenario)

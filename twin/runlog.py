@@ -32,6 +32,7 @@ ROOM_QUANTITIES = ("temp_c", "comfort_lower_c", "comfort_upper_c", "relay_on", "
 
 
 def room_column(quantity: str, room: str) -> str:
+    """The run-log column of a per-room ``quantity``: ``<quantity>.<room>``."""
     return f"{quantity}.{room}"
 
 

@@ -60,6 +60,8 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class RunResult:
+    """One run: its log, KPIs, names, settings and metadata (wall time, scenario span)."""
+
     log: pd.DataFrame
     kpis: dict[str, Any]
     scenario: str

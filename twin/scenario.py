@@ -76,9 +76,12 @@ class EvSession:
 
     @property
     def charge_limit_kwh(self) -> float:
-        """Energy at which the car stops accepting charge [kWh]: its own charge limit, set to the owner's
-        target as owners of EVs usually do (80 %), so that charging to "full" — the charger's local rule
-        — and charging to the target both end there; a car that arrives above it takes nothing."""
+        """Energy at which the car stops accepting charge [kWh]: its own charge limit.
+
+        Set to the owner's target as owners of EVs usually do (80 %), so that charging to "full"
+        — the charger's local rule — and charging to the target both end there; a car that
+        arrives above it takes nothing.
+        """
         return max(self.target_soc, self.arrival_soc) * self.capacity_kwh
 
     @property

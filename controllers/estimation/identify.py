@@ -219,6 +219,8 @@ def simulate_rc(rooms: list[RoomConfig], couplings: list[Coupling], data: Therma
 
 @dataclass(frozen=True)
 class IdentificationResult:
+    """An identified house, with the fit's error on the training and test data [°C RMSE]."""
+
     house: HouseConfig
     train_rmse_c: float
     evaluations: int

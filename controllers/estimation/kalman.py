@@ -1,4 +1,4 @@
-"""Kalman filter over every thermal node (air and unmeasured mass) from room air sensors (filterpy).
+r"""Kalman filter over every thermal node (air and unmeasured mass) from room air sensors (filterpy).
 
 The state is the twin's node vector (air nodes in room order, then mass nodes), the model the
 house's RC network discretised exactly over each interval (``twin.thermal.discretize``), the
@@ -8,7 +8,7 @@ from how the air responds.
 
 Two ways to drive it:
 
-* :meth:`ThermalStateEstimator.update` with successive :class:`~twin.contracts.Observation`\\ s —
+* :meth:`ThermalStateEstimator.update` with successive :class:`~twin.contracts.Observation`\ s —
   what a controller does (an MPC starts each solve from the estimate):
   ``nodes_c = estimator.update(obs)``;
 * :meth:`~ThermalStateEstimator.predict` / :meth:`~ThermalStateEstimator.correct` with explicit

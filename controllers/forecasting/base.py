@@ -84,6 +84,7 @@ def grid_step_ns(index: pd.DatetimeIndex) -> int:
 
 
 def require_columns(history: pd.DataFrame, columns: tuple[str, ...] | list[str], who: str) -> None:
+    """Raise ForecastError naming ``who`` and the first of ``columns`` missing from ``history``."""
     missing = [c for c in columns if c not in history.columns]
     if missing:
         raise ForecastError(f"{who} needs history column(s) {missing}; history has {list(history.columns)}")
@@ -100,6 +101,7 @@ def issue_position(index: pd.DatetimeIndex, issued: pd.Timestamp) -> int:
 
 
 def target_index(index: pd.DatetimeIndex, issued: pd.Timestamp, horizon_steps: int) -> pd.DatetimeIndex:
+    """The ``horizon_steps`` grid times from ``issued`` on, on the step and zone of ``index``."""
     step = pd.Timedelta(grid_step_ns(index), unit="ns")
     return pd.date_range(pd.Timestamp(issued).tz_convert(index.tz), periods=horizon_steps, freq=step)
 
@@ -122,8 +124,10 @@ def training_window(history: pd.DataFrame, step_ns: int, rows: int) -> dict[str,
 
 def known_then_unknown(history: pd.DataFrame, column: str, lo: int, p0: int,
                        horizon_steps: int) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """Grid times from row ``lo`` to ``horizon_steps`` past the issue position ``p0``, and ``column``'s
-    values on them: known before ``p0``, NaN from it on (the future is never read)."""
+    """Grid times from row ``lo`` to ``horizon_steps`` past issue position ``p0``, and ``column`` on them.
+
+    Values are known before ``p0`` and NaN from it on (the future is never read).
+    """
     times = target_index(time_index(history), time_index(history)[0], p0 + horizon_steps)[lo:]
     known = history[column].to_numpy(dtype=float)[lo:p0]
     return times, np.concatenate([known, np.full(len(times) - len(known), np.nan)])

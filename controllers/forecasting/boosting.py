@@ -55,8 +55,11 @@ class BoostedQuantiles:
         self.quantile: xgb.Booster | None = None
 
     def fit(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> BoostedQuantiles:
-        """Train both models; ``weight`` (per row) weights the mean model's squared errors only,
-        so that the quantiles stay quantiles of the rows' distribution."""
+        """Train both models.
+
+        ``weight`` (per row) weights the mean model's squared errors only, so that the
+        quantiles stay quantiles of the rows' distribution.
+        """
         ok = np.isfinite(y)
         if ok.sum() < 50:
             raise ForecastError(f"only {int(ok.sum())} training rows; need at least 50")
@@ -106,4 +109,5 @@ class BoostedQuantiles:
 
 
 def dumps(data: dict[str, Any]) -> str:
+    """``data`` as indented, key-sorted JSON text (for the saved models' metadata)."""
     return json.dumps(data, indent=2, sort_keys=True, default=str)

@@ -30,6 +30,8 @@ WEATHER = ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "outdoor_temp_c")
 
 
 class Kind(enum.StrEnum):
+    """What ``pems forecast`` trains: PV power, base load or a price."""
+
     pv = "pv"
     load = "load"
     price = "price"
@@ -52,6 +54,7 @@ def parse_when(text: str, timezone: str, option: str) -> pd.Timestamp:
 
 
 def metrics_table(name: str, table: pd.DataFrame, unit: str) -> Table:
+    """A rich table of backtest metrics by lead time (``unit`` of the errors)."""
     out = Table(title=name, show_header=True, header_style="bold")
     columns = [c for c in ("n", "rmse", "mae", "mape_pct", "bias", "rmse_pct_capacity", "pinball_p10",
                            "pinball_p50", "pinball_p90", "coverage_p10_p90") if c in table and table[c].notna().any()]

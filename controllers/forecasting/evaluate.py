@@ -45,8 +45,10 @@ class BacktestSettings:
 
 
 def issue_times(index: pd.DatetimeIndex, settings: BacktestSettings, timezone: str) -> pd.DatetimeIndex:
-    """Every day's ``issue_hour_local`` (wall-clock, also on DST days) on the grid of ``index``, from
-    ``train_until`` on."""
+    """Every day's ``issue_hour_local`` on the grid of ``index``, from ``train_until`` on.
+
+    The hour is wall-clock time, also on DST days.
+    """
     end = settings.test_until or index[-1]
     days = pd.date_range(settings.train_until.tz_convert(timezone).tz_localize(None).normalize(),
                          end.tz_convert(timezone).tz_localize(None).normalize(), freq="D")

@@ -39,8 +39,11 @@ class Calendar:
     subdivision: str | None = None
 
     def features(self, times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
-        """``hour`` (local, fractional), ``weekday`` (Mon 0), ``day_off`` (weekend or holiday),
-        ``holiday``, ``doy_sin``/``doy_cos`` (season) for interval starts ``times``."""
+        """Calendar features of the interval starts ``times``.
+
+        ``hour`` (local, fractional), ``weekday`` (Mon 0), ``day_off`` (weekend or holiday),
+        ``holiday``, ``doy_sin``/``doy_cos`` (season).
+        """
         local = times.tz_convert(self.timezone)
         wall = local.tz_localize(None).as_unit("ns").asi8
         day = np.floor_divide(wall, _DAY_NS)
@@ -58,8 +61,11 @@ class Calendar:
 
 def issue_pairs(first_issue: int, last_issue: int, issue_every: int, horizon: int,
                 n_known: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(p0, p)`` for issues at ``first_issue, first_issue + issue_every, … <= last_issue`` and
-    targets ``p0 .. p0 + horizon - 1`` that lie before ``n_known`` (their actual is known)."""
+    """Issue and target positions ``(p0, p)`` of every training row.
+
+    Issues at ``first_issue, first_issue + issue_every, … <= last_issue``; targets
+    ``p0 .. p0 + horizon - 1`` that lie before ``n_known`` (their actual is known).
+    """
     p0 = np.arange(first_issue, last_issue + 1, issue_every)
     p = p0[:, None] + np.arange(horizon)[None, :]
     p0 = np.broadcast_to(p0[:, None], p.shape)

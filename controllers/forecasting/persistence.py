@@ -56,6 +56,7 @@ def write_model_dir(directory: Path, forecaster: Any, models: dict[str, BoostedQ
 
 
 def read_metadata(directory: Path) -> dict[str, Any]:
+    """The metadata of a saved forecaster; ForecastError when missing, unreadable or another format."""
     path = Path(directory) / METADATA_FILE
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))

@@ -41,8 +41,11 @@ HISTORY_COLUMNS = ("pv_power_kw", "base_load_kw", "outdoor_temp_c", "import_pric
 
 @dataclass(frozen=True, slots=True)
 class LearnedForecastSettings:
-    """``refresh_s``: how often forecasts are re-issued; ``retrain_every_days``: how often the
-    forecasters are retrained on everything seen so far (None: never, e.g. with saved models)."""
+    """How often forecasts are re-issued and the forecasters retrained.
+
+    ``refresh_s``: how often forecasts are re-issued; ``retrain_every_days``: how often the
+    forecasters are retrained on everything seen so far (None: never, e.g. with saved models).
+    """
 
     refresh_s: float = 3600.0
     min_history_days: float = 14.0

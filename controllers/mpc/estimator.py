@@ -27,11 +27,16 @@ from twin.contracts import Observation
 
 @runtime_checkable
 class StateEstimator(Protocol):
+    """Where each solve starts: node temperatures from the readings (air measured, mass estimated)."""
+
     def reset(self) -> None: ...
 
     def update(self, obs: Observation, rc: RcModel, gains_w: np.ndarray) -> np.ndarray:
-        """Node temperatures [°C] now; ``gains_w`` is the solar + internal heat per node [W] of the
-        interval that just ended (the best available estimate)."""
+        """Node temperatures [°C] now.
+
+        ``gains_w`` is the solar + internal heat per node [W] of the interval that just ended
+        (the best available estimate).
+        """
         ...
 
 

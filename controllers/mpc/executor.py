@@ -106,8 +106,11 @@ class RelayExecutor:
 
     @staticmethod
     def pulse_s(rules_min_on_s: float, interval_s: float) -> float:
-        """The shortest heating pulse: the safety layer counts a switch from when it *sees* it, one
-        decision later, so a relay stays on for at least one interval more than its minimum."""
+        """The shortest heating pulse [s].
+
+        The safety layer counts a switch from when it *sees* it, one decision later, so a relay
+        stays on for at least one interval more than its minimum.
+        """
         return (math.ceil(rules_min_on_s / interval_s - 1e-9) + 1) * interval_s
 
     def _observe(self, actual: np.ndarray, now: float) -> None:

@@ -24,8 +24,11 @@ from twin.scenario import COLUMN_RANGES
 
 @dataclass(frozen=True, slots=True)
 class PlanInputs:
-    """Inputs of one solve. Per-block arrays have ``n_blocks`` rows; comfort bands hold at the
-    end of each block (boundaries 1..n)."""
+    """Inputs of one solve.
+
+    Per-block arrays have ``n_blocks`` rows; comfort bands hold at the end of each block
+    (boundaries 1..n).
+    """
 
     start: datetime
     outdoor_c: np.ndarray  # (blocks,) [°C]

@@ -79,8 +79,11 @@ class RcModel:
         return StepMatrices(phi, exact.out, exact.heat, duty)
 
     def node_gains_w(self, solar_w: np.ndarray, base_load_kw: np.ndarray) -> np.ndarray:
-        """Heat into every node [W], shape (steps, nodes), from window solar gains (steps, rooms)
-        [W] and the base load [kW] (dissipated in the rooms by their internal-gain shares)."""
+        """Heat into every node [W], shape (steps, nodes).
+
+        From window solar gains (steps, rooms) [W] and the base load [kW] (dissipated in the
+        rooms by their internal-gain shares).
+        """
         steps = solar_w.shape[0]
         gains = np.zeros((steps, self.n_nodes))
         gains[:, : self.n_rooms] += np.asarray(base_load_kw, dtype=float)[:, None] * 1000.0 * self.internal_shares

@@ -91,8 +91,10 @@ class MpcSettings:
         return float(self.blocks[-1][1])
 
     def with_options(self, options: Mapping[str, str]) -> MpcSettings:
-        """A copy with fields set from text: ``{"solver": "glpk", "time_limit_s": "5"}``; ``blocks``
-        as ``"900:21600,3600:86400"`` (``block_length_s:until_s`` segments)."""
+        """A copy with fields set from text: ``{"solver": "glpk", "time_limit_s": "5"}``.
+
+        ``blocks`` as ``"900:21600,3600:86400"`` (``block_length_s:until_s`` segments).
+        """
         known = {f.name: f for f in fields(self)}
         changes: dict[str, Any] = {}
         for key, text in options.items():

@@ -78,6 +78,8 @@ class SolveOutcome:
 
 
 class Backend(Protocol):
+    """A solver behind Pyomo for one model: solves it and reports a :class:`SolveOutcome`."""
+
     name: str
 
     def solve(self, model: pyo.ConcreteModel, *, time_limit_s: float, mip_gap: float, abs_gap: float,

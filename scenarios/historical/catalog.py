@@ -32,6 +32,7 @@ def bundled_mappings() -> list[HistoricalMapping]:
 
 
 def bundled_mapping(name: str) -> HistoricalMapping:
+    """The bundled mapping ``name`` (``historical/specs/<name>.toml``)."""
     for mapping in bundled_mappings():
         if mapping.name == name:
             return mapping

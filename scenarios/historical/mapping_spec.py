@@ -109,8 +109,11 @@ class ClimatologySpec:
 
 @dataclass(frozen=True, slots=True)
 class DerivedSpec:
-    """``name = from × scale + offset`` (``kind = "linear"``), or one of GHI, DNI, DHI by the
-    closure ``GHI = DNI·cos z + DHI`` from the other two (``kind = "closure"``)."""
+    """A column derived from others.
+
+    ``name = from × scale + offset`` (``kind = "linear"``), or one of GHI, DNI, DHI by the
+    closure ``GHI = DNI·cos z + DHI`` from the other two (``kind = "closure"``).
+    """
 
     name: str
     kind: str

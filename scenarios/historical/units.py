@@ -51,6 +51,7 @@ def allowed_units(canonical: str) -> tuple[str, ...] | None:
 
 
 def is_meter(unit: str) -> bool:
+    """Whether ``unit`` is a cumulative meter reading (differenced into energy per interval)."""
     return unit.endswith("_meter")
 
 

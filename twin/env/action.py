@@ -39,8 +39,10 @@ EV_STOP_BELOW = -0.5  # EV action at or below this: charger stopped
 
 
 def lease_for(decision_interval_s: float, max_lease_s: float) -> float:
-    """Lease of each command: two decision intervals (so one late decision does not drop the
-    devices to their local rules), at most the safety layer's maximum."""
+    """Lease of each command [s]: two decision intervals, at most the safety layer's maximum.
+
+    Two, so that one late decision does not drop the devices to their local rules.
+    """
     return min(2.0 * decision_interval_s, max_lease_s)
 
 

@@ -22,7 +22,8 @@ from twin.errors import ConfigError
 class EnvConfig:
     """Everything :class:`~twin.env.HouseEnv` can be asked to do differently.
 
-    Attributes:
+    Attributes
+    ----------
         decision_interval_s: Simulated seconds per step [s], in [60, 86400].
         episode_days: Episode length [days]; ``None`` runs to the scenario's end.
         random_start: Start each episode at a random data step (seeded by ``reset(seed=...)``)
