@@ -239,7 +239,8 @@ class SimHouse:
 
     def node_temps_c(self) -> np.ndarray:
         """Temperature of every thermal node [°C]: air nodes in room order, then mass nodes."""
-        return self.modal.to_temps @ self.state.modes
+        temps: np.ndarray = self.modal.to_temps @ self.state.modes
+        return temps
 
     # --- Plant protocol ----------------------------------------------------------------------------
 
@@ -326,10 +327,10 @@ class SimHouse:
         ev_kw, batt_kw, limit_soc = self._powers(self._step_index(t))
         t_next = math.inf
         if batt_kw != 0.0:
-            t_next = t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery)
+            t_next = t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery)  # type: ignore[arg-type]  # batt_kw != 0 only with a battery
         if ev_kw > 0.0:
             limit = self._sessions[st.ev_session].charge_limit_kwh
-            t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, limit, ev_kw, self.house.ev_charger))
+            t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, limit, ev_kw, self.house.ev_charger))  # type: ignore[arg-type]  # ev_kw > 0 only with a charger
         return t_next
 
     # --- snapshots and intervals -------------------------------------------------------------------
@@ -409,10 +410,10 @@ class SimHouse:
 
         ev_kw, batt_kw, limit_soc = self._powers(i)
         if batt_kw != 0.0:
-            t_next = min(t_next, t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery))
+            t_next = min(t_next, t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery))  # type: ignore[arg-type]  # batt_kw != 0 only with a battery
         if ev_kw > 0.0:
             limit = self._sessions[k].charge_limit_kwh
-            t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, limit, ev_kw, self.house.ev_charger))
+            t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, limit, ev_kw, self.house.ev_charger))  # type: ignore[arg-type]  # ev_kw > 0 only with a charger
         dt = t_next - t
         if dt > 0.0:
             self._integrate(i, dt, ev_kw, batt_kw)
@@ -447,10 +448,10 @@ class SimHouse:
                 m.battery_charge_kwh += batt_kw * dt_h
             else:
                 m.battery_discharge_kwh -= batt_kw * dt_h
-            st.battery_soc += bat.soc_rate_per_s(batt_kw, self.house.battery) * dt
+            st.battery_soc += bat.soc_rate_per_s(batt_kw, self.house.battery) * dt  # type: ignore[arg-type]  # batt_kw != 0 only with a battery
         if ev_kw > 0.0:
             limit = self._sessions[st.ev_session].charge_limit_kwh
-            st.ev_energy_kwh = min(limit, st.ev_energy_kwh + ev_kw * self.house.ev_charger.efficiency * dt_h)
+            st.ev_energy_kwh = min(limit, st.ev_energy_kwh + ev_kw * self.house.ev_charger.efficiency * dt_h)  # type: ignore[union-attr]  # ev_kw > 0 only with a charger
         if self._n_rooms:
             self._integrate_thermal(i, dt)
 
@@ -500,7 +501,8 @@ class SimHouse:
             nodes_w = np.zeros(self.thermal.n_nodes)
             np.add.at(nodes_w, self.exo.solar_node, blocked_w)
             forcing = forcing - self.modal.heat_to_modal @ nodes_w
-        return forcing
+        exo: np.ndarray = forcing
+        return exo
 
     def _process_events(self, t: float) -> None:
         """Handle everything due at ``t``: leases ending, thermostat tick, EV departure/arrival."""
