@@ -62,10 +62,12 @@ _energies = operator.attrgetter(*ENERGY_COLUMNS)
 
 
 class RunLogRow(NamedTuple):
-    """One interval as :class:`RunLogRecorder` keeps it until :meth:`RunLogRecorder.to_frame`.
+    """The fields of one interval as :class:`RunLogRecorder` keeps it, in order.
 
-    A plain tuple underneath (cheap to build once per interval); per-room fields hold one value
-    per room, in the house's room order.
+    Per-room fields hold one value per room, in the house's room order. The recorder stores each
+    interval as a plain tuple in this field order (building the NamedTuple per interval costs
+    about twice the tuple) and :meth:`RunLogRecorder.to_frame` reads the transposed rows back
+    as a ``RunLogRow`` of columns, by name.
     """
 
     start_epoch_s: float
@@ -98,7 +100,7 @@ class RunLogRecorder:
 
     def __init__(self, room_names: Sequence[str]) -> None:
         self.room_names = tuple(room_names)
-        self._rows: list[RunLogRow] = []
+        self._rows: list[tuple[Any, ...]] = []  # RunLogRow fields, as plain tuples
         self._tz: tzinfo | None = None
 
     def __len__(self) -> int:
@@ -115,7 +117,7 @@ class RunLogRecorder:
             ev = command.ev_power_kw if command.ev_power_kw is not None else math.nan
             relays, status, note = command.relay_on is not None, command.plan_status, command.plan_note
         self._tz = start.tzinfo
-        self._rows.append(RunLogRow(start.timestamp(), interval.end_s - interval.start_s, _energies(interval.meter),
+        self._rows.append((start.timestamp(), interval.end_s - interval.start_s, _energies(interval.meter),
                            interval.room_temp_c,
                            interval.relay_on, interval.battery_soc, interval.ev_connected, interval.ev_soc,
                            obs.import_price_per_kwh, obs.export_price_per_kwh, obs.outdoor_temp_c,
