@@ -6,12 +6,14 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from benchmarks.defaults import DEFAULT_CONTROLLERS, DEFAULT_OUT, DEFAULT_SCENARIOS
 from twin.errors import ConfigError, TwinError
@@ -64,6 +66,8 @@ def bench(
     policy: Annotated[list[Path] | None, typer.Option(help="RL policy file (.npz, see examples/train_ppo.py) to run "
                                                       "as controller rl-<file stem>, after --controllers "
                                                       "(repeatable)")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Print the summary as one wide table (a row per run) "
+                                       "instead of a block per run")] = False,
 ) -> None:
     """Run every (scenario, controller) pair on the twin (on Dask) and write KPIs and a report."""
     from benchmarks.bench import BenchSpec, check_spec, kpi_frame, run_on_dask, write_bench  # the twin, lazily
@@ -76,8 +80,10 @@ def bench(
                          start=start, days=days, policies=tuple(policy or ()))
         check_spec(spec)
         t0 = time.perf_counter()
-        with Progress(TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                      TimeElapsedColumn(), console=Console(stderr=True), transient=False) as progress:
+        # 40 + a 20-cell bar + percentage + time: one line of an 80-column terminal or log file.
+        with Progress(TextColumn("{task.description:<40}"), BarColumn(bar_width=20),
+                      TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=Console(stderr=True),
+                      transient=False) as progress:
             overall = progress.add_task("all runs", total=len(spec.pairs))
             tasks = {f"{s}|{c}": progress.add_task(f"  {s} × {c}", total=1.0) for s, c in spec.pairs}
 
@@ -92,38 +98,79 @@ def bench(
         raise fail(str(exc)) from None
     except OSError as exc:  # e.g. a scheduler that cannot be reached
         raise fail(f"cannot run the benchmark: {exc}") from None
-    console.print(summary(kpi_frame(results, spec.baseline, spec.oracle)))
+    print_summary(console, kpi_frame(results, spec.baseline, spec.oracle), wide=wide)
     console.print(f"benchmark done in {time.perf_counter() - t0:.0f} s; wrote {spec.out}/ "
                   f"(kpis.csv, report.md, report.html, runs/)")
 
 
+#: The headline KPIs of the console summary: key → (heading of the wide table, label of the vertical one).
+HEADLINE = {"cost": ("cost", "cost"), "discomfort_kh": ("discomfort K·h", "discomfort [K·h]"),
+            "oracle_capture": ("oracle capture", "oracle capture"),
+            "cycles_without_plan": ("cycles w/o plan", "cycles without plan"),
+            "decide_time_p95_s": ("decision p95 s", "decision p95 [s]")}
+
+
+def _cell(key: str, value: Any) -> str:
+    """One headline KPI as display text: a dash when missing, a percentage, a count or a figure."""
+    import pandas as pd
+
+    if value is None or pd.isna(value):
+        return "–"
+    if key == "oracle_capture":
+        return f"{100 * value:.1f} %"
+    if key == "cycles_without_plan":
+        return f"{int(value):,}"  # a count, stored as float beside the baseline's missing value
+    if isinstance(value, float):
+        return f"{value:,.3f}"
+    return f"{value:,}"
+
+
 def summary(kpis: "pd.DataFrame") -> Table:  # noqa: UP037 - pandas is imported lazily
-    """The headline KPIs of every run as one table."""
-    columns = {"cost": "cost", "discomfort_kh": "discomfort K·h", "oracle_capture": "oracle capture",
-               "cycles_without_plan": "cycles w/o plan", "decide_time_p95_s": "decision p95 s"}
+    """The headline KPIs of every run as one wide table (``--wide``): one row per run, one column per KPI."""
     table = Table(show_header=True, header_style="bold")
     table.add_column("scenario")
     table.add_column("controller")
-    for title in columns.values():
+    for title, _label in HEADLINE.values():
         table.add_column(title, justify="right")
-    import pandas as pd
-
     for row in kpis.itertuples():
-        cells = []
-        for key in columns:
-            value = getattr(row, key)
-            if value is None or pd.isna(value):
-                cells.append("–")
-            elif key == "oracle_capture":
-                cells.append(f"{100 * value:.1f} %")
-            elif key == "cycles_without_plan":
-                cells.append(f"{int(value):,}")  # a count, stored as float beside the baseline's missing value
-            elif isinstance(value, float):
-                cells.append(f"{value:,.3f}")
-            else:
-                cells.append(f"{value:,}")
-        table.add_row(row.scenario, row.controller, *cells)
+        table.add_row(row.scenario, row.controller, *(_cell(key, getattr(row, key)) for key in HEADLINE))
     return table
+
+
+def summary_vertical(kpis: "pd.DataFrame") -> Group:  # noqa: UP037 - pandas is imported lazily
+    """The headline KPIs of every run, one short block per run, one KPI per line.
+
+    Fits an 80-column terminal or a log file whatever the names: a block is as wide as its longest
+    label and value, and a name too long for the screen folds onto the next line instead of being cut.
+    """
+    blocks: list[RenderableType] = []
+    for row in kpis.itertuples():
+        table = Table(show_header=False, box=None, padding=(0, 1, 0, 2))
+        table.add_column("KPI", overflow="fold")
+        table.add_column("value", justify="right", overflow="fold")
+        for key, (_title, label) in HEADLINE.items():
+            table.add_row(Text(label), Text(_cell(key, getattr(row, key))))  # Text: "[s]" is no markup
+        blocks += [Text(f"{row.scenario} × {row.controller}", style="bold", overflow="fold"), table, Text("")]
+    return Group(*blocks[:-1])
+
+
+def print_summary(console: Console, kpis: "pd.DataFrame", *, wide: bool) -> None:  # noqa: UP037
+    """The console summary: a block per run, or with ``wide`` one table at its natural width.
+
+    The wide table is printed whole even where the console is narrower (a log file is 80 columns):
+    whoever asks for it wants every cell in full, not cut to ``controll…``.
+    """
+    if not wide:
+        console.print(summary_vertical(kpis))
+        return
+    table = summary(kpis)
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    width = console.width  # print(width=…) can only narrow the console, so widen it for this table alone
+    console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""Live faults: the fault-injection scenarios of LIVE.md §3, repeated, with every figure measured at the devices.
+"""Live faults: the fault-injection scenarios of docs/failsafe.md §3, repeated, every figure measured at the devices.
 
 A real Mosquitto on loopback, the device simulators of ``hardware.faultlab`` (which log every
 command they receive and every change they make), and the real live runner as the controller
@@ -407,7 +407,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--freezes", type=int, default=25)
     parser.add_argument("--deaths", type=int, default=5, help="controller SIGKILLs, and as many SIGSTOPs")
     parser.add_argument("--intruder-rounds", type=int, default=10)
-    parser.add_argument("--keepalive", type=int, default=5, help="broker keepalive [s] (LIVE.md: ≤ 5 on a LAN)")
+    parser.add_argument("--keepalive", type=int, default=5, help="broker keepalive [s] (≤ 5 on a LAN)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every must-be-zero figure is 0 and every canary above 0 (for CI)")

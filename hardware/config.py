@@ -58,7 +58,7 @@ class BrokerConfig:
     username: Name = ""
     password_env: Name = ""  # name of an environment variable holding the password
     password_file: Name = ""  # a file whose first line is the password
-    keepalive_s: Annotated[int, Field(ge=2, le=600)] = 5  # LIVE.md F3: ≤ 5 s on the LAN
+    keepalive_s: Annotated[int, Field(ge=2, le=600)] = 5  # docs/failsafe.md F3: ≤ 5 s on the LAN
     connect_timeout_s: Annotated[float, Field(ge=0.5, le=3600.0)] = 30.0  # wall seconds
     max_queued_messages: Annotated[int, Field(ge=1, le=10_000)] = 100  # paho's outgoing queue (F15)
     tls: TlsConfig | None = None
@@ -97,7 +97,7 @@ def _template_field(key: str) -> Any:
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
 class TopicsConfig:
-    """The topic layout (DESIGN.md) and how to remap it to a real installation.
+    """The topic layout (docs/design.md) and how to remap it to a real installation.
 
     Every template may be replaced; ``{room}`` stands for the room's id in the device topics,
     which is the house's room name unless ``room_ids`` maps it (``living = "obyvak"``).
@@ -140,7 +140,7 @@ class TopicsConfig:
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
 class MaxAgeConfig:
-    """How old each reading may be before it is stale [house s] (LIVE.md F4: about 3× its period).
+    """How old each reading may be before it is stale [house s] (docs/failsafe.md F4: about 3× its period).
 
     ``max_clock_skew_s``: a reading stamped further than this in the future is rejected.
     """
@@ -211,7 +211,7 @@ class ForecastsConfig:
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
 class FailsafeConfig:
-    """How the live controller notices trouble and what it does then (LIVE.md F1–F3, F10, F11).
+    """How the live controller notices trouble and what it does then (docs/failsafe.md F1–F3, F10, F11).
 
     Wall seconds unless named otherwise. The controller publishes a heartbeat every
     ``heartbeat_s`` on ``pems/heartbeat`` and listens for its echo: no echo for
@@ -266,7 +266,7 @@ class LiveConfig:
         limit = 2 * self.broker.keepalive_s + 1
         if self.failsafe.link_timeout_s > limit:
             raise ValueError(f"failsafe.link_timeout_s = {self.failsafe.link_timeout_s} must be at most "
-                             f"2 × broker.keepalive_s + 1 = {limit} s (LIVE.md F1)")
+                             f"2 × broker.keepalive_s + 1 = {limit} s (docs/failsafe.md F1)")
 
 
 _ADAPTER = TypeAdapter(LiveConfig)

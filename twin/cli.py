@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from twin.config import HouseConfig, load_house, reference_house
 from twin.errors import TwinError
@@ -51,9 +52,10 @@ def load_house_option(path: Path | None) -> HouseConfig:
 
 def kpi_table(title: str, kpis: Mapping[str, Any]) -> Table:
     """The KPIs of one run as a two-column rich table."""
-    table = Table(title=title, show_header=True, header_style="bold")
-    table.add_column("KPI")
-    table.add_column("value", justify="right")
+    # Text, not markup: a name with brackets prints as written. Fold, never cut: a value is read in full.
+    table = Table(title=Text(title), show_header=True, header_style="bold")
+    table.add_column("KPI", overflow="fold")
+    table.add_column("value", justify="right", overflow="fold")
     for key, value in kpis.items():
         if value is None:
             text = "–"

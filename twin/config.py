@@ -273,7 +273,7 @@ class OccupantConfig:
 
 @dataclass(frozen=True, slots=True)
 class SafetyConfig:
-    """Envelopes no command may leave, enforced by ``twin.safety.SafetyLayer`` (LIVE.md F6, F14)."""
+    """Envelopes no command may leave, enforced by ``twin.safety.SafetyLayer`` (docs/failsafe.md F6, F14)."""
 
     relay_min_on_s: float = bounded(0.0, 7200.0, "s", default=300.0)
     relay_min_off_s: float = bounded(0.0, 7200.0, "s", default=300.0)

@@ -1,6 +1,6 @@
 """What crosses the boundary between a plant (simulated or real) and a controller.
 
-Sign conventions (DESIGN.md): battery power + charging / − discharging; grid power
+Sign conventions (docs/design.md): battery power + charging / − discharging; grid power
 + import / − export. Arrays indexed by room follow ``HouseConfig.rooms`` order.
 """
 

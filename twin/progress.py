@@ -24,7 +24,8 @@ class DelayedProgress:
         if self._progress is None:
             if time.monotonic() - self._start < self.delay_s:
                 return
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+            # A 20-cell bar leaves room for "scenario × controller" in 80 columns (a log file, a small terminal).
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20),
                                       TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                                       TimeRemainingColumn(), console=self._console, transient=True)
             self._progress.start()

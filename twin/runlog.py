@@ -49,7 +49,7 @@ def energy_residual_kwh(log: pd.DataFrame) -> pd.Series:
 
 def discomfort_kh(start_temp_c: np.ndarray, end_temp_c: np.ndarray, lower_c: np.ndarray, upper_c: np.ndarray,
                   duration_s: np.ndarray) -> np.ndarray:
-    """Per interval and room: trapezoid of the distance outside [lower, upper] [K·h] (BOPTEST)."""
+    """Per interval and room: trapezoid of the distance outside the band lower..upper [K·h] (BOPTEST)."""
     def outside(temp: np.ndarray) -> np.ndarray:
         distance: np.ndarray = np.maximum(np.maximum(lower_c - temp, temp - upper_c), 0.0)
         return distance

@@ -26,7 +26,7 @@ from twin.contracts import SELF_CONSUMPTION, BatteryCommand, BatteryMode, Comman
 
 
 class RolloutMode(enum.Enum):
-    """How much of the house the controller may command (DESIGN.md)."""
+    """How much of the house the controller may command (docs/design.md)."""
 
     SIMULATION = "simulation"  # nothing leaves the controller
     ADVISORY = "advisory"  # the plan is published, no device is commanded
@@ -233,7 +233,7 @@ class SafetyLayer:
         self._ev_last = power
         return power
 
-    # --- history across restarts (live mode: LIVE.md F10) --------------------------------------------
+    # --- history across restarts (live mode: docs/failsafe.md F10) --------------------------------------------
 
     def restart_timers(self, now: datetime) -> None:
         """Devices may have changed without this layer seeing it (a lost link, a restart): as of ``now``.

@@ -1,7 +1,7 @@
 """How the emulated devices take commands: leases, sequence numbers, and their local rules.
 
 Each device remembers the last sequence number it accepted and ignores anything not newer
-(QoS 1 may deliver twice, LIVE.md F7). A lease ends at the earlier of ``until`` and receipt +
+(QoS 1 may deliver twice, docs/failsafe.md F7). A lease ends at the earlier of ``until`` and receipt +
 ``ttl_s`` (a clock that is off cannot stretch it, F8). When no lease holds, the device follows
 its own rule: a room's relay its local thermostat, the inverter SELF_CONSUMPTION, the charger
 its default. Pure bookkeeping: no MQTT and no SimPy here.

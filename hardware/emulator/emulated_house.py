@@ -243,7 +243,7 @@ class HouseEmulator:
                 self._advance(now)
                 changed |= self._controller_status(topic, payload, now)
                 continue
-            if retained:  # LIVE.md F12: a retained command is a ghost from the past
+            if retained:  # docs/failsafe.md F12: a retained command is a ghost from the past
                 self._record(now, topic, "retained")
                 continue
             try:

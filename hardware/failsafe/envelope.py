@@ -1,6 +1,6 @@
 """The envelope check on the wire: is this command payload safe to send to this house's device?
 
-``twin.safety.envelope_problems`` checks a :class:`~twin.contracts.Command` (LIVE.md's
+``twin.safety.envelope_problems`` checks a :class:`~twin.contracts.Command` (docs/failsafe.md's
 ``check_envelope()``); this module checks what actually leaves — one device's payload, after
 the adapters turned the command into amperes and leases — against the same limits: the
 rollout mode, the lease bound, the battery's power limits, SOC window and mode, the charger's

@@ -1,4 +1,4 @@
-"""A controller that may fail, wrapped so that the house never goes without a decision (LIVE.md F9).
+"""A controller that may fail, wrapped so that the house never goes without a decision (docs/failsafe.md F9).
 
 :class:`GuardedController` runs the real controller (an MPC, a policy) under a hard deadline in
 a worker thread and checks what it returns. A decision that raises, overruns the deadline, or

@@ -1,4 +1,4 @@
-"""Nobody but this controller writes command topics, and nothing stays retained there (LIVE.md F12, F13).
+"""Nobody but this controller writes command topics, and nothing stays retained there (docs/failsafe.md F12, F13).
 
 The controller subscribes to its own command topics without its own publications (MQTT v5
 *No Local*). A retained command found there — left by an old bridge, a test, a mistake — would

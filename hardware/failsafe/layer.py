@@ -1,6 +1,6 @@
 """Everything between ``MqttHouse.apply`` and the broker that keeps the house safe when things fail.
 
-One object per live run, composed of the pieces of LIVE.md §2 — each in its own module:
+One object per live run, composed of the pieces of docs/failsafe.md §2 — each in its own module:
 
 * :mod:`hardware.failsafe.watchdog` — the link and its states (CONNECTING → RECONCILING → RUNNING ↔ SAFE),
   heartbeats and their echo, reconnection with backoff, refusals as alerts;

@@ -1,4 +1,6 @@
-"""The one way a command leaves the controller: now, checked, and accounted for — or not at all (LIVE.md F1, F6, F15).
+"""The one way a command leaves the controller: now, checked, and accounted for — or not at all.
+
+Failure modes F1, F6 and F15 of docs/failsafe.md.
 
 There is no queue to purge because nothing waits: a command is published at once if the
 watchdog says a command would arrive now (RUNNING, echo fresh), it passes the envelope check on

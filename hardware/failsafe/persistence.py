@@ -1,6 +1,6 @@
 """What a controller must remember across a crash: sequence numbers, its last plan, its safety history.
 
-LIVE.md F10: a restarted controller starts in SAFE, reads every device, reconciles what they
+docs/failsafe.md F10: a restarted controller starts in SAFE, reads every device, reconciles what they
 run with the plan it persisted (their ``seq`` against the plan's), and only then commands —
 with sequence numbers above any it used before (devices ignore ``seq`` ≤ the last they took,
 so a reused number would be a lost command, and an old plan replayed a duplicate actuation).

@@ -1,4 +1,4 @@
-"""Every command confirmed by its device; a change nobody commanded is a person, not a fault (LIVE.md F11).
+"""Every command confirmed by its device; a change nobody commanded is a person, not a fault (docs/failsafe.md F11).
 
 After a command goes out, its device must report — within ``readback_timeout_s`` — a status
 carrying the command's sequence number (or a later one) and the commanded state (Home

@@ -1,4 +1,4 @@
-"""Clock skew between the controller and each device, measured from their timestamped status (LIVE.md F8).
+"""Clock skew between the controller and each device, measured from their timestamped status (docs/failsafe.md F8).
 
 A status stamped ``ts`` by the device and received at controller time ``t`` says
 ``skew ≥ ts − t`` (the message took some time to travel, never negative time), so the largest

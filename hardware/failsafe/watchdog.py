@@ -1,4 +1,4 @@
-"""The controller's view of its link to the broker, and what it may do in each state (LIVE.md F1–F3, F15).
+"""The controller's view of its link to the broker, and what it may do in each state (docs/failsafe.md F1–F3, F15).
 
 States::
 

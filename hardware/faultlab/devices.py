@@ -1,7 +1,7 @@
 """The devices of a house as small, real-time MQTT clients that log everything they receive.
 
 What a device bridge (Loxone, the Growatt inverter, the wallbox) must do for the controller to
-be safe, written out as the reference the fault-injection suite measures against (LIVE.md §2):
+be safe, written out as the reference the fault-injection suite measures against (docs/failsafe.md §2):
 
 * a command is a **lease**: it holds for ``min(ttl_s, until − ts)`` from its *receipt* on the
   device's own monotonic clock (so no clock skew can stretch it), then the device returns to

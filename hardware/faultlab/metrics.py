@@ -103,7 +103,7 @@ def lost_while_connected(published: Iterable[Published], deliveries: Iterable[De
 
 
 def switching_violations(changes: Iterable[StateChange], config: SafetyConfig) -> dict[str, int]:
-    """Device changes a command made against the safety envelope (LIVE.md F14).
+    """Device changes a command made against the safety envelope (docs/failsafe.md F14).
 
     ``relay_min_time``: a relay a command switched sooner than its minimum on/off time after
     its previous change (whatever caused that one); ``relay_rate``: a command switched a relay

@@ -259,7 +259,7 @@ class MqttHouse:
             if part is not None:
                 self._allow(kind)  # counts what the mode forbids (the safety layer has removed it already)
         # A room whose temperature is unknown is not commanded: its lease lapses and its own
-        # thermostat takes over, rather than a blind controller holding it off (LIVE.md F4).
+        # thermostat takes over, rather than a blind controller holding it off (docs/failsafe.md F4).
         blind = frozenset(j for j, room in enumerate(names) if f"room_temp_c.{room}" in self._stale)
         if blind != self._blind and command.relay_on is not None and "heating" in self.allowed:
             (log.warning if blind else log.info)("not commanding the heating of %s: no fresh temperature",

@@ -1,7 +1,7 @@
 """A throwaway Mosquitto broker on a free loopback port: for tests, benchmarks and trying things out.
 
 Never port 1883 (the Debian package's own service). Mosquitto started as root drops its
-privileges, so its folder and files are made world-readable (LIVE.md, "Gotchas"); its log goes
+privileges, so its folder and files are made world-readable (docs/failsafe.md, "Gotchas"); its log goes
 to a file this process opens. With ``persistence`` it keeps retained messages and sessions in
 its folder across a clean ``stop()`` (as the Debian service does; autosave every 1800 s, so a
 ``kill()`` loses what came since). ``kill()`` (SIGKILL, a crash), ``stop()`` (SIGTERM, clean),

@@ -6,7 +6,7 @@ not retried in a loop. A birth message is published on every connect and a last 
 with the broker. Publishing while disconnected sends nothing and says so, and whatever paho
 still holds unacknowledged when the connection drops is thrown away (``drop_out_messages``, on
 disconnect and again on connect): paho would otherwise deliver a QoS 1 command late, when the
-broker returns (LIVE.md F1). With ``auto_reconnect=False`` paho does not reconnect by itself:
+broker returns (docs/failsafe.md F1). With ``auto_reconnect=False`` paho does not reconnect by itself:
 the controller's watchdog (``hardware.failsafe.watchdog``) decides when, with a fresh link each time.
 """
 
@@ -206,7 +206,7 @@ class MqttLink:
 
     def _on_connect(self, client: paho.Client, userdata: object, flags: paho.ConnectFlags,
                     reason_code: paho.ReasonCode, properties: Properties | None) -> None:
-        # paho re-sends unacknowledged QoS 1 messages right after this callback: never (LIVE.md F1).
+        # paho re-sends unacknowledged QoS 1 messages right after this callback: never (docs/failsafe.md F1).
         self.drop_queue()
         if reason_code.is_failure:
             self.refused = str(reason_code)

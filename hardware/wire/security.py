@@ -1,4 +1,4 @@
-"""Who may talk to the broker, and how the controller makes sure it talks to the right broker (LIVE.md F13).
+"""Who may talk to the broker, and how the controller makes sure it talks to the right broker (docs/failsafe.md F13).
 
 The controller authenticates the broker with TLS — its certificate must chain to the configured
 CA (or the system's) *and* name the host we dialled (``check_hostname``; paho's

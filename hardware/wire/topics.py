@@ -1,4 +1,4 @@
-"""The MQTT topic layout (DESIGN.md), in one place, remappable per installation.
+"""The MQTT topic layout (docs/design.md), in one place, remappable per installation.
 
 A :class:`TopicMap` turns the templates into the concrete topics of one house and back: every
 topic the live mode uses is enumerated up front, so routing an incoming message is one dict

@@ -1,4 +1,4 @@
-"""LIVE.md §3 scenario 6, in-process: whatever a controller returns, what the live mode would put on
+"""docs/failsafe.md §3 scenario 6, in-process: whatever a controller returns, what the live mode would put on
 the wire passes the envelope check — through the same safety layer and device encoders.
 
 A run of decisions (commands of every shape, stale inputs, rollout modes, time passing) goes

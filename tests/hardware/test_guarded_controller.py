@@ -1,4 +1,4 @@
-"""LIVE.md §3 scenario 9, in-process: a controller that times out, has no feasible plan or a relaxed one.
+"""docs/failsafe.md §3 scenario 9, in-process: a controller that times out, has no feasible plan or a relaxed one.
 
 The guard keeps the last valid command while its lease lasts, then asks the fallback, then
 leaves every device on its own rule — and says which (``optim_status``).

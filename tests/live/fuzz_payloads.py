@@ -1,4 +1,4 @@
-"""Hypothesis strategies for hostile MQTT payloads (LIVE.md §3 scenario 6).
+"""Hypothesis strategies for hostile MQTT payloads (docs/failsafe.md §3 scenario 6).
 
 Binary noise, text, invalid UTF-8, JSON of every shape (``st.recursive``) with the schemas' own
 keys and wrong types, NaN/±Inf/1e308, missing keys, timestamps from −1e12 to 1e12 s, and

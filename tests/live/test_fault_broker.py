@@ -1,4 +1,4 @@
-"""LIVE.md §3 scenarios 1–3: the broker crashes, freezes or restarts under a running controller.
+"""docs/failsafe.md §3 scenarios 1–3: the broker crashes, freezes or restarts under a running controller.
 
 The controller is the real live runner (commissioning controller, 1 s decisions, 5 s leases,
 keepalive 2 s) in a thread; the devices are ``hardware.faultlab`` simulators logging every
@@ -21,7 +21,7 @@ from twin.config import reference_house
 
 HOUSE = reference_house()
 KEEPALIVE_S = 2
-T_DETECT_S = 2 * KEEPALIVE_S + 1  # LIVE.md F1/F3
+T_DETECT_S = 2 * KEEPALIVE_S + 1  # docs/failsafe.md F1/F3
 
 
 

@@ -1,4 +1,4 @@
-"""LIVE.md §3 scenario 4: the controller itself dies, and comes back.
+"""docs/failsafe.md §3 scenario 4: the controller itself dies, and comes back.
 
 ``pems live`` runs as a real subprocess that we SIGKILL (the broker publishes its last will)
 or SIGSTOP (silent, still connected: no will). The devices must be back on their own rules at

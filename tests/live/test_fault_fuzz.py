@@ -1,4 +1,4 @@
-"""LIVE.md §3 scenarios 6 and 13 at the broker: hostile payloads on every topic the controller reads.
+"""docs/failsafe.md §3 scenarios 6 and 13 at the broker: hostile payloads on every topic the controller reads.
 
 Hypothesis publishes generated payloads (``fuzz_payloads``) to every subscribed topic — the
 readings, the heartbeat, the command topics — while the real live runner controls the device
@@ -25,7 +25,7 @@ from twin.config import reference_house
 from twin.safety import RolloutMode
 
 HOUSE = reference_house()
-#: Broker-level examples per run (LIVE.md: about 2,000), split over the rollout modes.
+#: Broker-level examples per run (docs/failsafe.md: about 2,000), split over the rollout modes.
 EXAMPLES = {RolloutMode.FULL: 1400, RolloutMode.PARTIAL: 200, RolloutMode.ADVISORY: 200, RolloutMode.SIMULATION: 200}
 
 

@@ -1,4 +1,5 @@
-"""LIVE.md §3 scenarios 5, 7, 8, 10, 11: stale feeds, hostile timing, clock skew, manual override, retained commands.
+"""docs/failsafe.md §3 scenarios 5, 7, 8, 10, 11: stale feeds, hostile timing, clock skew, manual override,
+retained commands.
 
 The controller is the real live runner in a thread (``hardware.faultlab.harness``), the devices
 the ``hardware.faultlab`` simulators; what reaches them is read from their own logs and from an

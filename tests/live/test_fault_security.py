@@ -1,4 +1,4 @@
-"""LIVE.md §3 scenario 12: only the controller commands the house, and it talks to the right broker.
+"""docs/failsafe.md §3 scenario 12: only the controller commands the house, and it talks to the right broker.
 
 The broker runs with ``allow_anonymous false``, a password file and the ACL shipped in
 ``hardware/examples/mosquitto/pems.acl`` (verbatim, plus a test user for the device

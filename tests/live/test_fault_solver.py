@@ -1,4 +1,4 @@
-"""LIVE.md §3 scenario 9 through a real broker: a planner that stops solving never leaves the house
+"""docs/failsafe.md §3 scenario 9 through a real broker: a planner that stops solving never leaves the house
 without commands, and says so on ``pems/optim_status``."""
 
 from __future__ import annotations

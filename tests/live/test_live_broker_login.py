@@ -28,7 +28,7 @@ def connect(config: BrokerConfig) -> None:
 
 @pytest.fixture
 def shared_dir():
-    """A folder mosquitto can read after dropping root (LIVE.md, Gotchas)."""
+    """A folder mosquitto can read after dropping root (docs/failsafe.md, Gotchas)."""
     folder = Path(tempfile.mkdtemp(prefix="pems-login-"))
     folder.chmod(0o755)
     yield folder

@@ -1,5 +1,5 @@
 """The emulated devices fall back to their own rules when the controller goes: at once on its last
-will, or when their leases run out if it merely falls silent (LIVE.md: leases, birth/last will).
+will, or when their leases run out if it merely falls silent (docs/failsafe.md: leases, birth/last will).
 
 The controller is a real `pems live` process that we freeze (SIGSTOP: silent, still connected)
 or kill (SIGKILL: the broker publishes its last will); the emulator runs in this process so its

@@ -39,7 +39,7 @@ COMMAND_JUNK = [
 
 def test_junk_is_dropped_counted_and_the_run_goes_on(broker, tmp_path):
     rogue = publisher(broker)
-    # A retained command left on the broker: the emulated relay must ignore it (LIVE.md F12).
+    # A retained command left on the broker: the emulated relay must ignore it (docs/failsafe.md F12).
     ghost = json.dumps({"state": "on", "until": "2024-01-15T08:00:00+01:00", "ttl_s": 3600, "seq": 2**62})
     rogue.publish("loxone/heating/bath_up/set", ghost, qos=1, retain=True).wait_for_publish(5)
     stop = threading.Event()
