@@ -67,7 +67,7 @@ def live(
     try:
         _logging(log_level)
         from hardware.config import load_live_config
-        from hardware.live.runner import run_live
+        from hardware.live.runner import LiveRun, LiveRunOptions
         from twin.progress import DelayedProgress
         from twin.safety import RolloutMode
 
@@ -79,9 +79,9 @@ def live(
             raise ConfigError(f"--speed {speed} is outside [0.01, 100000]")
         live_config = load_live_config(config)
         with _stop_on_sigterm(), DelayedProgress(f"live {mode.lower()} × {controller}") as progress:
-            result = run_live(live_config, controller, RolloutMode(mode.lower()), out,
-                              duration_s=None if duration_h is None else duration_h * 3600.0, speed=speed, seed=seed,
-                              progress=progress, plots=plots)
+            options = LiveRunOptions(controller, RolloutMode(mode.lower()), out, speed=speed, seed=seed, plots=plots,
+                                     duration_s=None if duration_h is None else duration_h * 3600.0)
+            result = LiveRun(live_config, options, progress=progress).run()
     except TwinError as exc:
         raise fail(str(exc)) from None
     if result.kpis:

@@ -22,24 +22,24 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from datetime import datetime
 
 from hardware.config import LiveConfig
 from hardware.failsafe.envelope import MODE_KEYS
 from hardware.failsafe.events import EventKind, EventLog
 from hardware.failsafe.hygiene import CommandTopicGuard
-from hardware.wire.mqtt import Message, MessageHandler, MqttLink
 from hardware.failsafe.outbox import Outbox
 from hardware.failsafe.persistence import PersistentSequence, PlannedCommand, StateStore
 from hardware.failsafe.readback import Expected, ReadbackTracker
-from hardware.plant.readings import Reading
-from hardware.wire.schemas import BatteryStatus, ChargerStatus, HeatingStatus
 from hardware.failsafe.skew import SkewMonitor
-from hardware.wire.topics import COMMAND_KEYS, Route, TopicMap
 from hardware.failsafe.watchdog import LinkState, Watchdog
+from hardware.plant.readings import Reading
+from hardware.wire.mqtt import Message, MessageHandler, MqttLink
+from hardware.wire.schemas import BatteryStatus, ChargerStatus, HeatingStatus
+from hardware.wire.topics import COMMAND_KEYS, Route, TopicMap
 from twin.config import HouseConfig
-from twin.safety import RolloutMode, SafetyHistory
+from twin.safety import RolloutMode
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +192,13 @@ class FailSafe:
         return None
 
     def send(self, device: str, key: str, message: Message, expected: Expected, lease_house_s: float,
-             expiry_s: float) -> bool:
-        return self.outbox.send(device, key, message, expected, lease_house_s, expiry_s)
+             expiry_s: float, stale: Collection[str] = frozenset()) -> bool:
+        """Publish one device command now or never; ``stale``: the inputs stale at its decision."""
+        return self.outbox.send(device, key, message, expected, lease_house_s, expiry_s, stale=stale)
 
-    def save_plan(self, plan: dict[str, PlannedCommand], safety: SafetyHistory | None) -> None:
-        self.state_store.save_plan(plan, safety)
+    def save_plan(self, plan: dict[str, PlannedCommand]) -> None:
+        """Persist the latest command per device, with the safety history staged for this decision."""
+        self.state_store.save_plan(plan)
 
     def publish(self, message: Message) -> bool:
         """A non-command message (plan, optim_status): sent if connected, never in SIMULATION."""

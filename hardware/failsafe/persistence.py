@@ -106,6 +106,7 @@ class StateStore:
         self.writes = 0
         self._lock = threading.Lock()
         self._state = ControllerState(house=house, seq_reserved=-1)
+        self._staged_safety: SafetyHistory | None = None
 
     def load(self) -> ControllerState | None:
         """The state a previous run left (``None`` if there is none); a file that does not parse is an error."""
@@ -143,12 +144,22 @@ class StateStore:
             if seq > self._state.seq_reserved:
                 self._write(replace(self._state, seq_reserved=seq + SEQ_HEADROOM, saved_wall_s=time.time()))
 
-    def save_plan(self, plan: dict[str, PlannedCommand], safety: SafetyHistory | None) -> None:
-        """Persist the latest command per device (merged into the previous plan) and the safety history."""
+    def stage_safety(self, safety: SafetyHistory | None) -> None:
+        """The safety history after this decision's filter: written with the decision's plan."""
+        with self._lock:
+            self._staged_safety = safety
+
+    def save_plan(self, plan: dict[str, PlannedCommand], safety: SafetyHistory | None = None) -> None:
+        """Persist the latest command per device (merged into the previous plan) and the safety history.
+
+        ``safety`` defaults to the history staged by :meth:`stage_safety` (the live safety filter
+        stages it before the plant applies the command, so both reach the disk in one write).
+        """
         with self._lock:
             merged = {p.device: p for p in self._state.plan}
             merged.update(plan)
-            self._write(replace(self._state, plan=tuple(merged[d] for d in sorted(merged)), safety=safety,
+            history = safety if safety is not None else self._staged_safety
+            self._write(replace(self._state, plan=tuple(merged[d] for d in sorted(merged)), safety=history,
                                  saved_wall_s=time.time()))
 
 

@@ -32,12 +32,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as paho
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from hardware.faultlab.records import Delivery, DeviceState, SimSettings, StateChange
 from hardware.wire.schemas import (
     COMMAND_SCHEMAS,
     BatteryCommandPayload,
@@ -61,62 +61,11 @@ from hardware.wire.schemas import (
 from hardware.wire.topics import TopicMap
 from twin.config import HouseConfig
 
+__all__ = ["Delivery", "DeviceSims", "DeviceState", "SimSettings", "StateChange"]
+
 #: Heartbeat offsets a device keeps to learn the controller's clock.
 OFFSET_WINDOW = 30
 STATUS_KEY = {"battery": "battery_status", "ev": "ev_status"}
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One command as a device received it."""
-
-    recv_mono: float
-    recv_wall: float  # the true clock
-    topic: str
-    device: str
-    seq: int | None
-    age_s: float | None  # true age: receipt minus the command's ``ts`` (the controller runs on the true clock)
-    retained: bool
-    result: str  # "accepted", or why not
-    payload: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class StateChange:
-    mono: float
-    device: str
-    state: str  # "on"/"off", a battery mode, "<current> A"/"off"
-    cause: str  # command, lease_end, will, heartbeat_lost, manual, local_rule
-
-
-@dataclass(slots=True)
-class DeviceState:
-    """One device: what it does now and under whose rule."""
-
-    name: str
-    state: str
-    source: str = "local"
-    last_seq: int = -1
-    lease_end: float = -math.inf  # monotonic
-    manual_until: float = -math.inf
-    current_a: float = 0.0
-
-
-@dataclass(slots=True)
-class SimSettings:
-    status_period_s: float = 1.0
-    heartbeat_timeout_s: float = 2.0  # math.inf: ignore heartbeats (leases only)
-    max_command_age_s: float = 2.0
-    honour_will: bool = True
-    skew_s: float = 0.0  # this device clock minus the true clock
-    manual_hold_s: float = 60.0
-    room_temp_c: tuple[float, ...] = ()  # per room; default 19.5 + 0.2 × index
-    thermostat_c: float = 21.0  # local rule: heat below this
-    battery_soc: float = 0.5
-    car_connected: bool = True
-    feeds: set[str] = field(default_factory=lambda: {"room_temperature", "heating_status", "outdoor_temperature",
-                                                       "battery_status", "pv_status", "grid_status", "ev_status",
-                                                       "ev_car_status"})
 
 
 class DeviceSims:
