@@ -143,6 +143,8 @@ class MaxAgeConfig:
     """How old each reading may be before it is stale [house s] (LIVE.md F4: about 3× its period).
 
     ``max_clock_skew_s``: a reading stamped further than this in the future is rejected.
+    ``max_implausible_stamp_s``: a live reading stamped further than this from its receipt (either
+    way) is dropped at the boundary and counted, and not taken as a measure of the device's clock.
     """
 
     room_temperature_s: Seconds = 300.0
@@ -154,6 +156,12 @@ class MaxAgeConfig:
     ev_charger_s: Seconds = 60.0
     ev_car_s: Seconds = 900.0
     max_clock_skew_s: Seconds = 30.0
+    max_implausible_stamp_s: Seconds = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.max_implausible_stamp_s <= self.max_clock_skew_s:
+            raise ValueError(f"max_implausible_stamp_s = {self.max_implausible_stamp_s:g} must be above "
+                             f"max_clock_skew_s = {self.max_clock_skew_s:g} (a skew must be measurable to be reported)")
 
 
 @with_config(_STRICT)

@@ -36,6 +36,7 @@ class EventKind(enum.StrEnum):
     RETAINED_COMMAND = "retained_command"  # a retained …/set found (and cleared)
     FOREIGN_COMMAND = "foreign_command"  # a command published by someone else
     FOREIGN_HEARTBEAT = "foreign_heartbeat"  # another controller publishes heartbeats
+    FOREIGN_STATUS = "foreign_status"  # someone else published our pems/status (answered with our birth)
     CLOCK_SKEW = "clock_skew"
     UNKNOWN_SEQ = "unknown_seq"  # a device runs a command this controller did not send
     ENVELOPE = "envelope"  # a payload refused by the last envelope check

@@ -1,9 +1,12 @@
 """Clock skew between the controller and each device, measured from their timestamped status (LIVE.md F8).
 
-A status stamped ``ts`` by the device and received at controller time ``t`` says
-``skew ≥ ts − t`` (the message took some time to travel, never negative time), so the largest
-``ts − t`` over the last :data:`WINDOW` live (non-retained) readings estimates the device
-clock's offset from ours [house s]. Beyond ``limit_s`` the device's clock is not trusted: an
+A status stamped ``ts`` by the device and received at controller time ``t`` gives ``ts − t``,
+the device clock's offset from ours plus (minus) the message's travel time. The **median** of
+``ts − t`` over the last :data:`WINDOW` live (non-retained) readings estimates the offset
+[house s] — not the maximum, so that one reading with a wild stamp (a bridge's bug, a replayed
+message, an attacker's year 9999) moves nothing; no verdict before :data:`MIN_SAMPLES` readings.
+Stamps beyond ``max_implausible_s`` never get here: the reading store drops them at the boundary
+and counts them as ``implausible_timestamp``. Beyond ``limit_s`` the device's clock is not trusted: an
 alert is raised, and the controller stops commanding that device (its readings then look
 stale or "from the future" anyway, so it is left to its own rules) until the skew is back
 within the limit. Commands never depend on the device's clock for their length: a lease is
@@ -13,12 +16,16 @@ within the limit. Commands never depend on the device's clock for their length: 
 from __future__ import annotations
 
 import math
+import statistics
 import threading
 from collections import deque
 
 from hardware.failsafe.events import EventKind, EventLog
 
-WINDOW = 20
+#: Live readings per device whose offsets the estimate is the median of.
+WINDOW = 9
+#: Readings needed before a device's clock is judged (one reading is never enough to distrust it).
+MIN_SAMPLES = 3
 
 
 class SkewMonitor:
@@ -38,8 +45,8 @@ class SkewMonitor:
         with self._lock:
             samples = self._samples.setdefault(device, deque(maxlen=WINDOW))
             samples.append(offset_s)
-            estimate = max(samples)
-            over = abs(estimate) > self.limit_s
+            estimate = statistics.median(samples)
+            over = len(samples) >= MIN_SAMPLES and abs(estimate) > self.limit_s
             changed = over != (device in self._over)
             if changed:
                 (self._over.add if over else self._over.discard)(device)
@@ -55,7 +62,7 @@ class SkewMonitor:
         """The estimated offset of ``device``'s clock from ours [house s] (NaN before any reading)."""
         with self._lock:
             samples = self._samples.get(device)
-            return max(samples) if samples else math.nan
+            return statistics.median(samples) if samples else math.nan
 
     def untrusted(self, device: str) -> bool:
         with self._lock:
@@ -63,4 +70,4 @@ class SkewMonitor:
 
     def estimates(self) -> dict[str, float]:
         with self._lock:
-            return {d: max(s) for d, s in self._samples.items() if s}
+            return {d: statistics.median(s) for d, s in self._samples.items() if s}

@@ -72,7 +72,8 @@ class MqttHouse:
         self.forecasts = forecasts
         self.mode = mode
         self.topics = config.topics.topic_map(house.room_names)
-        self.store = ReadingStore(clock, config.max_age.max_clock_skew_s)
+        self.store = ReadingStore(clock, config.max_age.max_clock_skew_s,
+                                  max_implausible_s=config.max_age.max_implausible_stamp_s)
         self.ledger = EventLedger(house.grid, len(house.rooms))
         self.store.add_listener(self._book)
         self.loxone = LoxoneAdapter(house, self.topics, config.max_age)

@@ -79,8 +79,35 @@ def test_a_change_nobody_commanded_is_an_override_held_off():
     rb.sent("heating.living", "heating_set", "t", 10, {"state": "on"}, b"", lease_house_s=900, now=0.0)
     rb.on_status("heating.living", relay("on", 10), retained=False, now=0.1)
     rb.on_status("heating.living", relay("off", 10), retained=False, now=5.0)  # the wall switch
-    assert rb.held_off("heating.living", now=6.0) and not rb.held_off("heating.living", now=66.0)
+    assert not events.events, "one status is not an override yet"
+    rb.on_status("heating.living", relay("off", 10), retained=False, now=6.0)  # seen again: corroborated
+    assert rb.held_off("heating.living", now=6.5) and not rb.held_off("heating.living", now=67.0)
     assert [e.kind for e in events.events] == [EventKind.OVERRIDE]
+
+
+def test_one_status_never_holds_a_device_off_for_long():
+    rb, events = tracker()
+    rb.sent("battery", "battery_set", "t", 10, {"mode": "charge_from_grid"}, b"", lease_house_s=900, now=0.0)
+    rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=1.0, mode="charge_from_grid", seq=10), False, now=0.1)
+    spoofed = BatteryStatus(soc=0.5, power_kw=0.0, mode="self_consumption", source="manual")
+    rb.on_status("battery", spoofed, False, now=1.0)  # one message from a bridge (or an attacker)
+    assert rb.held_off("battery", now=1.1), "wait for the next status before commanding across it"
+    rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=1.0, mode="charge_from_grid", seq=10), False, now=2.0)
+    assert not rb.held_off("battery", now=2.1) and rb.stats.overrides == 0 and rb.stats.uncorroborated == 1
+    rb.on_status("battery", spoofed, False, now=3.0)
+    assert not rb.held_off("battery", now=3.0 + 121.0), "a suspicion without a second status lapses"
+
+
+def test_a_hold_ends_when_the_device_reports_its_own_rule_again():
+    rb, events = tracker()
+    manual = HeatingStatus(state="off", seq=None, source="manual")
+    rb.on_status("heating.living", manual, False, now=1.0)
+    rb.on_status("heating.living", manual, False, now=2.0)
+    assert rb.held_off("heating.living", now=3.0)
+    rb.on_status("heating.living", manual, False, now=4.0)
+    assert rb.held_off("heating.living", now=5.0), "still manual: still held"
+    rb.on_status("heating.living", HeatingStatus(state="off", seq=None, source="local"), False, now=6.0)
+    assert not rb.held_off("heating.living", now=6.1)
 
 
 @pytest.mark.parametrize("status, why", [
@@ -104,16 +131,18 @@ def test_status_fields_a_device_leaves_out_prove_nothing():
     rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=1.0, mode="charge_from_grid", seq=10), False, now=0.1)
     rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=0.0), retained=False, now=1.0)  # no mode, no seq
     assert not rb.held_off("battery", now=1.1)
-    rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=0.0, mode="self_consumption", source="manual"), False,
-                 now=2.0)
-    assert rb.held_off("battery", now=2.1), "the device itself says a person took over"
+    for now in (2.0, 3.0):
+        rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=0.0, mode="self_consumption", source="manual"),
+                     False, now=now)
+    assert rb.held_off("battery", now=3.1), "the device itself says a person took over"
 
 
 def test_a_sequence_number_we_never_sent_is_someone_else():
     rb, events = tracker()
     rb.sent("ev", "ev_set", "t", 10, {"enabled": True}, b"", lease_house_s=900, now=0.0)
     rb.on_status("ev", HeatingStatus(state="on", seq=11), retained=False, now=0.5)
-    assert rb.held_off("ev", now=0.6) and events.events[-1].kind is EventKind.UNKNOWN_SEQ
+    rb.on_status("ev", HeatingStatus(state="on", seq=11), retained=False, now=0.6)
+    assert rb.held_off("ev", now=0.7) and events.events[-1].kind is EventKind.UNKNOWN_SEQ
 
 
 # --- persistence ------------------------------------------------------------------------------------------
@@ -222,17 +251,28 @@ def test_payloads_inside_the_envelope_pass():
 
 # --- clock skew -------------------------------------------------------------------------------------------
 
-def test_skew_is_the_largest_offset_seen_and_alerts_once_each_way():
+def test_skew_is_the_median_offset_seen_and_alerts_once_each_way():
     events = EventLog()
     skew = SkewMonitor(30.0, events)
     for transit in (0.3, 0.01, 0.2):
         skew.sample("battery", -300.0 - transit)  # the device's clock is 300 s behind
-    assert skew.skew_s("battery") == pytest.approx(-300.01) and skew.untrusted("battery")
+    assert skew.skew_s("battery") == pytest.approx(-300.2) and skew.untrusted("battery")
     for _ in range(20):
         skew.sample("battery", -0.01)
     assert not skew.untrusted("battery")
     assert [e.alert for e in events.of_kind(EventKind.CLOCK_SKEW)] == [True, False]
     assert math.isnan(skew.skew_s("ev"))
+
+
+def test_one_wild_stamp_never_makes_a_clock_untrusted():
+    events = EventLog()
+    skew = SkewMonitor(30.0, events)
+    skew.sample("ev", 2.5e11)  # a status stamped in the year 9999, as the first reading
+    assert not skew.untrusted("ev"), "one reading is no verdict"
+    for _ in range(4):
+        skew.sample("ev", 0.02)
+    skew.sample("ev", 2.5e11)
+    assert not skew.untrusted("ev") and skew.skew_s("ev") == pytest.approx(0.02) and not events.events
 
 
 # --- configuration and transport ---------------------------------------------------------------------------
