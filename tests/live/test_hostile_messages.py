@@ -98,7 +98,7 @@ def test_one_spoofed_manual_override_or_unknown_sequence_number_never_holds_a_de
 
 def test_a_spoofed_offline_status_is_answered_and_control_resumes(make_sims, make_lab, broker, lab_topics, spy):
     sims = make_sims()
-    lab = make_lab()
+    make_lab()
     time.sleep(1.5)
     rogue = publisher(broker)
     attacked = time.monotonic()
