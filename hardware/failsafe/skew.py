@@ -4,7 +4,8 @@ A status stamped ``ts`` by the device and received at controller time ``t`` give
 the device clock's offset from ours plus (minus) the message's travel time. The **median** of
 ``ts − t`` over the last :data:`WINDOW` live (non-retained) readings estimates the offset
 [house s] — not the maximum, so that one reading with a wild stamp (a bridge's bug, a replayed
-message, an attacker's year 9999) moves nothing; no verdict before :data:`MIN_SAMPLES` readings.
+message, an attacker's year 9999) moves nothing once the device has reported once (the lower
+median of an even count is the middle reading nearer our clock, never the mean of the two).
 Stamps beyond ``max_implausible_s`` never get here: the reading store drops them at the boundary
 and counts them as ``implausible_timestamp``. Beyond ``limit_s`` the device's clock is not trusted: an
 alert is raised, and the controller stops commanding that device (its readings then look
@@ -16,16 +17,23 @@ within the limit. Commands never depend on the device's clock for their length: 
 from __future__ import annotations
 
 import math
-import statistics
 import threading
 from collections import deque
+from collections.abc import Iterable
 
 from hardware.failsafe.events import EventKind, EventLog
 
 #: Live readings per device whose offsets the estimate is the median of.
 WINDOW = 9
-#: Readings needed before a device's clock is judged (one reading is never enough to distrust it).
-MIN_SAMPLES = 3
+
+
+def robust_offset(samples: Iterable[float]) -> float:
+    """The median; of an even count, the middle value nearer zero (one wild reading never moves it)."""
+    ordered = sorted(samples)
+    n = len(ordered)
+    if n % 2:
+        return ordered[n // 2]
+    return min(ordered[n // 2 - 1], ordered[n // 2], key=abs)
 
 
 class SkewMonitor:
@@ -45,8 +53,8 @@ class SkewMonitor:
         with self._lock:
             samples = self._samples.setdefault(device, deque(maxlen=WINDOW))
             samples.append(offset_s)
-            estimate = statistics.median(samples)
-            over = len(samples) >= MIN_SAMPLES and abs(estimate) > self.limit_s
+            estimate = robust_offset(samples)
+            over = abs(estimate) > self.limit_s
             changed = over != (device in self._over)
             if changed:
                 (self._over.add if over else self._over.discard)(device)
@@ -62,7 +70,7 @@ class SkewMonitor:
         """The estimated offset of ``device``'s clock from ours [house s] (NaN before any reading)."""
         with self._lock:
             samples = self._samples.get(device)
-            return statistics.median(samples) if samples else math.nan
+            return robust_offset(samples) if samples else math.nan
 
     def untrusted(self, device: str) -> bool:
         with self._lock:
@@ -70,4 +78,4 @@ class SkewMonitor:
 
     def estimates(self) -> dict[str, float]:
         with self._lock:
-            return {d: statistics.median(s) for d, s in self._samples.items() if s}
+            return {d: robust_offset(s) for d, s in self._samples.items() if s}

@@ -33,6 +33,7 @@ from hardware.config import LiveConfig
 from hardware.errors import LiveError
 from hardware.failsafe.fallback import GuardedController
 from hardware.live.clock_setup import LiveSetup, establish_clock
+from hardware.live.finish import consolidate
 from hardware.live.log import (
     EVENTS,
     JOURNAL,
@@ -42,8 +43,6 @@ from hardware.live.log import (
     PartitionedRunLog,
     check_run_directory,
     prepare_run_directory,
-    read_run_log,
-    write_atomically,
     write_json_atomically,
 )
 from hardware.live.observers import JournalWriter, PlanPublisher
@@ -54,7 +53,6 @@ from hardware.wire.security import check_transport
 from twin.config import HouseConfig, load_house, reference_house
 from twin.contracts import Controller
 from twin.errors import TwinError
-from twin.kpis import compute_kpis
 from twin.registry import ControllerContext, make_controller
 from twin.runner import DecisionObserver, ProgressFn, RunResult, RunSettings, control_loop, notify_end
 from twin.safety import RolloutMode
@@ -194,7 +192,9 @@ class LiveRun:
         meta: dict[str, Any] = {
             "status": "running", "mode": opts.mode.value, "controller": opts.controller_name, "house": house.name,
             "scenario": setup.forecasts_scenario.name, "speed": clock.speed, "decision_interval_s": interval,
-            "horizon_s": control.horizon_s, "seed": opts.seed, "broker": f"{config.broker.host}:{config.broker.port}",
+            "horizon_s": control.horizon_s, "seed": opts.seed,
+            "house_file": str(config.house_file) if config.house_file and opts.house is None else None,
+            "broker": f"{config.broker.host}:{config.broker.port}",
             "first_decision": clock.timestamp(first_s).isoformat(),
             "planned_end": clock.timestamp(end_s).isoformat() if math.isfinite(end_s) else None,
         }
@@ -245,21 +245,7 @@ def _start(env: simpy.Environment, plant: MqttHouse, loop: Generator[simpy.Event
 def _finish(out: Path, house: HouseConfig, controller_name: str, settings: RunSettings, meta: dict[str, Any],
             status: str, plant: MqttHouse, wall0: float, plots: bool) -> RunResult:
     """Consolidate the parts into ``log.parquet``, add KPIs and plots, and mark the run finished."""
-    if recorder_parts_exist(out):
-        log_frame = read_run_log(out)
-        write_atomically(out / "log.parquet", lambda tmp: log_frame.to_parquet(tmp))
-        for part in sorted((out / "log").glob("part-*.parquet")):
-            part.unlink()
-        (out / "log").rmdir()
-    else:
-        log_frame = None
-    kpis = compute_kpis(log_frame, house) if log_frame is not None and len(log_frame) else {}
-    if kpis:
-        write_json_atomically(out / "kpis.json", kpis)
-        if plots:
-            from twin.plots import write_plots  # matplotlib only when plotting
-
-            write_plots(log_frame, out / "plots")
+    log_frame, kpis = consolidate(out, house, plots)
     failsafe = plant.failsafe
     meta.update(status=status, wall_time_s=time.perf_counter() - wall0,
                 intervals=0 if log_frame is None else len(log_frame), published=dict(plant.published),
@@ -269,12 +255,9 @@ def _finish(out: Path, house: HouseConfig, controller_name: str, settings: RunSe
                 link_states=[{"state": t.state.value, "wall_s": t.wall_s, "reason": t.reason}
                              for t in failsafe.watchdog.transitions],
                 readback={"confirmed": failsafe.readback.stats.confirmed, "retries": failsafe.readback.stats.retries,
-                          "missing": failsafe.readback.stats.missing, "overrides": failsafe.readback.stats.overrides},
+                          "missing": failsafe.readback.stats.missing, "overrides": failsafe.readback.stats.overrides,
+                          "uncorroborated": failsafe.readback.stats.uncorroborated},
                 clock_skew_s=failsafe.skew.estimates())
     write_json_atomically(out / META, meta)
     return RunResult(log=log_frame, kpis=kpis, scenario=meta["scenario"], controller=controller_name,
                      house=house.name, settings=settings, meta=meta)
-
-
-def recorder_parts_exist(out: Path) -> bool:
-    return any((out / "log").glob("part-*.parquet"))
