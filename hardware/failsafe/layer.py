@@ -88,7 +88,8 @@ class FailSafe:
         self.state_store = StateStore(config.failsafe.state_file, house.name)
         self.previous = self.state_store.load()
         self.seq = PersistentSequence(self.state_store)
-        self.readback = ReadbackTracker(config.failsafe, self.events, speed)
+        self.readback = ReadbackTracker(config.failsafe, self.events, speed,
+                                        resync=lambda device, seen: self.seq.resync(seen))
         self.skew = SkewMonitor(config.max_age.max_clock_skew_s, self.events)
         self._reported: dict[str, float] = {}  # device → monotonic time of its last live status
         self._connected_house_s = -math.inf

@@ -27,6 +27,7 @@ from typing import Any
 
 from hardware.devices import SequenceCounter
 from hardware.errors import LiveError
+from hardware.wire.sequence import compose, split
 from twin.safety import SafetyHistory
 
 FORMAT_VERSION = 1
@@ -164,20 +165,42 @@ class StateStore:
 
 
 class PersistentSequence(SequenceCounter):
-    """Sequence numbers that never repeat across restarts: above the persisted reservation and the clock."""
+    """Sequence numbers of one session epoch (``hardware.wire.sequence``) that never repeat across restarts.
+
+    The epoch is the wall clock at the start, and always newer than any epoch the persisted
+    reservation covers (a restart within the same second still gets a newer one);
+    :meth:`resync` starts a newer epoch during the run (a device reported a number we never sent).
+    """
 
     def __init__(self, store: StateStore) -> None:
-        super().__init__(max(store.state.seq_reserved + 1, time.time_ns() // 1000))
+        previous_epoch = split(store.state.seq_reserved)[0] if store.state.seq_reserved >= 0 else -1
+        self.epoch = max(int(time.time()), previous_epoch + 1)
+        super().__init__(compose(self.epoch, 0))
         self.store = store
         self._lock = threading.Lock()
+        self.resyncs = 0
 
     def next(self) -> int:
         with self._lock:
-            value = super().next()
+            self._last += 1
+            if split(self._last)[0] != self.epoch:  # the counter ran out: a new epoch
+                self.epoch += 1
+                self._last = compose(self.epoch, 1)
+            value = self._last
             self.store.reserve(value)
             return value
+
+    def resync(self, seen: int) -> int:
+        """Start an epoch newer than ours, the clock's and ``seen``'s (a number a device took); the new epoch."""
+        with self._lock:
+            self.epoch = max(self.epoch + 1, int(time.time()), split(seen)[0] + 1)
+            self._last = compose(self.epoch, 0)
+            self.resyncs += 1
+            return self.epoch
 
     def at_least(self, seq: int) -> None:
         """Continue above ``seq`` (a number a device reported: never reuse it)."""
         with self._lock:
-            self._last = max(self._last, seq)
+            if seq > self._last:
+                self.epoch = max(self.epoch, split(seq)[0])
+                self._last = seq

@@ -109,8 +109,10 @@ Resend = Callable[[Pending], "int | None"]
 class ReadbackTracker:
     """Thread-safe: commands are registered by the control loop, statuses arrive on paho's thread."""
 
-    def __init__(self, failsafe: FailsafeConfig, events: EventLog, speed: float = 1.0) -> None:
+    def __init__(self, failsafe: FailsafeConfig, events: EventLog, speed: float = 1.0,
+                 resync: Callable[[str, int], None] | None = None) -> None:
         self.config = failsafe
+        self.resync = resync  # ``resync(device, seen_seq)``: a newer epoch for our sequence numbers
         self.events = events
         self.speed = speed
         self.stats = ReadbackStats()
@@ -206,6 +208,15 @@ class ReadbackTracker:
                 self.stats.uncorroborated += 1
                 return
             self._suspect.pop(device, None)
+            if kind is EventKind.UNKNOWN_SEQ and self.resync is not None and seq is not None:
+                # The device took a number we never sent: ours now look old to it. Holding off would
+                # finish the attacker's work; a newer epoch outranks that number (hardware.wire.sequence).
+                self._known_seqs[device] = seq
+                self._pending.pop(device, None)
+                self._confirmed.pop(device, None)
+                self.events.record(kind, f"{message}; starting a new sequence epoch", device, alert=True)
+                self.resync(device, seq)
+                return
             self._override(device, now, kind, message)
 
     def _suspicion(self, device: str, status: Status, seq: int | None, source: str | None, unknown_seq: bool,

@@ -7,7 +7,9 @@ be safe, written out as the reference the fault-injection suite measures against
   device's own monotonic clock (so no clock skew can stretch it), then the device returns to
   its **local rule** (relay → room thermostat, inverter → self-consumption, charger → stop);
 * it takes a command only with a **higher sequence number** than the last it took (QoS 1 may
-  deliver twice; an old command replayed changes nothing), never a **retained** one (ghost
+  deliver twice; an old command replayed changes nothing) — within bounds
+  (``hardware.wire.sequence``: a newer session epoch not ahead of the controller's clock, or a
+  counter jump of at most ``MAX_COUNTER_JUMP``), never a **retained** one (ghost
   switching), never one **older** than ``max_command_age_s`` — its age measured against the
   controller's clock, which the device learns from the controller's heartbeats (the smallest
   ``receipt − ts`` seen), so the device's own clock may be off by any amount;
@@ -58,6 +60,7 @@ from hardware.wire.schemas import (
     dump,
     parse_payload,
 )
+from hardware.wire.sequence import refusal
 from hardware.wire.topics import TopicMap
 from twin.config import HouseConfig
 
@@ -229,8 +232,11 @@ class DeviceSims:
             return "retained"
         if now - self.last_heartbeat > s.heartbeat_timeout_s:
             return "no_heartbeat"
-        if command.seq <= device.last_seq:
-            return "old_seq"
+        # The controller's clock as this device knows it: its own, less the offset its heartbeats showed.
+        controller_now_s = self.device_now().timestamp() - (min(self._offsets) if self._offsets else 0.0)
+        reason = refusal(device.last_seq, command.seq, controller_now_s)
+        if reason is not None:
+            return reason
         if command.ts is not None and self._offsets:
             offset = min(self._offsets)  # device clock − controller clock + the quickest transit
             age = (self.device_now() - command.ts).total_seconds() - offset

@@ -7,15 +7,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hardware.devices import LeaseTerms
 from hardware.config import BrokerConfig, FailsafeConfig, TlsConfig, live_config_from_dict
-from hardware.failsafe.envelope import payload_problems
+from hardware.devices import LeaseTerms
 from hardware.errors import LiveError
+from hardware.failsafe.envelope import payload_problems
 from hardware.failsafe.events import EventKind, EventLog
+from hardware.failsafe.outbox import Published
+from hardware.failsafe.persistence import SEQ_HEADROOM, PersistentSequence, PlannedCommand, StateStore
+from hardware.failsafe.readback import ReadbackTracker
+from hardware.failsafe.skew import SkewMonitor
 from hardware.faultlab.devices import Delivery, StateChange
 from hardware.faultlab.metrics import (
     Outage,
@@ -26,12 +31,8 @@ from hardware.faultlab.metrics import (
     switching_violations,
     unsafe_payloads,
 )
-from hardware.failsafe.outbox import Published
-from hardware.failsafe.persistence import SEQ_HEADROOM, PersistentSequence, PlannedCommand, StateStore
-from hardware.failsafe.readback import ReadbackTracker
 from hardware.wire.schemas import BatteryStatus, HeatingStatus
 from hardware.wire.security import check_transport, is_loopback, transport_problems
-from hardware.failsafe.skew import SkewMonitor
 from twin.config import SafetyConfig, reference_house
 from twin.errors import ConfigError
 from twin.safety import RolloutMode, SafetyLayer
@@ -367,3 +368,40 @@ def test_restarted_timers_hold_every_device_for_its_minimum_time():
     assert held.relay_on == tuple(obs.relay_on.tolist()) and held.ev_power_kw == wanted.ev_power_kw
     much_later = replace(obs, time=obs.after(HOUSE.safety.relay_min_off_s + HOUSE.safety.relay_min_on_s))
     assert SafetyLayer(HOUSE)(wanted, much_later).relay_on == flipped
+
+
+# --- sequence numbers that cannot be poisoned --------------------------------------------------------------
+
+def test_a_poisoned_sequence_number_is_refused_and_a_restart_outranks_its_predecessor(tmp_path):
+    from hardware.wire.sequence import MAX_COUNTER_JUMP, MAX_EPOCH_AHEAD_S, compose, refusal, split
+
+    now = time.time()
+    ours = compose(int(now), 5)
+    assert refusal(-1, ours, now) is None and refusal(ours, ours, now) == "old_seq"
+    assert refusal(ours, 2**63 - 1, now) == "epoch_ahead", "the year-2262 epoch locks nothing"
+    assert refusal(ours, ours + MAX_COUNTER_JUMP + 1, now) == "seq_jump"
+    assert refusal(ours, compose(int(now + MAX_EPOCH_AHEAD_S) + 5, 1), now) == "epoch_ahead"
+    assert refusal(10**15, ours, now) is None, "the first epoch outranks a number of the old µs scheme"
+    store = StateStore(tmp_path / "s.json", HOUSE.name)
+    seq = PersistentSequence(store)
+    first = seq.next()
+    restarted = StateStore(tmp_path / "s.json", HOUSE.name)
+    restarted.load()
+    second = PersistentSequence(restarted).next()
+    assert split(second)[0] > split(first)[0] and refusal(first, second, time.time()) is None
+    poisoned = compose(split(second)[0] + 100, 7)  # within the clock bound: a device took it
+    seq2 = PersistentSequence(restarted)
+    seq2.resync(poisoned)
+    assert refusal(poisoned, seq2.next(), time.time() + 200) is None, "a resync outranks the poisoned number"
+
+
+def test_an_unknown_sequence_number_seen_twice_makes_a_new_epoch_not_a_hold():
+    events = EventLog()
+    seen: list[int] = []
+    config = FailsafeConfig(readback_timeout_s=1.0, readback_retries=1, override_hold_s=60.0)
+    rb = ReadbackTracker(config, events, resync=lambda device, s: seen.append(s))
+    rb.sent("ev", "ev_set", "t", 10, {"enabled": True}, b"", lease_house_s=900, now=0.0)
+    for now in (0.5, 0.6):
+        rb.on_status("ev", HeatingStatus(state="on", seq=99), retained=False, now=now)
+    assert seen == [99] and not rb.held_off("ev", now=0.7)
+    assert events.take_alerts()[-1].kind is EventKind.UNKNOWN_SEQ

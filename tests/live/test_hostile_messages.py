@@ -113,3 +113,35 @@ def test_a_spoofed_offline_status_is_answered_and_control_resumes(make_sims, mak
     assert "foreign_status" in {a["kind"] for a in alerts}, alerts
     assert json.loads(spy.on(status_topic)[-1])["state"] == "online", "the controller announced itself again"
     print(f"\nspoofed offline: seconds until each device was commanded again: {max(gaps.values()):.2f}")
+
+
+def test_poisoned_sequence_numbers_lock_no_device(make_sims, make_lab, broker, lab_topics, spy):
+    from datetime import UTC, datetime, timedelta
+
+    from hardware.wire.sequence import compose
+
+    sims = make_sims()
+    lab = make_lab()
+    time.sleep(1.5)
+    rogue = publisher(broker)
+    now = datetime.now(UTC)
+    body = {"mode": "self_consumption", "until": (now + timedelta(minutes=10)).isoformat(), "ttl_s": 600,
+            "ts": now.isoformat()}
+    attacked = time.monotonic()
+    rogue.publish(lab_topics.topic("battery_set"), json.dumps({**body, "seq": 2**63 - 1}), qos=1).wait_for_publish(3)
+    # A number a device does take (an epoch 100 s ahead): the controller's numbers look old to it until it resyncs.
+    ahead = compose(int(time.time()) + 100, 1)
+    rogue.publish(lab_topics.topic("ev_set"), json.dumps(
+        {"enabled": False, "current_a": 0, "until": body["until"], "ttl_s": 600, "ts": body["ts"], "seq": ahead}),
+        qos=1).wait_for_publish(3)
+    gaps = _commanded_again(sims, attacked, timeout_s=10.0)
+    rogue.loop_stop()
+    rogue.disconnect()
+    refused = [d.result for d in sims.deliveries if d.seq == 2**63 - 1]
+    assert refused == ["epoch_ahead"], refused
+    assert sims.devices["battery"].last_seq < 2**63 - 1
+    ev = [d for d in sims.accepted("ev") if d.recv_mono > attacked]
+    assert any(d.seq > ahead for d in ev), "the controller's new epoch outranks the poisoned number"
+    assert lab.plant.failsafe.seq.resyncs >= 1
+    assert "unknown_seq" in {json.loads(p)["kind"] for p in spy.on("pems/alerts")}
+    print(f"\npoisoned seq: seconds until each device was commanded again: {max(gaps.values()):.2f}")
