@@ -97,7 +97,9 @@ def live(
         raise fail(str(exc)) from None
     if result.kpis:
         console.print(kpi_table(f"live {mode.lower()} × {controller}", result.kpis))
-    console.print(f"{result.meta['status']}: {result.meta['intervals']} intervals; wrote {out}/")
+    warning = result.meta.get("coverage_warning")
+    console.print(f"{result.meta['status']}: {result.meta['intervals']} intervals"
+                  + (f" ({warning})" if warning else "") + f"; wrote {out}/")
 
 
 def emulate(

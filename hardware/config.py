@@ -231,6 +231,8 @@ class FailsafeConfig:
     change nobody commanded holds that device off for ``override_hold_s`` house seconds.
     ``state_file`` keeps sequence numbers, the last plan and the safety layer's history across
     restarts (empty: nothing is kept; sequence numbers then rely on the wall clock).
+    ``no_readings_alert_s``: connected this long without a single accepted reading raises an
+    alert (an ACL that silently drops the devices' publishes looks exactly like this).
     """
 
     heartbeat_s: Annotated[float, Field(ge=0.05, le=60.0)] = 1.0
@@ -244,6 +246,7 @@ class FailsafeConfig:
     readback_timeout_s: Annotated[float, Field(ge=0.05, le=3600.0)] = 5.0
     readback_retries: Annotated[int, Field(ge=0, le=10)] = 2
     override_hold_s: Annotated[float, Field(ge=0.0, le=7 * 86400.0)] = 3600.0
+    no_readings_alert_s: Annotated[float, Field(ge=0.5, le=86400.0)] = 60.0
     state_file: Name = ""
 
     def __post_init__(self) -> None:

@@ -42,6 +42,7 @@ class EventKind(enum.StrEnum):
     ENVELOPE = "envelope"  # a payload refused by the last envelope check
     OPTIM_STATUS = "optim_status"  # the planner failed or recovered
     PLAN_RESTORED = "plan_restored"  # a persisted plan found at start
+    NO_READINGS = "no_readings"  # connected, but no reading accepted for failsafe.no_readings_alert_s
 
 
 @dataclass(frozen=True, slots=True)

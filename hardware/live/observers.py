@@ -3,7 +3,9 @@
 * :class:`PlanPublisher` — the decision on ``pems/plan`` (advice and what was sent, retained),
   how it was made on ``pems/optim_status``, and an event (with an alert) whenever the source of
   the decisions changes (primary → last valid plan → fallback → device defaults);
-* :class:`JournalWriter` — one line per decision in ``commands.jsonl`` (appended and flushed).
+* :class:`JournalWriter` — one line per decision in ``commands.jsonl`` (appended and flushed);
+* :class:`Coverage` — how many decisions saw fresh readings and how many sent a command
+  (a run that received no data must not report a perfect day).
 
 Neither is inside the plant or the safety layer: the plant observes and applies, these report.
 """
@@ -11,6 +13,7 @@ Neither is inside the plant or the safety layer: the plant observes and applies,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +26,7 @@ from hardware.wire.schemas import OptimStatus, dump
 from hardware.wire.topics import TopicMap
 from twin.contracts import Command, Observation
 from twin.runner import PlanInfo
-from twin.safety import RolloutMode
+from twin.safety import STALE_GRID, RolloutMode
 
 
 def command_summary(command: Command | None, room_names: tuple[str, ...]) -> dict[str, Any] | None:
@@ -95,3 +98,51 @@ class JournalWriter:
 
     def on_end(self, status: str) -> None:
         self.journal.close()
+
+
+def had_readings(obs: Observation, room_names: tuple[str, ...]) -> bool:
+    """Did the decision see the house? Not if every room's temperature and the grid meter were stale."""
+    blind_rooms = all(f"room_temp_c.{room}" in obs.stale for room in room_names)
+    return not (blind_rooms and STALE_GRID in obs.stale)
+
+
+class Coverage:
+    """Counts decisions with fresh readings and decisions that sent a command; ``fields()`` for the KPIs."""
+
+    def __init__(self, room_names: tuple[str, ...], published: Callable[[], int], commands: bool) -> None:
+        self.room_names = room_names
+        self.published = published  # total device commands published so far
+        self.commands = commands  # does this rollout mode command anything
+        self.decisions = 0
+        self.with_readings = 0
+        self.with_commands = 0
+        self._published = published()
+
+    def on_decision(self, time: datetime, obs: Observation, command: Command, info: PlanInfo) -> None:
+        self.decisions += 1
+        self.with_readings += had_readings(obs, self.room_names)
+        total = self.published()
+        self.with_commands += total > self._published
+        self._published = total
+
+    def on_end(self, status: str) -> None:
+        """Nothing to close."""
+
+    def fields(self) -> dict[str, Any]:
+        """``readings_coverage`` and ``commands_coverage`` (fractions of decisions; the latter ``None``
+        in a mode that commands nothing), with the counts."""
+        n = self.decisions
+        return {"decisions": n, "decisions_with_readings": self.with_readings,
+                "readings_coverage": self.with_readings / n if n else 0.0,
+                "decisions_with_commands": self.with_commands if self.commands else None,
+                "commands_coverage": (self.with_commands / n if n else 0.0) if self.commands else None}
+
+    def summary(self) -> str:
+        """A warning for the summary line when data or commands were missing ('' when complete)."""
+        f = self.fields()
+        parts = []
+        if f["decisions_with_readings"] < f["decisions"]:
+            parts.append(f"fresh readings at {f['decisions_with_readings']} of {f['decisions']} decisions")
+        if self.commands and f["decisions_with_commands"] < f["decisions"]:
+            parts.append(f"commands sent at {f['decisions_with_commands']} of {f['decisions']}")
+        return ("; ".join(parts) + ": the KPIs cover only what was seen") if parts else ""

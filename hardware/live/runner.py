@@ -45,7 +45,7 @@ from hardware.live.log import (
     prepare_run_directory,
     write_json_atomically,
 )
-from hardware.live.observers import JournalWriter, PlanPublisher
+from hardware.live.observers import Coverage, JournalWriter, PlanPublisher
 from hardware.live.safety import LiveSafety
 from hardware.plant.forecasts import ScenarioForecasts
 from hardware.plant.mqtt_house import MqttHouse
@@ -183,7 +183,9 @@ class LiveRun:
                 safety.gate.restore(previous.safety)  # minimum on/off times count what happened before the restart
             except ValueError as exc:
                 log.warning("not restoring the safety history: %s", exc)
+        coverage = Coverage(house.room_names, lambda: sum(plant.published.values()), bool(plant.allowed))
         observers: list[DecisionObserver] = [
+            coverage,
             PlanPublisher(failsafe, plant.topics, opts.mode, house.room_names, controller),
             JournalWriter(CommandJournal(out / JOURNAL), failsafe, house.room_names, controller),
             *opts.observers]
@@ -223,7 +225,8 @@ class LiveRun:
             notify_end(observers, status)
             recorder.flush()
             plant.events.close()
-        result = _finish(out, house, opts.controller_name, settings, meta, status, plant, wall0, opts.plots)
+        result = _finish(out, house, opts.controller_name, settings, meta, status, plant, wall0, opts.plots,
+                         coverage)
         if failure is not None:
             raise failure
         return result
@@ -243,9 +246,13 @@ def _start(env: simpy.Environment, plant: MqttHouse, loop: Generator[simpy.Event
 
 
 def _finish(out: Path, house: HouseConfig, controller_name: str, settings: RunSettings, meta: dict[str, Any],
-            status: str, plant: MqttHouse, wall0: float, plots: bool) -> RunResult:
-    """Consolidate the parts into ``log.parquet``, add KPIs and plots, and mark the run finished."""
+            status: str, plant: MqttHouse, wall0: float, plots: bool, coverage: Coverage) -> RunResult:
+    """Consolidate the parts into ``log.parquet``, add KPIs (with coverage) and plots, mark the run finished."""
     log_frame, kpis = consolidate(out, house, plots)
+    fields = coverage.fields()
+    if kpis:
+        kpis.update(readings_coverage=fields["readings_coverage"], commands_coverage=fields["commands_coverage"])
+        write_json_atomically(out / "kpis.json", kpis)
     failsafe = plant.failsafe
     meta.update(status=status, wall_time_s=time.perf_counter() - wall0,
                 intervals=0 if log_frame is None else len(log_frame), published=dict(plant.published),
@@ -257,7 +264,7 @@ def _finish(out: Path, house: HouseConfig, controller_name: str, settings: RunSe
                 readback={"confirmed": failsafe.readback.stats.confirmed, "retries": failsafe.readback.stats.retries,
                           "missing": failsafe.readback.stats.missing, "overrides": failsafe.readback.stats.overrides,
                           "uncorroborated": failsafe.readback.stats.uncorroborated},
-                clock_skew_s=failsafe.skew.estimates())
+                clock_skew_s=failsafe.skew.estimates(), coverage=fields, coverage_warning=coverage.summary())
     write_json_atomically(out / META, meta)
     return RunResult(log=log_frame, kpis=kpis, scenario=meta["scenario"], controller=controller_name,
                      house=house.name, settings=settings, meta=meta)

@@ -36,6 +36,7 @@ from hardware.devices.ev_charger import EvChargerAdapter
 from hardware.devices.growatt import GrowattAdapter
 from hardware.devices.loxone import LoxoneAdapter
 from hardware.errors import LiveError
+from hardware.failsafe.events import EventKind
 from hardware.failsafe.layer import FailSafe
 from hardware.failsafe.persistence import PlannedCommand
 from hardware.plant.clock import HouseClock
@@ -104,6 +105,8 @@ class MqttHouse:
         self.failsafe = FailSafe(house, config, self.topics, mode, clock.speed, self.wall_now, clock.now_s,
                                  subscriptions, self._on_message, birth=birth, will=self._farewell)
         self.events = self.failsafe.events
+        self._silence = (-1, time.monotonic(), False)  # (readings accepted, since when, alerted)
+        self.failsafe.watchdog.on_tick.append(self._check_silence)
         self.store.on_stamp = self.failsafe.on_stamp
         self.store.add_listener(self.failsafe.on_reading)
 
@@ -137,6 +140,22 @@ class MqttHouse:
         if not payload:  # a retained message being cleared
             return
         self.store.offer(route, READING_SCHEMAS[route.key], topic, payload, retained)
+
+    def _check_silence(self) -> None:
+        """Alert once when no reading at all has been accepted for ``failsafe.no_readings_alert_s``."""
+        accepted, since, alerted = self._silence
+        now = time.monotonic()
+        if self.store.accepted != accepted:
+            self._silence = (self.store.accepted, now, False)
+            return
+        limit = self.config.failsafe.no_readings_alert_s
+        if not alerted and now - since > limit:
+            self._silence = (accepted, since, True)
+            drops = sum(self.store.drops.by_reason().values())
+            self.events.record(EventKind.NO_READINGS, f"connected, but no reading accepted for {limit:g} s "
+                               f"({drops} dropped as invalid): the broker may be dropping this client's "
+                               f"publishes: check the ACL (the devices' users must be allowed to write their "
+                               f"topics, and the controller to read them)", alert=True)
 
     def _book(self, key: Hashable, reading: Reading) -> None:
         house_s = reading.device_s if reading.device_s is not None else self.clock.now_s()
