@@ -18,11 +18,21 @@ from twin.errors import ConfigError, TwinError
 MODES = ("simulation", "advisory", "partial", "full")
 
 
+#: Loggers whose records go to the run's log file only (solver chatter), never to the console.
+QUIET_LOGGERS = ("pyomo", "cplex", "glpk", "cbc", "highs", "appsi")
+
+
+def _quiet(record: logging.LogRecord) -> bool:
+    return not record.name.startswith(QUIET_LOGGERS)
+
+
 def _logging(level: str) -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ConfigError(f"--log-level {level!r} is not one of debug, info, warning, error")
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet)  # solver output goes to the run's log file (hardware.live.runner)
 
 
 @contextmanager

@@ -78,6 +78,13 @@ def scenario_window(scenario: Scenario, start: str | None = None, hours: float |
         raise ConfigError(f"--start {begin} is outside the scenario [{scenario.start}, {scenario.end})")
     if hours is not None and not 0 < hours <= 24 * 3660:
         raise ConfigError(f"--hours {hours} must be positive")
+    if hours is not None:
+        # A window holds its data points in [begin, end): two of them need more than one step.
+        minimum_h = scenario.step_s / 3600.0
+        if hours <= minimum_h:
+            raise ConfigError(f"--hours {hours:g} is too short: the scenario's data points are "
+                              f"{scenario.step_s / 60:g} min apart and the emulator needs at least two "
+                              f"(give more than --hours {minimum_h:g})")
     end = begin + pd.Timedelta(hours=hours) if hours is not None else scenario.end
     return scenario.window(begin, min(end, scenario.end))
 

@@ -59,6 +59,9 @@ from twin.safety import RolloutMode
 
 log = logging.getLogger(__name__)
 
+#: The run's own log file: every record of the run (solver output too), whatever the console shows.
+RUN_LOG = "run.log"
+
 
 @dataclass(frozen=True)
 class LiveRunOptions:
@@ -173,6 +176,9 @@ class LiveRun:
             raise
         self.plant = plant
         failsafe = plant.failsafe
+        log_file = logging.FileHandler(out / RUN_LOG, encoding="utf-8")  # everything, solver output included
+        log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(log_file)
         plant.events.attach(out / EVENTS)
         failsafe.outbox.attach(out / PUBLISHED)
         recorder = PartitionedRunLog(house.room_names, out, control.log_flush_intervals)
@@ -225,6 +231,8 @@ class LiveRun:
             notify_end(observers, status)
             recorder.flush()
             plant.events.close()
+            logging.getLogger().removeHandler(log_file)
+            log_file.close()
         result = _finish(out, house, opts.controller_name, settings, meta, status, plant, wall0, opts.plots,
                          coverage)
         if failure is not None:
