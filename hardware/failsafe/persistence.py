@@ -7,9 +7,9 @@ so a reused number would be a lost command, and an old plan replayed a duplicate
 
 The state file is JSON, replaced atomically (write a temporary sibling, fsync, rename, fsync
 the folder): a crash leaves the old file or the new one, never half of either. Sequence
-numbers are reserved ahead (:data:`SEQ_HEADROOM`) so that the file is written about every ten
-minutes for them, not for every command; a restart continues above the reservation even if the
-wall clock went backwards. The plan (last command per device) and the safety layer's history
+numbers (a session epoch and a counter, ``hardware.wire.sequence``) are reserved ahead
+(:data:`SEQ_HEADROOM`) so that the file is written rarely for them, not for every command; a
+restart starts an epoch newer than the reservation's even if the wall clock went backwards. The plan (last command per device) and the safety layer's history
 (relay changes, battery mode, EV current: minimum on/off times hold across a restart) are
 written before each decision's commands go out.
 """
@@ -31,7 +31,7 @@ from hardware.wire.sequence import compose, split
 from twin.safety import SafetyHistory
 
 FORMAT_VERSION = 1
-#: Sequence numbers reserved ahead of use: ten minutes of the µs clock they are seeded from.
+#: Sequence numbers reserved ahead of use (counter values of the session epoch, ``hardware.wire.sequence``).
 SEQ_HEADROOM = 600_000_000
 
 
