@@ -90,7 +90,8 @@ class JournalWriter:
 
     def on_decision(self, time: datetime, obs: Observation, command: Command, info: PlanInfo) -> None:
         verdict = self.guard.verdict if self.guard is not None else None
-        self.journal.write({"time": time.isoformat(), "stale": sorted(obs.stale), "link": self.failsafe.state.value,
+        self.journal.write({"time": time.isoformat(), "stale": sorted(obs.stale),
+                            "fresh_readings": had_readings(obs, self.room_names), "link": self.failsafe.state.value,
                             "optim_status": None if verdict is None else verdict.status,
                             "advice": command_summary(info.advice, self.room_names),
                             "sent": command_summary(command, self.room_names)})

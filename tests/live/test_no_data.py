@@ -29,5 +29,7 @@ def test_a_run_without_readings_alerts_and_its_kpis_say_so(make_sims, make_lab, 
     assert coverage["decisions"] >= 1 and coverage["readings_coverage"] == 0.0, coverage
     assert coverage["commands_coverage"] == 0.0
     assert "fresh readings at 0 of" in result.meta["coverage_warning"]
+    journal = [json.loads(line) for line in (lab.out / "commands.jsonl").read_text().splitlines() if line.strip()]
+    assert journal and not any(entry["fresh_readings"] for entry in journal), "each blind decision is marked"
     if result.kpis:
         assert result.kpis["readings_coverage"] == 0.0
