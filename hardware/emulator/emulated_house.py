@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import simpy
 
 from hardware.config import BrokerConfig
@@ -33,6 +32,7 @@ from hardware.devices.ev_charger import charger_payload_power_kw
 from hardware.devices.growatt import battery_command_of
 from hardware.emulator.devices import LeaseSlot, RelayBank, local_thermostat
 from hardware.emulator.readings import DeviceStates, MeterTotals, house_readings
+from hardware.emulator.schedule import PRE_DEPARTURE_S, sample_times, scenario_window
 from hardware.plant.clock import HouseClock
 from hardware.plant.readings import DropCounter
 from hardware.wire.mqtt import Message, MqttLink
@@ -40,19 +40,12 @@ from hardware.wire.schemas import COMMAND_SCHEMAS, ControllerStatus, EmulatorClo
 from hardware.wire.topics import READING_KEYS, TopicMap
 from twin.config import HouseConfig
 from twin.contracts import Command
-from twin.errors import ConfigError
 from twin.house import SimHouse
 from twin.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
-#: Seconds before a departure at which the car's last state is published: what it still needs then is
-#: booked as unmet. Short enough that a car charging at 11 kW gains < 1e-6 kWh meanwhile (1 ms was 3e-6 kWh,
-#: visible in the MPC's parity KPIs); long enough for the payload's microsecond timestamp to tell the two
-#: readings apart, and above the live runner's ``SAMPLE_TOLERANCE_S`` so that it is not taken for the
-#: reading at the departure instant.
-PRE_DEPARTURE_S = 1e-4
-
+__all__ = ["PRE_DEPARTURE_S", "CommandRecord", "HouseEmulator", "sample_times", "scenario_window"]
 
 @dataclass(frozen=True, slots=True)
 class CommandRecord:
@@ -69,44 +62,6 @@ class CommandRecord:
 HEARTBEAT_TIMEOUT_S = 5.0
 #: How often the play loop wakes at least, to notice a silence [wall s].
 HEARTBEAT_CHECK_S = 0.25
-
-
-def scenario_window(scenario: Scenario, start: str | None = None, hours: float | None = None) -> Scenario:
-    """The part of ``scenario`` from ``start`` (ISO 8601; local to the scenario without an offset) for ``hours``."""
-    if start is None and hours is None:
-        return scenario
-    try:
-        begin = pd.Timestamp(start) if start is not None else scenario.start
-    except ValueError:
-        raise ConfigError(f"--start {start!r} is not an ISO 8601 time") from None
-    begin = begin.tz_localize(scenario.tz) if begin.tzinfo is None else begin.tz_convert(scenario.tz)
-    if not scenario.start <= begin < scenario.end:
-        raise ConfigError(f"--start {begin} is outside the scenario [{scenario.start}, {scenario.end})")
-    if hours is not None and not 0 < hours <= 24 * 3660:
-        raise ConfigError(f"--hours {hours} must be positive")
-    if hours is not None:
-        # A window holds its data points in [begin, end): two of them need more than one step.
-        minimum_h = scenario.step_s / 3600.0
-        if hours <= minimum_h:
-            raise ConfigError(f"--hours {hours:g} is too short: the scenario's data points are "
-                              f"{scenario.step_s / 60:g} min apart and the emulator needs at least two "
-                              f"(give more than --hours {minimum_h:g})")
-    end = begin + pd.Timedelta(hours=hours) if hours is not None else scenario.end
-    return scenario.window(begin, min(end, scenario.end))
-
-
-def sample_times(scenario: Scenario, period_s: float) -> list[float]:
-    """House seconds at which the emulator publishes every reading."""
-    end = scenario.duration_s
-    steps = np.arange(len(scenario.index)) * scenario.step_s  # inputs change at each data point
-    times = set(np.arange(0.0, end, period_s).tolist()) | set(steps.tolist()) | {end}
-    start = scenario.start.timestamp()
-    for s in scenario.ev_sessions:
-        for t in (s.arrival.timestamp() - start, s.departure.timestamp() - start - PRE_DEPARTURE_S,
-                  s.departure.timestamp() - start):
-            if 0.0 <= t <= end:
-                times.add(t)
-    return sorted(times)
 
 
 class HouseEmulator:
