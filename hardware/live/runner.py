@@ -158,12 +158,18 @@ class LiveRun:
         config.topics.topic_map(house.room_names)  # a bad topic layout fails before anything starts
         check_transport(config.broker)
         check_run_directory(opts.out)
-        setup = establish_clock(config, house, opts.speed)
+        # The controller (an MPC builds its model here) is ready before we wait for the house's clock,
+        # so that its build never delays the first decision.
+        controller = self._controller()
+        try:
+            setup = establish_clock(config, house, opts.speed)
+        except BaseException:
+            controller.close()
+            raise
         clock, control = setup.clock, config.control
         forecasts = ScenarioForecasts(house, setup.forecasts_scenario, control.horizon_s, calendar=setup.calendar)
         interval = control.decision_interval_s
         settings = RunSettings(decision_interval_s=interval, horizon_s=control.horizon_s, seed=opts.seed)
-        controller = self._controller()
         env = simpy.rt.RealtimeEnvironment(initial_time=clock.now_s(), factor=1.0 / clock.speed, strict=False)
         first_s, end_s = self._window(setup, env)
 
