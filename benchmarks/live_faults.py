@@ -30,19 +30,28 @@ import json
 import logging
 import platform
 import random
-import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import paho.mqtt.client as paho
 from rich.progress import Progress
 
-from hardware.config import TopicsConfig
-from hardware.faultlab.devices import DeviceSims, SimSettings
+from benchmarks.live_fault_attacks import canaries, intruders
+from benchmarks.live_faults_lab import (
+    HOUSE,
+    MAX_COMMAND_AGE_S,
+    TOPICS,
+    Wire,
+    _counts,
+    _jsonl,
+    _wait,
+    lab_settings,
+    sim_settings,
+)
+from hardware.failsafe.watchdog import LinkState
+from hardware.faultlab.devices import DeviceSims
 from hardware.faultlab.harness import LabController, lab_config, write_toml
 from hardware.faultlab.metrics import (
     Outage,
@@ -55,51 +64,8 @@ from hardware.faultlab.metrics import (
     unsafe_payloads,
 )
 from hardware.live.log import EVENTS, PUBLISHED
-from hardware.wire.local_broker import LocalBroker
-from hardware.failsafe.outbox import Published
 from hardware.live.parity import pems_executable
-from hardware.failsafe.watchdog import LinkState
-from twin.config import reference_house
-
-HOUSE = reference_house()
-TOPICS = TopicsConfig().topic_map(HOUSE.room_names)
-MAX_COMMAND_AGE_S = 2.0
-
-
-class Wire:
-    """An independent subscriber: every command that crossed the broker."""
-
-    def __init__(self, broker: LocalBroker, user: str = "", password: str | None = None) -> None:
-        self.commands: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="wire", protocol=paho.MQTTv5)
-        if user:
-            client.username_pw_set(user, password)
-        client.reconnect_delay_set(1, 2)
-        client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in TOPICS.command_topics()])
-        client.on_message = self._on_message
-        client.connect(broker.host, broker.port, keepalive=5)
-        client.loop_start()
-        self.client = client
-
-    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        with self._lock:
-            self.commands.append((msg.topic, msg.payload))
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-def lab_settings(keepalive_s: int) -> dict:
-    """The product's defaults for the link (heartbeat 1 s, fresh 2.5 s, lost after 5 s), the lab's for the rest."""
-    return {"failsafe": {"heartbeat_s": 1.0, "fresh_link_s": 2.5, "link_timeout_s": min(5.0, 2 * keepalive_s + 1),
-                         "reconnect_min_s": 0.2, "reconnect_max_s": 1.0}}
-
-
-def sim_settings(**changes) -> SimSettings:
-    return SimSettings(**{"heartbeat_timeout_s": 3.0, "max_command_age_s": MAX_COMMAND_AGE_S, **changes})
-
+from hardware.wire.local_broker import LocalBroker
 
 # --- phase 1: broker faults -----------------------------------------------------------------------------
 
@@ -240,165 +206,6 @@ def controller_deaths(folder: Path, deaths: int, keepalive_s: int, progress: Pro
         "actuations_before_reconciliation": early,
         "relay_switching_violations": switching_violations(heeding.changes, HOUSE.safety),
     }
-
-
-# --- phase 3: intruders ------------------------------------------------------------------------------
-
-ACL = Path(__file__).parents[1] / "hardware" / "examples" / "mosquitto" / "pems.acl"
-USERS = {"pems": "p1", "sims": "p2", "intruder": "p3", "viewer": "p4"}
-EXTRA_ACL = ("\nuser sims\ntopic read loxone/heating/+/set\ntopic read growatt/battery/set_mode\n"
-             "topic read ev/charger/set\ntopic write loxone/#\ntopic write growatt/#\ntopic write ev/#\n"
-             "topic read pems/#\n\nuser intruder\ntopic read loxone/heating/+/status\n")
-
-
-def intruders(rounds: int) -> dict:
-    if shutil.which("mosquitto_passwd") is None:
-        return {"skipped": "mosquitto_passwd is not installed"}
-    folder = Path(tempfile.mkdtemp(prefix="pems-faults-acl-"))
-    folder.chmod(0o755)
-    passwd, acl = folder / "passwd", folder / "acl"
-    for k, (user, password) in enumerate(USERS.items()):
-        subprocess.run(["mosquitto_passwd", *(["-c"] if k == 0 else []), "-b", str(passwd), user, password],
-                       check=True, capture_output=True)
-    acl.write_text(ACL.read_text() + EXTRA_ACL)
-    passwd.chmod(0o644)
-    acl.chmod(0o644)
-    try:
-        with LocalBroker(extra_config=f"password_file {passwd}\nacl_file {acl}", anonymous=False,
-                         folder=folder) as broker:
-            sims = DeviceSims(HOUSE, TOPICS, broker.host, broker.port, sim_settings(), username="sims",
-                              password=USERS["sims"]).start()
-            attempts = 0
-            for _ in range(rounds):
-                for protocol in (paho.MQTTv311, paho.MQTTv5):
-                    client = _client(broker, "intruder", protocol)
-                    for topic in TOPICS.command_topics():
-                        client.publish(topic, b'{"marker": "intruder", "seq": 1}', qos=1).wait_for_publish(3)
-                        client.publish(topic, b'{"marker": "intruder", "seq": 2}', qos=1,
-                                       retain=True).wait_for_publish(3)
-                        attempts += 2
-                    client.loop_stop()
-                    client.disconnect()
-            # Canary: the controller's own user, from another client, does get through.
-            client = _client(broker, "pems", paho.MQTTv5)
-            client.publish(TOPICS.topic("battery_set"), b'{"marker": "canary"}', qos=1).wait_for_publish(3)
-            client.loop_stop()
-            client.disconnect()
-            time.sleep(0.5)
-            sims.stop()
-            unauthorized = sum(1 for d in sims.deliveries if b"intruder" in d.payload)
-            canary = sum(1 for d in sims.deliveries if b"canary" in d.payload)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return {"attempts": attempts, "unauthorized_deliveries": unauthorized, "canary_authorised_deliveries": canary}
-
-
-# --- phase 4: canaries -------------------------------------------------------------------------------
-
-def canaries(folder: Path) -> dict:
-    """The same metrics on faults made on purpose: each must be above zero."""
-    with LocalBroker() as broker:
-        sims = DeviceSims(HOUSE, TOPICS, broker.host, broker.port, sim_settings()).start()
-        naive = _client(broker, None, paho.MQTTv5, reconnect=True)
-        naive.reconnect_delay_set(3, 3)  # back after the devices (which reconnect within 1-2 s) are
-        topic = TOPICS.topic("heating_set", 0)
-        now = time.time()
-        time.sleep(0.3)
-        broker.freeze()  # a naive client (paho's defaults) publishes into a frozen broker, which crashes
-        issued = time.time()
-        payload = json.dumps({"state": "on", "until": _iso(issued + 60), "ttl_s": 60, "seq": 10**15,
-                              "ts": _iso(issued)}).encode()
-        naive.publish(topic, payload, qos=1)
-        time.sleep(0.5)
-        broker.kill()
-        fault = time.time()
-        time.sleep(0.5)
-        broker.start()
-        back = time.time()
-        _wait(lambda: [d for d in sims.deliveries if d.seq == 10**15], 15)
-        replayed = replayed_after_outage(sims.deliveries, [Outage("kill", fault, back)])
-        lost = lost_while_connected([Published(0.0, now, "heating.x", topic, 42)], sims.deliveries)
-        # A command held up 2.5 s in a frozen broker (a client with a long keepalive keeps its connection):
-        # it arrives stale. The lab's devices refuse it; a device without an age check takes it.
-        careless = DeviceSims(HOUSE, TOPICS, broker.host, broker.port,
-                              sim_settings(max_command_age_s=float("inf"), heartbeat_timeout_s=float("inf")),
-                              client_id="careless-sims").start()
-        slow = _client(broker, None, paho.MQTTv5, keepalive_s=60)
-        time.sleep(0.3)
-        broker.freeze()
-        held = json.dumps({"state": "on", "until": _iso(time.time() + 60), "ttl_s": 60, "seq": 10**15 + 100,
-                           "ts": _iso(time.time())})
-        slow.publish(topic, held, qos=1)
-        time.sleep(2.5)
-        broker.thaw()
-        _wait(lambda: [d for d in careless.deliveries if d.seq == 10**15 + 100], 5)
-        stale_careless = stale_deliveries(careless.deliveries, MAX_COMMAND_AGE_S)
-        stale_lab = stale_deliveries(sims.deliveries, MAX_COMMAND_AGE_S)
-        careless.stop()
-        slow.loop_stop()
-        slow.disconnect()
-        flipped = time.monotonic()
-        for k in range(6):  # a controller without a safety layer (but with heartbeats): the relay every 0.3 s
-            beat = json.dumps({"ts": _iso(time.time()), "n": k, "session": "canary", "state": "running"})
-            naive.publish(TOPICS.topic("heartbeat"), beat, qos=0)
-            body = json.dumps({"state": "on" if k % 2 else "off", "until": _iso(time.time() + 60), "ttl_s": 60,
-                               "seq": 10**15 + 1 + k, "ts": _iso(time.time())})
-            naive.publish(topic, body, qos=1).wait_for_publish(3)
-            time.sleep(0.3)
-        naive.loop_stop()
-        naive.disconnect()
-        sims.stop()
-        flips = [c for c in sims.changes if c.mono > flipped]
-    wire_unsafe = unsafe_payloads([(TOPICS.topic("ev_set"), json.dumps(
-        {"enabled": True, "current_a": 32.0, "until": _iso(time.time() + 60), "ttl_s": 60, "seq": 1}).encode())],
-        HOUSE, TOPICS)
-    return {"replayed_after_outage": replayed, "stale_arrived_and_refused": stale_lab[1],
-            "stale_accepted_by_a_device_without_age_check": stale_careless[0], "unsafe_commands": len(wire_unsafe),
-            "commands_lost": lost,
-            "relay_switching_violations": sum(switching_violations(flips, HOUSE.safety).values())}
-
-
-# --- helpers --------------------------------------------------------------------------------------------
-
-def _client(broker: LocalBroker, user: str | None, protocol: int, reconnect: bool = False,
-            keepalive_s: int = 5) -> paho.Client:
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=protocol, reconnect_on_failure=reconnect)
-    if user is not None:
-        client.username_pw_set(user, USERS[user])
-    client.reconnect_delay_set(1, 1)
-    client.connect(broker.host, broker.port, keepalive=keepalive_s)
-    client.loop_start()
-    time.sleep(0.2)
-    return client
-
-
-def _iso(wall: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(wall, UTC).isoformat()
-
-
-def _wait(condition, timeout_s: float):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    return None
-
-
-def _jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _counts(values) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -19,11 +19,21 @@ from twin.safety import RolloutMode
 MODES = tuple(mode.value for mode in RolloutMode)
 
 
+#: Loggers whose records go to the run's log file only (solver chatter), never to the console.
+QUIET_LOGGERS = ("pyomo", "cplex", "glpk", "cbc", "highs", "appsi")
+
+
+def _quiet(record: logging.LogRecord) -> bool:
+    return not record.name.startswith(QUIET_LOGGERS)
+
+
 def _logging(level: str) -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ConfigError(f"--log-level {level!r} is not one of debug, info, warning, error")
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet)  # solver output goes to the run's log file (hardware.live.runner)
 
 
 @contextmanager
@@ -49,11 +59,13 @@ def parse_broker(text: str) -> tuple[str, int]:
 
 
 def live(
-    config: Annotated[Path, typer.Option(help="Live configuration TOML (broker, topics, clock, forecasts)")],
-    controller: Annotated[str, typer.Option(help="Controller name (see `pems controllers list`)")],
-    mode: Annotated[str, typer.Option(help="Rollout mode: simulation (nothing published), advisory (plan only), "
-                                           "partial (battery only), full")],
-    out: Annotated[Path, typer.Option(help="New run directory: log, commands journal, KPIs, plots")],
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(help="Live configuration TOML (broker, topics, clock, forecasts)")]
+    = None,
+    controller: Annotated[str | None, typer.Option(help="Controller name (see `pems controllers list`)")] = None,
+    mode: Annotated[str | None, typer.Option(help="Rollout mode: simulation (nothing published), advisory (plan "
+                                                  "only), partial (battery only), full")] = None,
+    out: Annotated[Path | None, typer.Option(help="New run directory: log, commands journal, KPIs, plots")] = None,
     speed: Annotated[float | None, typer.Option(help="House seconds per wall second (must match the emulator)")]
     = None,
     duration_h: Annotated[float | None, typer.Option(help="Stop after this many house hours (default: when the "
@@ -62,13 +74,22 @@ def live(
     plots: Annotated[bool, typer.Option(help="Write plots/*.png at the end")] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
-    """Run a controller against the house behind an MQTT broker (or `pems emulate`)."""
+    """Run a controller against the house behind an MQTT broker (or `pems emulate`).
+
+    `pems live finish RUN_DIR` turns the directory of a run whose controller crashed into a finished one.
+    """
     from twin.cli import console, fail, kpi_table
 
+    if ctx.invoked_subcommand is not None:
+        return
     try:
+        missing = [f"--{name}" for name, value in (("config", config), ("controller", controller), ("mode", mode),
+                                                   ("out", out)) if value is None]
+        if missing:
+            raise ConfigError(f"pems live needs {', '.join(missing)} (or: pems live finish RUN_DIR)")
         _logging(log_level)
         from hardware.config import load_live_config
-        from hardware.live.runner import run_live
+        from hardware.live.runner import LiveRun, LiveRunOptions
         from twin.progress import DelayedProgress
 
         if mode.lower() not in MODES:
@@ -79,14 +100,16 @@ def live(
             raise ConfigError(f"--speed {speed} is outside [0.01, 100000]")
         live_config = load_live_config(config)
         with _stop_on_sigterm(), DelayedProgress(f"live {mode.lower()} × {controller}") as progress:
-            result = run_live(live_config, controller, RolloutMode(mode.lower()), out,
-                              duration_s=None if duration_h is None else duration_h * 3600.0, speed=speed, seed=seed,
-                              progress=progress, plots=plots)
+            options = LiveRunOptions(controller, RolloutMode(mode.lower()), out, speed=speed, seed=seed, plots=plots,
+                                     duration_s=None if duration_h is None else duration_h * 3600.0)
+            result = LiveRun(live_config, options, progress=progress).run()
     except TwinError as exc:
         raise fail(str(exc)) from None
     if result.kpis:
         console.print(kpi_table(f"live {mode.lower()} × {controller}", result.kpis))
-    console.print(f"{result.meta['status']}: {result.meta['intervals']} intervals; wrote {out}/")
+    warning = result.meta.get("coverage_warning")
+    console.print(f"{result.meta['status']}: {result.meta['intervals']} intervals"
+                  + (f" ({warning})" if warning else "") + f"; wrote {out}/")
 
 
 def emulate(
@@ -143,10 +166,30 @@ def emulate(
     typer.echo(json.dumps(emulator.summary()))  # last line: one JSON object
 
 
+def finish(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory of a live run whose controller crashed")],
+    plots: Annotated[bool, typer.Option(help="Write plots/*.png")] = True,
+) -> None:
+    """Consolidate a crashed live run (log.parquet, kpis.json, plots) and mark it as ended by a crash."""
+    from twin.cli import console, fail
+
+    try:
+        from hardware.live.finish import finish_run
+
+        meta = finish_run(run_dir, plots=plots)
+    except TwinError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"{meta['status']} (finished by `pems live finish`): {meta['intervals']} intervals; "
+                  f"wrote {run_dir}/")
+
+
 def register(app: typer.Typer) -> None:
-    """The ``pems.cli`` entry point: add ``live`` and ``emulate`` to the ``pems`` command (once)."""
-    known = {c.name for c in app.registered_commands}
+    """The ``pems.cli`` entry point: add ``live`` (and ``live finish``) and ``emulate`` to ``pems`` (once)."""
+    known = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     if "live" not in known:
-        app.command("live")(live)
+        group = typer.Typer(add_completion=False)
+        group.callback(invoke_without_command=True)(live)
+        group.command("finish")(finish)
+        app.add_typer(group, name="live")
     if "emulate" not in known:
         app.command("emulate")(emulate)

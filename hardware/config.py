@@ -143,6 +143,8 @@ class MaxAgeConfig:
     """How old each reading may be before it is stale [house s] (docs/failsafe.md F4: about 3× its period).
 
     ``max_clock_skew_s``: a reading stamped further than this in the future is rejected.
+    ``max_implausible_stamp_s``: a live reading stamped further than this from its receipt (either
+    way) is dropped at the boundary and counted, and not taken as a measure of the device's clock.
     """
 
     room_temperature_s: Seconds = 300.0
@@ -154,6 +156,12 @@ class MaxAgeConfig:
     ev_charger_s: Seconds = 60.0
     ev_car_s: Seconds = 900.0
     max_clock_skew_s: Seconds = 30.0
+    max_implausible_stamp_s: Seconds = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.max_implausible_stamp_s <= self.max_clock_skew_s:
+            raise ValueError(f"max_implausible_stamp_s = {self.max_implausible_stamp_s:g} must be above "
+                             f"max_clock_skew_s = {self.max_clock_skew_s:g} (a skew must be measurable to be reported)")
 
 
 @with_config(_STRICT)
@@ -223,6 +231,8 @@ class FailsafeConfig:
     change nobody commanded holds that device off for ``override_hold_s`` house seconds.
     ``state_file`` keeps sequence numbers, the last plan and the safety layer's history across
     restarts (empty: nothing is kept; sequence numbers then rely on the wall clock).
+    ``no_readings_alert_s``: connected this long without a single accepted reading raises an
+    alert (an ACL that silently drops the devices' publishes looks exactly like this).
     """
 
     heartbeat_s: Annotated[float, Field(ge=0.05, le=60.0)] = 1.0
@@ -236,6 +246,7 @@ class FailsafeConfig:
     readback_timeout_s: Annotated[float, Field(ge=0.05, le=3600.0)] = 5.0
     readback_retries: Annotated[int, Field(ge=0, le=10)] = 2
     override_hold_s: Annotated[float, Field(ge=0.0, le=7 * 86400.0)] = 3600.0
+    no_readings_alert_s: Annotated[float, Field(ge=0.5, le=86400.0)] = 60.0
     state_file: Name = ""
 
     def __post_init__(self) -> None:

@@ -106,6 +106,20 @@ class RunLogRecorder:
     def __len__(self) -> int:
         return len(self._rows)
 
+    @property
+    def last_row(self) -> RunLogRow | None:
+        """The interval recorded last (a durable log journals it as it comes)."""
+        return self._rows[-1] if self._rows else None
+
+    @property
+    def tz(self) -> tzinfo | None:
+        return self._tz
+
+    def append_row(self, row: RunLogRow, tz: tzinfo | None) -> None:
+        """Add an interval read back from a journal (see ``hardware.live.log``)."""
+        self._tz = tz
+        self._rows.append(row)
+
     def record(self, start: datetime, obs: Observation, command: Command | None, decide_time_s: float,
                interval: IntervalRecord) -> None:
         if command is None:

@@ -4,14 +4,29 @@ Every ``decision_interval_s`` the loop observes the plant, asks the controller, 
 command through the safety filter and applies it; at the end of each interval it records
 what the plant metered. The same loop runs on ``simpy.Environment`` (simulation) and
 ``simpy.rt.RealtimeEnvironment`` (live).
+
+Observers: everything a run publishes or stores about its decisions hangs on one hook
+-----------------------------------------------------------------------------------
+A :class:`DecisionObserver` is told of every decision right after the command reached the plant
+(``on_decision(time, obs, command, info)``: the decision instant, what the controller saw, the
+command as applied, and a :class:`PlanInfo` with the controller's own proposal, the advice and
+the decision time) and once when the run is over (``on_end(status)``). The plant only observes
+and applies; the plan on ``pems/plan``, the command journal, the event log, an InfluxDB writer
+or a Parquet history are observers. Observers run in the loop, so one must return quickly (a
+slow output queues its work and writes it from a thread of its own); an observer that raises is
+logged and skipped — an output never stops the house being controlled. ``on_end`` is called by
+whoever drives the loop (:func:`simulate`, the live runner) with ``"finished"``, ``"interrupted"``,
+``"failed: …"`` or ``"crashed"``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import pandas as pd
@@ -26,10 +41,53 @@ from twin.runlog import RunLogRecorder
 from twin.safety import SafetyLayer
 from twin.scenario import PerfectForecasts, Scenario
 
+log = logging.getLogger(__name__)
+
 #: ``(command, observation) -> command``: the last word before a command reaches a plant.
 SafetyFilter = Callable[[Command, Observation], Command]
 #: Called now and then with ``(done_s, total_s)``.
 ProgressFn = Callable[[float, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInfo:
+    """What an observer may want to know about a decision besides the command applied.
+
+    ``proposed`` is the controller's command before the safety filter; ``advice`` the command
+    as the full-rollout envelope would have sent it (equal to the applied command unless the
+    run is in a restricted rollout mode); ``decide_s`` the controller's wall time [s].
+    """
+
+    proposed: Command
+    advice: Command
+    decide_s: float
+
+
+class DecisionObserver(Protocol):
+    """Told of every decision of a run, and of its end (see the module docstring)."""
+
+    def on_decision(self, time: datetime, obs: Observation, command: Command, info: PlanInfo) -> None: ...
+
+    def on_end(self, status: str) -> None: ...
+
+
+def notify_decision(observers: Sequence[DecisionObserver], obs: Observation, command: Command,
+                    info: PlanInfo) -> None:
+    """Tell every observer; one that raises is logged and the others still hear of the decision."""
+    for observer in observers:
+        try:
+            observer.on_decision(obs.time, obs, command, info)
+        except Exception:  # noqa: BLE001 - an output must never stop control
+            log.exception("observer %s failed on the decision at %s", type(observer).__name__, obs.time)
+
+
+def notify_end(observers: Sequence[DecisionObserver], status: str) -> None:
+    """``on_end(status)`` for every observer; one that raises is logged, the others still end."""
+    for observer in observers:
+        try:
+            observer.on_end(status)
+        except Exception:  # noqa: BLE001 - one output's failure must not lose the others' ends
+            log.exception("observer %s failed at the end of the run", type(observer).__name__)
 
 
 class MeteredPlant(Protocol):
@@ -73,8 +131,12 @@ class RunResult:
 
 def control_loop(env: simpy.Environment, plant: MeteredPlant, controller: Controller, interval_s: float,
                  end_s: float, recorder: RunLogRecorder, safety: SafetyFilter | None = None,
-                 progress: ProgressFn | None = None) -> Generator[simpy.Event, Any, None]:
-    """SimPy process: decide, apply, wait, record — until ``end_s`` on the env's clock."""
+                 progress: ProgressFn | None = None, observers: Sequence[DecisionObserver] = (),
+                 advisor: SafetyFilter | None = None) -> Generator[simpy.Event, Any, None]:
+    """SimPy process: decide, apply, tell the observers, wait, record — until ``end_s`` on the env's clock.
+
+    ``advisor`` gives the advice of :class:`PlanInfo` (by default the applied command itself).
+    """
     start_env = env.now
     total = end_s - start_env
     if not math.isfinite(total):
@@ -86,9 +148,13 @@ def control_loop(env: simpy.Environment, plant: MeteredPlant, controller: Contro
         t0 = time.perf_counter()
         command = controller.decide(obs)
         decide_s = time.perf_counter() - t0
+        proposed = command
         if safety is not None:
             command = safety(command, obs)
         plant.apply(command)
+        if observers:
+            advice = advisor(proposed, obs) if advisor is not None else command
+            notify_decision(observers, obs, command, PlanInfo(proposed, advice, decide_s))
         yield env.timeout(min(interval_s, end_s - env.now))
         recorder.record(obs.time, obs, command, decide_s, plant.take_interval())
         k += 1
@@ -100,12 +166,13 @@ def control_loop(env: simpy.Environment, plant: MeteredPlant, controller: Contro
 
 def simulate(house: HouseConfig, scenario: Scenario, controller: Controller, settings: RunSettings | None = None,
              *, controller_name: str = "", safety: SafetyFilter | None = None,
-             progress: ProgressFn | None = None) -> RunResult:
+             progress: ProgressFn | None = None, observers: Sequence[DecisionObserver] = ()) -> RunResult:
     """Run ``controller`` on the twin of ``house`` through ``scenario``; return the log and KPIs.
 
     A controller with ``perfect_foresight = True`` (an oracle) is shown the actual future
     instead of the scenario's issued forecasts. Every command passes ``safety`` (by default a
-    fresh :class:`~twin.safety.SafetyLayer` with the house's envelopes) before the plant.
+    fresh :class:`~twin.safety.SafetyLayer` with the house's envelopes) before the plant;
+    ``observers`` hear of every decision and of the end, as in a live run.
     """
     settings = settings or RunSettings()
     if getattr(controller, "perfect_foresight", False):
@@ -117,9 +184,14 @@ def simulate(house: HouseConfig, scenario: Scenario, controller: Controller, set
     recorder = RunLogRecorder(house.room_names)
     safety = safety if safety is not None else SafetyLayer(house)
     env.process(control_loop(env, plant, controller, settings.decision_interval_s, plant.duration_s, recorder,
-                             safety, progress))
+                             safety, progress, observers))
     wall0 = time.perf_counter()
-    env.run()
+    try:
+        env.run()
+    except BaseException as exc:
+        notify_end(observers, "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {exc}")
+        raise
+    notify_end(observers, "finished")
     wall_s = time.perf_counter() - wall0
     log = recorder.to_frame()
     kpis = compute_kpis(log, house)

@@ -1,7 +1,8 @@
 """How the emulated devices take commands: leases, sequence numbers, and their local rules.
 
 Each device remembers the last sequence number it accepted and ignores anything not newer
-(QoS 1 may deliver twice, docs/failsafe.md F7). A lease ends at the earlier of ``until`` and receipt +
+(QoS 1 may deliver twice, docs/failsafe.md F7), or newer beyond bounds (``hardware.wire.sequence``: a
+poisoned number must not lock a device). A lease ends at the earlier of ``until`` and receipt +
 ``ttl_s`` (a clock that is off cannot stretch it, F8). When no lease holds, the device follows
 its own rule: a room's relay its local thermostat, the inverter SELF_CONSUMPTION, the charger
 its default. Pure bookkeeping: no MQTT and no SimPy here.
@@ -10,12 +11,14 @@ its default. Pure bookkeeping: no MQTT and no SimPy here.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from hardware.plant.clock import HouseClock
 from hardware.wire.schemas import HeatingCommand, Lease
+from hardware.wire.sequence import refusal
 from twin.config import LocalThermostatConfig
 
 
@@ -28,8 +31,9 @@ class LeaseSlot:
 
     def offer(self, payload: Lease, now_s: float, clock: HouseClock) -> str | None:
         """Take the lease of ``payload`` received at ``now_s``; the reason when it is refused."""
-        if payload.seq <= self.last_seq:
-            return "old_seq"
+        reason = refusal(self.last_seq, payload.seq, time.time())  # the controller runs on this machine's clock
+        if reason is not None:
+            return reason
         end_s = min(clock.seconds(payload.until), now_s + payload.ttl_s)
         if end_s <= now_s:
             return "expired"

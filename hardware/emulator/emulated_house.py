@@ -25,34 +25,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import simpy
 
+from hardware.config import BrokerConfig
 from hardware.devices.ev_charger import charger_payload_power_kw
 from hardware.devices.growatt import battery_command_of
-from hardware.plant.clock import HouseClock
-from hardware.config import BrokerConfig
 from hardware.emulator.devices import LeaseSlot, RelayBank, local_thermostat
 from hardware.emulator.readings import DeviceStates, MeterTotals, house_readings
-from hardware.wire.mqtt import Message, MqttLink
+from hardware.emulator.schedule import PRE_DEPARTURE_S, sample_times, scenario_window
+from hardware.plant.clock import HouseClock
 from hardware.plant.readings import DropCounter
+from hardware.wire.mqtt import Message, MqttLink
 from hardware.wire.schemas import COMMAND_SCHEMAS, ControllerStatus, EmulatorClock, PayloadError, dump, parse_payload
 from hardware.wire.topics import READING_KEYS, TopicMap
 from twin.config import HouseConfig
 from twin.contracts import Command
-from twin.errors import ConfigError
 from twin.house import SimHouse
 from twin.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
-#: Seconds before a departure at which the car's last state is published: what it still needs then is
-#: booked as unmet. Short enough that a car charging at 11 kW gains < 1e-6 kWh meanwhile (1 ms was 3e-6 kWh,
-#: visible in the MPC's parity KPIs); long enough for the payload's microsecond timestamp to tell the two
-#: readings apart, and above the live runner's ``SAMPLE_TOLERANCE_S`` so that it is not taken for the
-#: reading at the departure instant.
-PRE_DEPARTURE_S = 1e-4
-
+__all__ = ["PRE_DEPARTURE_S", "CommandRecord", "HouseEmulator", "sample_times", "scenario_window"]
 
 @dataclass(frozen=True, slots=True)
 class CommandRecord:
@@ -65,35 +58,10 @@ class CommandRecord:
     lag_wall_s: float | None = None  # from the decision (its ``ts``) to its handling here, on the wall clock
 
 
-def scenario_window(scenario: Scenario, start: str | None = None, hours: float | None = None) -> Scenario:
-    """The part of ``scenario`` from ``start`` (ISO 8601; local to the scenario without an offset) for ``hours``."""
-    if start is None and hours is None:
-        return scenario
-    try:
-        begin = pd.Timestamp(start) if start is not None else scenario.start
-    except ValueError:
-        raise ConfigError(f"--start {start!r} is not an ISO 8601 time") from None
-    begin = begin.tz_localize(scenario.tz) if begin.tzinfo is None else begin.tz_convert(scenario.tz)
-    if not scenario.start <= begin < scenario.end:
-        raise ConfigError(f"--start {begin} is outside the scenario [{scenario.start}, {scenario.end})")
-    if hours is not None and not 0 < hours <= 24 * 3660:
-        raise ConfigError(f"--hours {hours} must be positive")
-    end = begin + pd.Timedelta(hours=hours) if hours is not None else scenario.end
-    return scenario.window(begin, min(end, scenario.end))
-
-
-def sample_times(scenario: Scenario, period_s: float) -> list[float]:
-    """House seconds at which the emulator publishes every reading."""
-    end = scenario.duration_s
-    steps = np.arange(len(scenario.index)) * scenario.step_s  # inputs change at each data point
-    times = set(np.arange(0.0, end, period_s).tolist()) | set(steps.tolist()) | {end}
-    start = scenario.start.timestamp()
-    for s in scenario.ev_sessions:
-        for t in (s.arrival.timestamp() - start, s.departure.timestamp() - start - PRE_DEPARTURE_S,
-                  s.departure.timestamp() - start):
-            if 0.0 <= t <= end:
-                times.add(t)
-    return sorted(times)
+#: Wall seconds without the controller's heartbeat after which the emulated devices fall back.
+HEARTBEAT_TIMEOUT_S = 5.0
+#: How often the play loop wakes at least, to notice a silence [wall s].
+HEARTBEAT_CHECK_S = 0.25
 
 
 class HouseEmulator:
@@ -101,7 +69,8 @@ class HouseEmulator:
 
     def __init__(self, house: HouseConfig, scenario: Scenario, broker: BrokerConfig, topics: TopicMap,
                  speed: float = 1.0, publish_period_s: float = 60.0, start_delay_s: float = 2.0,
-                 journal: Path | None = None, client_id: str = "pems-emulator") -> None:
+                 journal: Path | None = None, client_id: str = "pems-emulator",
+                 heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S) -> None:
         if not (math.isfinite(speed) and 0.01 <= speed <= 100_000):
             raise ValueError(f"speed = {speed!r} is outside [0.01, 100000]")
         if not 1.0 <= publish_period_s <= 3600.0:
@@ -127,14 +96,28 @@ class HouseEmulator:
         self._relay_wake_s = math.inf
         self._inbox: queue.Queue[tuple[str, bytes, bool]] = queue.Queue(maxsize=10_000)
         self._journal = journal.open("a", encoding="utf-8") if journal is not None else None
-        subscriptions = [*topics.command_topics(), topics.topic("controller_status")]
+        # Like the real bridges should: a device falls back to its own rule when the controller's
+        # heartbeats stop (a frozen broker or controller leaves no last will) — wall seconds.
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self._last_heartbeat: float | None = None  # time.monotonic() of the last heartbeat seen
+        subscriptions = [*topics.command_topics(), topics.topic("controller_status"), topics.topic("heartbeat")]
         # A whole house's readings go out in bursts: room for many samples in paho's queue.
         broker = dataclasses.replace(broker, max_queued_messages=10_000)
-        self.link = MqttLink(broker, subscriptions, self._on_message, client_id=client_id)
+        self.link = MqttLink(broker, subscriptions, self._on_message, client_id=client_id,
+                             on_connected=self._on_connected)
 
     # --- inbound (network thread) -------------------------------------------------------------------
 
+    def _on_connected(self) -> None:
+        """Every (re)connection: the clock again (retained), since a restarted broker may have lost it."""
+        if self.clock is not None:
+            self._announce_clock()
+
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic == self.topics.topic("heartbeat"):
+            if not retained:
+                self._last_heartbeat = time.monotonic()
+            return
         try:
             self._inbox.put_nowait((topic, payload, retained))
         except queue.Full:
@@ -167,10 +150,22 @@ class HouseEmulator:
                 return
             change = self._next_change_s()
             delay = clock.wall_s(min(due[i], change)) - time.time()
+            if self._heartbeat_lost() and clock.now_s() >= 0.0:
+                clock_s = clock.now_s()
+                while i < len(due) and due[i] <= clock_s:  # readings that are due go out first
+                    self._publish_sample(due[i])
+                    i += 1
+                self._fall_back(min(max(clock_s, self.twin.t_s), self.duration_s), "heartbeat_lost")
+                self._publish_sample(self.twin.t_s)  # the devices' own rules, reported at once
+                continue
+            early = delay > HEARTBEAT_CHECK_S  # wake up now and then to notice a silence
             try:
-                item = self._inbox.get(timeout=delay) if delay > 0 else self._inbox.get_nowait()
+                wait_s = min(delay, HEARTBEAT_CHECK_S)
+                item = self._inbox.get(timeout=wait_s) if wait_s > 0 else self._inbox.get_nowait()
             except queue.Empty:
                 item = None
+            if item is None and early:
+                continue
             if item is not None:
                 batch = [item]
                 while True:
@@ -306,13 +301,27 @@ class HouseEmulator:
         if status.state != "offline":
             return False
         # The controller is gone (its goodbye or its last will): every device to its own rule, now.
+        self._fall_back(now, "controller_offline", topic)
+        return True
+
+    def _heartbeat_lost(self) -> bool:
+        last = self._last_heartbeat
+        leased = self.battery_lease.end_s > -math.inf or self.ev_lease.end_s > -math.inf or any(
+            s.end_s > -math.inf for s in self.relays.slots)
+        return last is not None and leased and time.monotonic() - last > self.heartbeat_timeout_s
+
+    def _fall_back(self, now: float, why: str, topic: str = "") -> None:
+        """Every device to its own rule, now (the controller left, or fell silent)."""
+        self._advance(now)
         self.relays.release()
         self.battery_lease.release()
         self.ev_lease.release()
         self.twin.end_leases()
         self._relay_wake_s = math.inf
-        self._record(now, topic, "controller_offline")
-        return True
+        self._record(now, topic or self.topics.topic("heartbeat"), why)
+        if why == "heartbeat_lost":
+            log.warning("no heartbeat from the controller for %.1f s: every device back on its own rule",
+                        self.heartbeat_timeout_s)
 
     def _refresh_relays(self, t: float) -> None:
         """Hand the twin the relays' states: leased rooms as commanded, the others by their thermostat."""

@@ -36,11 +36,13 @@ class EventKind(enum.StrEnum):
     RETAINED_COMMAND = "retained_command"  # a retained …/set found (and cleared)
     FOREIGN_COMMAND = "foreign_command"  # a command published by someone else
     FOREIGN_HEARTBEAT = "foreign_heartbeat"  # another controller publishes heartbeats
+    FOREIGN_STATUS = "foreign_status"  # someone else published our pems/status (answered with our birth)
     CLOCK_SKEW = "clock_skew"
     UNKNOWN_SEQ = "unknown_seq"  # a device runs a command this controller did not send
     ENVELOPE = "envelope"  # a payload refused by the last envelope check
     OPTIM_STATUS = "optim_status"  # the planner failed or recovered
     PLAN_RESTORED = "plan_restored"  # a persisted plan found at start
+    NO_READINGS = "no_readings"  # connected, but no reading accepted for failsafe.no_readings_alert_s
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,24 +22,31 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from datetime import datetime
 
 from hardware.config import LiveConfig
 from hardware.failsafe.envelope import MODE_KEYS
 from hardware.failsafe.events import EventKind, EventLog
 from hardware.failsafe.hygiene import CommandTopicGuard
-from hardware.wire.mqtt import Message, MessageHandler, MqttLink
 from hardware.failsafe.outbox import Outbox
 from hardware.failsafe.persistence import PersistentSequence, PlannedCommand, StateStore
 from hardware.failsafe.readback import Expected, ReadbackTracker
-from hardware.plant.readings import Reading
-from hardware.wire.schemas import BatteryStatus, ChargerStatus, HeatingStatus
 from hardware.failsafe.skew import SkewMonitor
-from hardware.wire.topics import COMMAND_KEYS, Route, TopicMap
 from hardware.failsafe.watchdog import LinkState, Watchdog
+from hardware.plant.readings import Reading
+from hardware.wire.mqtt import Message, MessageHandler, MqttLink
+from hardware.wire.schemas import (
+    BatteryStatus,
+    ChargerStatus,
+    ControllerStatus,
+    HeatingStatus,
+    PayloadError,
+    parse_payload,
+)
+from hardware.wire.topics import COMMAND_KEYS, Route, TopicMap
 from twin.config import HouseConfig
-from twin.safety import RolloutMode, SafetyHistory
+from twin.safety import RolloutMode
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +88,8 @@ class FailSafe:
         self.state_store = StateStore(config.failsafe.state_file, house.name)
         self.previous = self.state_store.load()
         self.seq = PersistentSequence(self.state_store)
-        self.readback = ReadbackTracker(config.failsafe, self.events, speed)
+        self.readback = ReadbackTracker(config.failsafe, self.events, speed,
+                                        resync=lambda device, seen: self.seq.resync(seen))
         self.skew = SkewMonitor(config.max_age.max_clock_skew_s, self.events)
         self._reported: dict[str, float] = {}  # device → monotonic time of its last live status
         self._connected_house_s = -math.inf
@@ -91,7 +99,10 @@ class FailSafe:
                         + (["battery"] if house.battery and "battery_set" in kinds else [])
                         + (["ev"] if house.ev_charger and "ev_set" in kinds else []))
         heartbeats = bool(kinds)
-        self._subscriptions = [*subscriptions, topics.topic("heartbeat")]
+        # Our own status topic too: a foreign "offline" there makes every device drop our leases.
+        self._subscriptions = [*subscriptions, topics.topic("heartbeat"), topics.topic("controller_status")]
+        self._answered_mono = -math.inf  # when a foreign status or heartbeat was last answered
+        self._stopping = False
         self._command_topics = list(topics.command_topics())
         self._on_message = on_message
         self._birth, self._will = birth, will
@@ -128,6 +139,7 @@ class FailSafe:
         self.watchdog.start()
 
     def stop(self, farewell: Message | None) -> None:
+        self._stopping = True  # our own farewell is coming back: not to be answered
         link = self.watchdog.stop()
         if link is not None and link.connected.is_set():
             link.stop(farewell=farewell)
@@ -143,12 +155,42 @@ class FailSafe:
     def route(self, route: Route, topic: str, payload: bytes, retained: bool) -> bool:
         """Handle what is the fail-safe's own business; ``False`` for readings (the caller stores them)."""
         if route.key == "heartbeat":
-            self.watchdog.echo(payload)
+            if not self.watchdog.echo(payload):
+                self._answer("a heartbeat of another session on our heartbeat topic")
+            return True
+        if route.key == "controller_status":
+            self._on_controller_status(payload, retained)
             return True
         if route.key in COMMAND_KEYS:
             self.hygiene.on_message(route, topic, payload, retained)
             return True
         return False
+
+    def _on_controller_status(self, payload: bytes, retained: bool) -> None:
+        """Our own ``pems/status``: an "offline" we did not send is answered with our birth again."""
+        if retained or not payload or self._birth is None or self._stopping:
+            return  # retained: from before we subscribed (our birth replaced it); ours only if we command
+        try:
+            status = parse_payload(ControllerStatus, payload)
+        except PayloadError:
+            status = None
+        if status is not None and status.state == "online":
+            return
+        self.events.record(EventKind.FOREIGN_STATUS, "someone else published our status as "
+                           f"{'offline' if status is not None else 'unreadable'}: the devices would drop our "
+                           "leases; announcing online again", alert=True)
+        self._answer(None)
+
+    def _answer(self, why: str | None) -> None:
+        """Re-publish our birth (retained) — at most once per heartbeat period; ``why``: also an alert."""
+        now = time.monotonic()
+        if (self._birth is None or self._stopping
+                or now - self._answered_mono < self.config.failsafe.heartbeat_s):
+            return
+        self._answered_mono = now
+        if why is not None:
+            self.events.record(EventKind.FOREIGN_STATUS, f"{why}: announcing online again", alert=False)
+        self.watchdog.publish(self._birth)
 
     def on_stamp(self, key: Hashable, offset_s: float, retained: bool) -> None:
         if retained or not isinstance(key, Route) or key.key == "ev_car_status":
@@ -192,11 +234,13 @@ class FailSafe:
         return None
 
     def send(self, device: str, key: str, message: Message, expected: Expected, lease_house_s: float,
-             expiry_s: float) -> bool:
-        return self.outbox.send(device, key, message, expected, lease_house_s, expiry_s)
+             expiry_s: float, stale: Collection[str] = frozenset()) -> bool:
+        """Publish one device command now or never; ``stale``: the inputs stale at its decision."""
+        return self.outbox.send(device, key, message, expected, lease_house_s, expiry_s, stale=stale)
 
-    def save_plan(self, plan: dict[str, PlannedCommand], safety: SafetyHistory | None) -> None:
-        self.state_store.save_plan(plan, safety)
+    def save_plan(self, plan: dict[str, PlannedCommand]) -> None:
+        """Persist the latest command per device, with the safety history staged for this decision."""
+        self.state_store.save_plan(plan)
 
     def publish(self, message: Message) -> bool:
         """A non-command message (plan, optim_status): sent if connected, never in SIMULATION."""

@@ -25,10 +25,10 @@ from typing import IO
 
 from hardware.failsafe.envelope import payload_problems
 from hardware.failsafe.events import EventKind, EventLog
-from hardware.wire.mqtt import Message
 from hardware.failsafe.readback import Expected, Pending, ReadbackTracker
-from hardware.wire.schemas import COMMAND_SCHEMAS, dump, parse_payload
 from hardware.failsafe.watchdog import Watchdog
+from hardware.wire.mqtt import Message
+from hardware.wire.schemas import COMMAND_SCHEMAS, dump, parse_payload
 from twin.config import HouseConfig
 from twin.safety import RolloutMode
 
@@ -65,7 +65,7 @@ class Outbox:
         self.counts: Counter[str] = Counter()  # sent, withheld, refused, throttled, failed, retried
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
-        self.stale: Collection[str] = frozenset()  # inputs stale at the last observation
+        self._stale: Collection[str] = frozenset()  # inputs stale at the last decision (for its re-sends)
 
     def attach(self, path: Path) -> None:
         self._file = Path(path).open("a", encoding="utf-8")
@@ -77,12 +77,18 @@ class Outbox:
                 self._file = None
 
     def send(self, device: str, key: str, message: Message, expected: Expected, lease_house_s: float,
-             expiry_s: float, retry: bool = False) -> bool:
-        """Publish now or drop; ``True`` if it went out."""
+             expiry_s: float, retry: bool = False, stale: Collection[str] | None = None) -> bool:
+        """Publish now or drop; ``True`` if it went out.
+
+        ``stale`` are the inputs stale at the command's decision (the envelope is stricter without
+        them); a re-send (``None``) is checked against those of the latest decision.
+        """
+        if stale is not None:
+            self._stale = stale
         if not self.watchdog.may_command():
             self.counts["withheld"] += 1
             return False
-        problems = payload_problems(key, message.payload, self.house, self.mode, self.stale, self._now())
+        problems = payload_problems(key, message.payload, self.house, self.mode, self._stale, self._now())
         if problems:
             self.counts["refused"] += 1
             self.events.record(EventKind.ENVELOPE, f"not sent: {'; '.join(problems)}", device, alert=True)

@@ -7,9 +7,9 @@ so a reused number would be a lost command, and an old plan replayed a duplicate
 
 The state file is JSON, replaced atomically (write a temporary sibling, fsync, rename, fsync
 the folder): a crash leaves the old file or the new one, never half of either. Sequence
-numbers are reserved ahead (:data:`SEQ_HEADROOM`) so that the file is written about every ten
-minutes for them, not for every command; a restart continues above the reservation even if the
-wall clock went backwards. The plan (last command per device) and the safety layer's history
+numbers (a session epoch and a counter, ``hardware.wire.sequence``) are reserved ahead
+(:data:`SEQ_HEADROOM`) so that the file is written rarely for them, not for every command; a
+restart starts an epoch newer than the reservation's even if the wall clock went backwards. The plan (last command per device) and the safety layer's history
 (relay changes, battery mode, EV current: minimum on/off times hold across a restart) are
 written before each decision's commands go out.
 """
@@ -25,11 +25,12 @@ from typing import Any
 
 from hardware.devices import SequenceCounter
 from hardware.errors import LiveError
+from hardware.wire.sequence import compose, split
 from twin.output import write_atomically
 from twin.safety import SafetyHistory
 
 FORMAT_VERSION = 1
-#: Sequence numbers reserved ahead of use: ten minutes of the µs clock they are seeded from.
+#: Sequence numbers reserved ahead of use (counter values of the session epoch, ``hardware.wire.sequence``).
 SEQ_HEADROOM = 600_000_000
 
 
@@ -89,6 +90,7 @@ class StateStore:
         self.writes = 0
         self._lock = threading.Lock()
         self._state = ControllerState(house=house, seq_reserved=-1)
+        self._staged_safety: SafetyHistory | None = None
 
     def load(self) -> ControllerState | None:
         """The state a previous run left (``None`` if there is none); a file that does not parse is an error."""
@@ -126,30 +128,62 @@ class StateStore:
             if seq > self._state.seq_reserved:
                 self._write(replace(self._state, seq_reserved=seq + SEQ_HEADROOM, saved_wall_s=time.time()))
 
-    def save_plan(self, plan: dict[str, PlannedCommand], safety: SafetyHistory | None) -> None:
-        """Persist the latest command per device (merged into the previous plan) and the safety history."""
+    def stage_safety(self, safety: SafetyHistory | None) -> None:
+        """The safety history after this decision's filter: written with the decision's plan."""
+        with self._lock:
+            self._staged_safety = safety
+
+    def save_plan(self, plan: dict[str, PlannedCommand], safety: SafetyHistory | None = None) -> None:
+        """Persist the latest command per device (merged into the previous plan) and the safety history.
+
+        ``safety`` defaults to the history staged by :meth:`stage_safety` (the live safety filter
+        stages it before the plant applies the command, so both reach the disk in one write).
+        """
         with self._lock:
             merged = {p.device: p for p in self._state.plan}
             merged.update(plan)
-            self._write(replace(self._state, plan=tuple(merged[d] for d in sorted(merged)), safety=safety,
+            history = safety if safety is not None else self._staged_safety
+            self._write(replace(self._state, plan=tuple(merged[d] for d in sorted(merged)), safety=history,
                                  saved_wall_s=time.time()))
 
 
 class PersistentSequence(SequenceCounter):
-    """Sequence numbers that never repeat across restarts: above the persisted reservation and the clock."""
+    """Sequence numbers of one session epoch (``hardware.wire.sequence``) that never repeat across restarts.
+
+    The epoch is the wall clock at the start, and always newer than any epoch the persisted
+    reservation covers (a restart within the same second still gets a newer one);
+    :meth:`resync` starts a newer epoch during the run (a device reported a number we never sent).
+    """
 
     def __init__(self, store: StateStore) -> None:
-        super().__init__(max(store.state.seq_reserved + 1, time.time_ns() // 1000))
+        previous_epoch = split(store.state.seq_reserved)[0] if store.state.seq_reserved >= 0 else -1
+        self.epoch = max(int(time.time()), previous_epoch + 1)
+        super().__init__(compose(self.epoch, 0))
         self.store = store
         self._lock = threading.Lock()
+        self.resyncs = 0
 
     def next(self) -> int:
         with self._lock:
-            value = super().next()
+            self._last += 1
+            if split(self._last)[0] != self.epoch:  # the counter ran out: a new epoch
+                self.epoch += 1
+                self._last = compose(self.epoch, 1)
+            value = self._last
             self.store.reserve(value)
             return value
+
+    def resync(self, seen: int) -> int:
+        """Start an epoch newer than ours, the clock's and ``seen``'s (a number a device took); the new epoch."""
+        with self._lock:
+            self.epoch = max(self.epoch + 1, int(time.time()), split(seen)[0] + 1)
+            self._last = compose(self.epoch, 0)
+            self.resyncs += 1
+            return self.epoch
 
     def at_least(self, seq: int) -> None:
         """Continue above ``seq`` (a number a device reported: never reuse it)."""
         with self._lock:
-            self._last = max(self._last, seq)
+            if seq > self._last:
+                self.epoch = max(self.epoch, split(seq)[0])
+                self._last = seq

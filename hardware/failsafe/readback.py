@@ -14,6 +14,13 @@ sequence number this controller never sent is being commanded by someone else: a
 back off too. A device back on its own rule (``source: "local"``, or its lease over) is not an
 override. Times are ``time.monotonic()`` wall seconds; leases and holds are converted from
 house seconds with the clock's speed.
+
+One message never holds a device off: an override (a contradiction, ``source: "manual"``, an
+unknown sequence number) must be seen in :data:`CORROBORATION` consecutive live statuses of the
+device; a status that shows nothing wrong in between starts the count again. And a hold is
+capped: it ends after ``override_hold_s`` or as soon as the device reports, in a live status,
+that it is back under its own rule or ours (``source`` "local" or "pems" with no unknown
+sequence number) — so a spoofed pair of statuses costs at most one status period of control.
 """
 
 from __future__ import annotations
@@ -26,6 +33,11 @@ from dataclasses import dataclass, field
 from hardware.config import FailsafeConfig
 from hardware.failsafe.events import EventKind, EventLog
 from hardware.wire.schemas import BatteryStatus, ChargerStatus, HeatingStatus, Status
+
+#: Consecutive live statuses that must show an override before the controller backs off.
+CORROBORATION = 2
+#: How long a device whose last status looked like an override waits for the next one [house s].
+SUSPECT_WAIT_S = 120.0
 
 #: What a device's status must show for a command to count as done: field → value.
 Expected = Mapping[str, object]
@@ -63,6 +75,7 @@ class ReadbackStats:
     retries: int = 0
     missing: int = 0
     overrides: int = 0
+    uncorroborated: int = 0  # statuses that looked like an override, not (yet) seen twice in a row
     latencies_s: list[float] = field(default_factory=list)  # first send → confirmation [wall s]
 
 
@@ -96,8 +109,10 @@ Resend = Callable[[Pending], "int | None"]
 class ReadbackTracker:
     """Thread-safe: commands are registered by the control loop, statuses arrive on paho's thread."""
 
-    def __init__(self, failsafe: FailsafeConfig, events: EventLog, speed: float = 1.0) -> None:
+    def __init__(self, failsafe: FailsafeConfig, events: EventLog, speed: float = 1.0,
+                 resync: Callable[[str, int], None] | None = None) -> None:
         self.config = failsafe
+        self.resync = resync  # ``resync(device, seen_seq)``: a newer epoch for our sequence numbers
         self.events = events
         self.speed = speed
         self.stats = ReadbackStats()
@@ -106,6 +121,7 @@ class ReadbackTracker:
         self._confirmed: dict[str, Confirmed] = {}
         self._hold_until: dict[str, float] = {}
         self._known_seqs: dict[str, int] = {}  # device → the last seq this controller sent it
+        self._suspect: dict[str, tuple[int, float]] = {}  # device → (statuses that look like an override, since)
 
     # --- the control loop -----------------------------------------------------------------------------
 
@@ -140,9 +156,16 @@ class ReadbackTracker:
             self._confirmed[device] = Confirmed(seq, dict(expected), lease_end_mono, lease_wall_s)
 
     def held_off(self, device: str, now: float | None = None) -> bool:
+        """Not to be commanded now: held after an override, or its last status looked like one.
+
+        A suspect device waits for its next status (at most one status period), so that a command
+        does not cross the second status that would confirm the override.
+        """
         now = time.monotonic() if now is None else now
         with self._lock:
-            return self._hold_until.get(device, -1.0) > now
+            suspect = self._suspect.get(device)
+            waiting = suspect is not None and now - suspect[1] < SUSPECT_WAIT_S / self.speed
+            return self._hold_until.get(device, -1.0) > now or waiting
 
     def held_devices(self, now: float | None = None) -> list[str]:
         now = time.monotonic() if now is None else now
@@ -164,37 +187,71 @@ class ReadbackTracker:
         seq = getattr(status, "seq", None)
         source = getattr(status, "source", None)
         with self._lock:
-            if self._hold_until.get(device, -1.0) > now:
-                return
             known = self._known_seqs.get(device)
-            if seq is not None and known is not None and seq > known:
-                self._override(device, now, EventKind.UNKNOWN_SEQ,
-                               f"reports sequence number {seq}, newer than any this controller sent ({known}): "
-                               f"someone else commands it")
+            unknown_seq = seq is not None and known is not None and seq > known
+            if self._hold_until.get(device, -1.0) > now:
+                if source in ("local", "pems") and not unknown_seq:
+                    del self._hold_until[device]  # back under its own rule or ours: the hold ends here
+                    self.events.record(EventKind.OVERRIDE, f"reports source {source!r} again: commanding it "
+                                       f"again", device)
+                    self._suspect.pop(device, None)
                 return
-            if source == "manual":
-                self._override(device, now, EventKind.OVERRIDE, f"reports a manual override ({status_fields(status)})")
+            suspicion = self._suspicion(device, status, seq, source, unknown_seq, known, now)
+            if suspicion is None:
+                self._suspect.pop(device, None)
+                self._confirm(device, status, seq, now)
                 return
-            pending = self._pending.get(device)
-            if pending is not None and self._answers(status, seq, pending):
-                if confirms(status, pending.expected):
-                    del self._pending[device]
-                    self._confirmed[device] = Confirmed(pending.seq, pending.expected, pending.lease_end_mono,
-                                                        pending.lease_end_mono - pending.sent_mono)
-                    self.stats.confirmed += 1
-                    self.stats.latencies_s.append(now - pending.first_sent_mono)
-                elif seq is not None and seq == pending.seq and contradicts(status, pending.expected):
-                    self._override(device, now, EventKind.OVERRIDE,
-                                   f"took command {seq} but shows {status_fields(status)}, not {pending.expected}")
+            kind, message = suspicion
+            count = self._suspect.get(device, (0, now))[0] + 1
+            if count < CORROBORATION:
+                self._suspect[device] = (count, now)  # one status proves nothing yet; the next one settles it
+                self.stats.uncorroborated += 1
                 return
-            confirmed = self._confirmed.get(device)
-            if confirmed is None or source == "local" or (seq is not None and seq != confirmed.seq):
+            self._suspect.pop(device, None)
+            if kind is EventKind.UNKNOWN_SEQ and self.resync is not None and seq is not None:
+                # The device took a number we never sent: ours now look old to it. Holding off would
+                # finish the attacker's work; a newer epoch outranks that number (hardware.wire.sequence).
+                self._known_seqs[device] = seq
+                self._pending.pop(device, None)
+                self._confirmed.pop(device, None)
+                self.events.record(kind, f"{message}; starting a new sequence epoch", device, alert=True)
+                self.resync(device, seq)
                 return
-            in_force = now < confirmed.lease_end_mono - LEASE_MARGIN * confirmed.lease_wall_s
-            if in_force and contradicts(status, confirmed.expected):
-                self._override(device, now, EventKind.OVERRIDE,
-                               f"changed to {status_fields(status)} under our lease (command {confirmed.seq} "
-                               f"asked {confirmed.expected}) with no new command")
+            self._override(device, now, kind, message)
+
+    def _suspicion(self, device: str, status: Status, seq: int | None, source: str | None, unknown_seq: bool,
+                   known: int | None, now: float) -> tuple[EventKind, str] | None:
+        """What in this status looks like someone else ruling the device (``None``: nothing)."""
+        if unknown_seq:
+            return EventKind.UNKNOWN_SEQ, (f"reports sequence number {seq}, newer than any this controller sent "
+                                           f"({known}): someone else commands it")
+        if source == "manual":
+            return EventKind.OVERRIDE, f"reports a manual override ({status_fields(status)})"
+        pending = self._pending.get(device)
+        if pending is not None and self._answers(status, seq, pending):
+            if (not confirms(status, pending.expected) and seq is not None and seq == pending.seq
+                    and contradicts(status, pending.expected)):
+                return EventKind.OVERRIDE, (f"took command {seq} but shows {status_fields(status)}, "
+                                            f"not {pending.expected}")
+            return None
+        confirmed = self._confirmed.get(device)
+        if confirmed is None or source == "local" or (seq is not None and seq != confirmed.seq):
+            return None
+        in_force = now < confirmed.lease_end_mono - LEASE_MARGIN * confirmed.lease_wall_s
+        if in_force and contradicts(status, confirmed.expected):
+            return EventKind.OVERRIDE, (f"changed to {status_fields(status)} under our lease (command "
+                                        f"{confirmed.seq} asked {confirmed.expected}) with no new command")
+        return None
+
+    def _confirm(self, device: str, status: Status, seq: int | None, now: float) -> None:
+        """A status that answers the pending command with the commanded state confirms it."""
+        pending = self._pending.get(device)
+        if pending is not None and self._answers(status, seq, pending) and confirms(status, pending.expected):
+            del self._pending[device]
+            self._confirmed[device] = Confirmed(pending.seq, pending.expected, pending.lease_end_mono,
+                                                pending.lease_end_mono - pending.sent_mono)
+            self.stats.confirmed += 1
+            self.stats.latencies_s.append(now - pending.first_sent_mono)
 
     @staticmethod
     def _answers(status: Status, seq: int | None, pending: Pending) -> bool:

@@ -1,9 +1,13 @@
 """Clock skew between the controller and each device, measured from their timestamped status (docs/failsafe.md F8).
 
-A status stamped ``ts`` by the device and received at controller time ``t`` says
-``skew ≥ ts − t`` (the message took some time to travel, never negative time), so the largest
-``ts − t`` over the last :data:`WINDOW` live (non-retained) readings estimates the device
-clock's offset from ours [house s]. Beyond ``limit_s`` the device's clock is not trusted: an
+A status stamped ``ts`` by the device and received at controller time ``t`` gives ``ts − t``,
+the device clock's offset from ours plus (minus) the message's travel time. The **median** of
+``ts − t`` over the last :data:`WINDOW` live (non-retained) readings estimates the offset
+[house s] — not the maximum, so that one reading with a wild stamp (a bridge's bug, a replayed
+message, an attacker's year 9999) moves nothing once the device has reported once (the lower
+median of an even count is the middle reading nearer our clock, never the mean of the two).
+Stamps beyond ``max_implausible_s`` never get here: the reading store drops them at the boundary
+and counts them as ``implausible_timestamp``. Beyond ``limit_s`` the device's clock is not trusted: an
 alert is raised, and the controller stops commanding that device (its readings then look
 stale or "from the future" anyway, so it is left to its own rules) until the skew is back
 within the limit. Commands never depend on the device's clock for their length: a lease is
@@ -15,10 +19,21 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Iterable
 
 from hardware.failsafe.events import EventKind, EventLog
 
-WINDOW = 20
+#: Live readings per device whose offsets the estimate is the median of.
+WINDOW = 9
+
+
+def robust_offset(samples: Iterable[float]) -> float:
+    """The median; of an even count, the middle value nearer zero (one wild reading never moves it)."""
+    ordered = sorted(samples)
+    n = len(ordered)
+    if n % 2:
+        return ordered[n // 2]
+    return min(ordered[n // 2 - 1], ordered[n // 2], key=abs)
 
 
 class SkewMonitor:
@@ -38,7 +53,7 @@ class SkewMonitor:
         with self._lock:
             samples = self._samples.setdefault(device, deque(maxlen=WINDOW))
             samples.append(offset_s)
-            estimate = max(samples)
+            estimate = robust_offset(samples)
             over = abs(estimate) > self.limit_s
             changed = over != (device in self._over)
             if changed:
@@ -55,7 +70,7 @@ class SkewMonitor:
         """The estimated offset of ``device``'s clock from ours [house s] (NaN before any reading)."""
         with self._lock:
             samples = self._samples.get(device)
-            return max(samples) if samples else math.nan
+            return robust_offset(samples) if samples else math.nan
 
     def untrusted(self, device: str) -> bool:
         with self._lock:
@@ -63,4 +78,4 @@ class SkewMonitor:
 
     def estimates(self) -> dict[str, float]:
         with self._lock:
-            return {d: max(s) for d, s in self._samples.items() if s}
+            return {d: robust_offset(s) for d, s in self._samples.items() if s}

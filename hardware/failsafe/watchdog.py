@@ -165,13 +165,13 @@ class Watchdog:
             self._lost_at = time.monotonic()
         self._wake.set()
 
-    def echo(self, payload: bytes) -> None:
-        """A message on the heartbeat topic: ours coming back, or someone else's."""
+    def echo(self, payload: bytes) -> bool:
+        """A message on the heartbeat topic: ours coming back (``True``), or someone else's (``False``)."""
         now = time.monotonic()
         try:
             beat = parse_payload(Heartbeat, payload)
         except PayloadError:
-            return  # a malformed heartbeat proves nothing
+            return True  # a malformed heartbeat proves nothing
         if beat.session != self.session:
             n = self.events.counts[EventKind.FOREIGN_HEARTBEAT.value]
             if n < 3 or n % 100 == 0:  # another controller beats every second: do not flood the log
@@ -179,9 +179,10 @@ class Watchdog:
                                    f"controller on this broker?", alert=n == 0)
             else:
                 self.events.count(EventKind.FOREIGN_HEARTBEAT)
-            return
+            return False
         if self._sent.get(beat.n) == payload:
             self._last_echo = now
+        return True
 
     # --- the watchdog thread --------------------------------------------------------------------------
 

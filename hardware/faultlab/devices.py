@@ -7,7 +7,9 @@ be safe, written out as the reference the fault-injection suite measures against
   device's own monotonic clock (so no clock skew can stretch it), then the device returns to
   its **local rule** (relay → room thermostat, inverter → self-consumption, charger → stop);
 * it takes a command only with a **higher sequence number** than the last it took (QoS 1 may
-  deliver twice; an old command replayed changes nothing), never a **retained** one (ghost
+  deliver twice; an old command replayed changes nothing) — within bounds
+  (``hardware.wire.sequence``: a newer session epoch not ahead of the controller's clock, or a
+  counter jump of at most ``MAX_COUNTER_JUMP``), never a **retained** one (ghost
   switching), never one **older** than ``max_command_age_s`` — its age measured against the
   controller's clock, which the device learns from the controller's heartbeats (the smallest
   ``receipt − ts`` seen), so the device's own clock may be off by any amount;
@@ -32,12 +34,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as paho
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from hardware.faultlab.records import Delivery, DeviceState, SimSettings, StateChange
 from hardware.wire.schemas import (
     COMMAND_SCHEMAS,
     BatteryCommandPayload,
@@ -58,65 +60,15 @@ from hardware.wire.schemas import (
     dump,
     parse_payload,
 )
+from hardware.wire.sequence import refusal
 from hardware.wire.topics import TopicMap
 from twin.config import HouseConfig
+
+__all__ = ["Delivery", "DeviceSims", "DeviceState", "SimSettings", "StateChange"]
 
 #: Heartbeat offsets a device keeps to learn the controller's clock.
 OFFSET_WINDOW = 30
 STATUS_KEY = {"battery": "battery_status", "ev": "ev_status"}
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One command as a device received it."""
-
-    recv_mono: float
-    recv_wall: float  # the true clock
-    topic: str
-    device: str
-    seq: int | None
-    age_s: float | None  # true age: receipt minus the command's ``ts`` (the controller runs on the true clock)
-    retained: bool
-    result: str  # "accepted", or why not
-    payload: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class StateChange:
-    mono: float
-    device: str
-    state: str  # "on"/"off", a battery mode, "<current> A"/"off"
-    cause: str  # command, lease_end, will, heartbeat_lost, manual, local_rule
-
-
-@dataclass(slots=True)
-class DeviceState:
-    """One device: what it does now and under whose rule."""
-
-    name: str
-    state: str
-    source: str = "local"
-    last_seq: int = -1
-    lease_end: float = -math.inf  # monotonic
-    manual_until: float = -math.inf
-    current_a: float = 0.0
-
-
-@dataclass(slots=True)
-class SimSettings:
-    status_period_s: float = 1.0
-    heartbeat_timeout_s: float = 2.0  # math.inf: ignore heartbeats (leases only)
-    max_command_age_s: float = 2.0
-    honour_will: bool = True
-    skew_s: float = 0.0  # this device clock minus the true clock
-    manual_hold_s: float = 60.0
-    room_temp_c: tuple[float, ...] = ()  # per room; default 19.5 + 0.2 × index
-    thermostat_c: float = 21.0  # local rule: heat below this
-    battery_soc: float = 0.5
-    car_connected: bool = True
-    feeds: set[str] = field(default_factory=lambda: {"room_temperature", "heating_status", "outdoor_temperature",
-                                                       "battery_status", "pv_status", "grid_status", "ev_status",
-                                                       "ev_car_status"})
 
 
 class DeviceSims:
@@ -280,8 +232,11 @@ class DeviceSims:
             return "retained"
         if now - self.last_heartbeat > s.heartbeat_timeout_s:
             return "no_heartbeat"
-        if command.seq <= device.last_seq:
-            return "old_seq"
+        # The controller's clock as this device knows it: its own, less the offset its heartbeats showed.
+        controller_now_s = self.device_now().timestamp() - (min(self._offsets) if self._offsets else 0.0)
+        reason = refusal(device.last_seq, command.seq, controller_now_s)
+        if reason is not None:
+            return reason
         if command.ts is not None and self._offsets:
             offset = min(self._offsets)  # device clock − controller clock + the quickest transit
             age = (self.device_now() - command.ts).total_seconds() - offset

@@ -2,7 +2,7 @@
 
 :func:`lab_config` writes the live configuration of a fast real-time lab — 1 s decisions, 5 s
 leases, keepalive 2 s, heartbeats every 0.25 s, the wall clock — and :class:`LabController`
-runs ``hardware.live.runner.run_live`` (the real live runner: ``MqttHouse``, the fail-safe
+runs ``hardware.live.runner.LiveRun`` (the real live runner: ``MqttHouse``, the fail-safe
 machinery, the safety layer) in a thread of this process, so a test can watch its states while
 it kills, freezes or restarts the broker. ``pems live`` in a subprocess (to kill the controller
 itself) takes the same configuration as a TOML file (:func:`write_toml`).
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from hardware.config import LiveConfig, live_config_from_dict
-from hardware.live.runner import run_live
-from hardware.plant.mqtt_house import MqttHouse
 from hardware.failsafe.watchdog import LinkState, Transition
+from hardware.live.runner import LiveRun, LiveRunOptions
+from hardware.plant.mqtt_house import MqttHouse
 from twin.config import HouseConfig, reference_house
 from twin.contracts import Controller
 from twin.runner import RunResult
@@ -79,7 +79,7 @@ def write_toml(data: Mapping[str, Any], path: Path) -> Path:
 
 
 class LabController:
-    """``run_live`` in a thread: ``start()``, watch :attr:`plant`, ``stop()`` for its :class:`RunResult`."""
+    """A :class:`LiveRun` in a thread: ``start()``, watch :attr:`plant`, ``stop()`` for its :class:`RunResult`."""
 
     def __init__(self, config: LiveConfig | Mapping[str, Any], out: Path, controller_name: str = "commissioning",
                  mode: RolloutMode = RolloutMode.FULL, controller: Controller | None = None,
@@ -94,7 +94,7 @@ class LabController:
         self.result: RunResult | None = None
         self.failure: BaseException | None = None
         self._ready = threading.Event()
-        self._stop = threading.Event()
+        self._run_obj: LiveRun | None = None
         self._thread: threading.Thread | None = None
 
     def _ready_cb(self, plant: MqttHouse) -> None:
@@ -103,15 +103,16 @@ class LabController:
 
     def _run(self) -> None:
         try:
-            self.result = run_live(self.config, self.controller_name, self.mode, self.out, house=self.house,
-                                   plots=False, controller=self.controller, stop=self._stop,
-                                   plant_ready=self._ready_cb)
+            self.result = self._run_obj.run()
         except BaseException as exc:  # noqa: BLE001 - handed to the thread that asked for the run
             self.failure = exc
             self._ready.set()
 
     def start(self, timeout_s: float = 30.0, running: bool = True) -> LabController:
         """Start the run; wait until the broker answered (and, with ``running``, until it commands)."""
+        options = LiveRunOptions(self.controller_name, self.mode, self.out, house=self.house, plots=False,
+                                 controller=self.controller)
+        self._run_obj = LiveRun(self.config, options, on_plant_ready=self._ready_cb)
         self._thread = threading.Thread(target=self._run, name="lab-controller", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s):
@@ -145,7 +146,8 @@ class LabController:
             time.sleep(0.01)
 
     def stop(self, timeout_s: float = 30.0) -> RunResult:
-        self._stop.set()
+        if self._run_obj is not None:
+            self._run_obj.stop()
         if self._thread is not None:
             self._thread.join(timeout_s)
             if self._thread.is_alive():

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hardware.failsafe.envelope import payload_problems
-from hardware.faultlab.devices import Delivery, StateChange
 from hardware.failsafe.outbox import Published
+from hardware.faultlab.devices import Delivery, StateChange
 from hardware.wire.topics import TopicMap
 from twin.config import HouseConfig, SafetyConfig
 from twin.safety import RolloutMode

@@ -27,8 +27,8 @@ from typing import Any
 
 from hardware.emulator.emulated_house import scenario_window
 from hardware.live.log import JOURNAL, read_journal, read_run_log
+from hardware.live.observers import command_summary
 from hardware.wire.local_broker import LocalBroker
-from hardware.plant.mqtt_house import command_summary
 from twin.config import HouseConfig, reference_house
 from twin.contracts import Command, Observation
 from twin.kpis import compute_kpis

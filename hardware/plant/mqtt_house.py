@@ -3,10 +3,14 @@
 ``observe()`` builds an ``Observation`` from fresh readings and the forecast source; an input
 whose reading is too old is named in ``obs.stale`` and given as NaN (never zero, never the last
 value). ``apply()`` publishes each commanded device's lease (QoS 1, never retained, MQTT v5
-expiry = lease) — only to the devices the rollout mode allows, a second gate behind the safety
-layer, and only through ``hardware.failsafe.layer`` (link state, re-read after reconnecting, manual
-overrides, clock skew, the envelope on the wire, read-back). ``take_interval()`` meters the
+expiry = lease) — only to the devices :mod:`hardware.plant.dispatch` lets through (rollout mode,
+blind rooms), and only through ``hardware.failsafe.layer`` (link state, re-read after reconnecting,
+manual overrides, clock skew, the envelope on the wire, read-back). ``take_interval()`` meters the
 interval from the devices' counters, so the live run log has the simulated one's schema.
+
+The plant only observes and applies: the plan on ``pems/plan``, ``optim_status``, the command
+journal and the events about decisions are observers of the runner loop
+(:class:`twin.runner.DecisionObserver`, implemented in :mod:`hardware.live.observers`).
 
 House time is the SimPy clock ``env.now`` (seconds since ``clock.origin``). At a decision
 instant the house can wait (``sample_wait_s``) for readings stamped at or after that instant,
@@ -20,32 +24,33 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from datetime import datetime
 
 import simpy
 
+from hardware.config import LiveConfig
 from hardware.devices import LeaseTerms
 from hardware.devices.encoder import CommandEncoder
 from hardware.devices.ev_charger import EvChargerAdapter
 from hardware.devices.growatt import GrowattAdapter
 from hardware.devices.loxone import LoxoneAdapter
-from hardware.plant.clock import HouseClock
-from hardware.config import LiveConfig
 from hardware.errors import LiveError
+from hardware.failsafe.events import EventKind
 from hardware.failsafe.layer import FailSafe
-from hardware.failsafe.fallback import Verdict
+from hardware.failsafe.persistence import PlannedCommand
+from hardware.plant.clock import HouseClock
+from hardware.plant.dispatch import ALLOWED_DEVICES, Dispatch
 from hardware.plant.forecasts import ForecastSource, Outlook
 from hardware.plant.metering import Counters, EventLedger, interval_meter
-from hardware.wire.mqtt import Message, MqttLink
-from hardware.failsafe.persistence import PlannedCommand
 from hardware.plant.readings import Reading, ReadingStore
-from hardware.wire.schemas import READING_SCHEMAS, ControllerStatus, OptimStatus, dump
+from hardware.wire.mqtt import Message, MqttLink
+from hardware.wire.schemas import READING_SCHEMAS, ControllerStatus, dump
 from hardware.wire.topics import READING_KEYS, Route
 from twin.config import HouseConfig
 from twin.contracts import Command, Observation
 from twin.house import IntervalRecord
-from twin.safety import ALLOWED_DEVICES, RolloutMode, SafetyHistory
+from twin.safety import RolloutMode
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +58,7 @@ log = logging.getLogger(__name__)
 #: above the payloads' microsecond timestamps, below the emulator's pre-departure reading (1e-4 s before).
 SAMPLE_TOLERANCE_S = 1e-5
 
-
-def command_summary(command: Command | None, room_names: tuple[str, ...]) -> dict | None:
-    """A command as plain JSON data (for ``pems/plan`` and the command journal)."""
-    if command is None:
-        return None
-    battery = command.battery
-    return {
-        "until": command.until.isoformat(),
-        "relay_on": dict(zip(room_names, command.relay_on, strict=True)) if command.relay_on is not None else None,
-        "battery": None if battery is None else {"mode": battery.mode.value, "power_kw": battery.power_kw,
-                                                 "reserve_soc": battery.reserve_soc},
-        "ev_power_kw": command.ev_power_kw,
-        "plan_status": command.plan_label,
-    }
+__all__ = ["ALLOWED_DEVICES", "MqttHouse"]
 
 
 class MqttHouse:
@@ -81,7 +73,8 @@ class MqttHouse:
         self.forecasts = forecasts
         self.mode = mode
         self.topics = config.topics.topic_map(house.room_names)
-        self.store = ReadingStore(clock, config.max_age.max_clock_skew_s)
+        self.store = ReadingStore(clock, config.max_age.max_clock_skew_s,
+                                  max_implausible_s=config.max_age.max_implausible_stamp_s)
         self.ledger = EventLedger(house.grid, len(house.rooms))
         self.store.add_listener(self._book)
         self.loxone = LoxoneAdapter(house, self.topics, config.max_age)
@@ -89,12 +82,10 @@ class MqttHouse:
         self.ev = EvChargerAdapter(house.ev_charger, self.topics, config.max_age)
         self.encoder = CommandEncoder(self.loxone, self.growatt, self.ev, house.battery is not None,
                                       house.ev_charger is not None)
-        self.allowed = ALLOWED_DEVICES[mode]
+        self.dispatch = Dispatch(self.encoder, mode, house.room_names)
+        self.allowed = self.dispatch.allowed
         self.published: Counter[str] = Counter()  # device → messages published
-        self.blocked = 0  # device commands refused by the rollout gate
         self.not_commanded: Counter[str] = Counter()  # why device commands were held back
-        self._blind: frozenset[int] = frozenset()  # rooms without a fresh temperature at the last decision
-        self.safety_history: Callable[[], SafetyHistory | None] = lambda: None  # set by the live runner
         self._sampled_at: float | None = None
         self._stale: frozenset[str] = frozenset()  # of the last observation
         age = config.max_age
@@ -114,6 +105,8 @@ class MqttHouse:
         self.failsafe = FailSafe(house, config, self.topics, mode, clock.speed, self.wall_now, clock.now_s,
                                  subscriptions, self._on_message, birth=birth, will=self._farewell)
         self.events = self.failsafe.events
+        self._silence = (-1, time.monotonic(), False)  # (readings accepted, since when, alerted)
+        self.failsafe.watchdog.on_tick.append(self._check_silence)
         self.store.on_stamp = self.failsafe.on_stamp
         self.store.add_listener(self.failsafe.on_reading)
 
@@ -147,6 +140,22 @@ class MqttHouse:
         if not payload:  # a retained message being cleared
             return
         self.store.offer(route, READING_SCHEMAS[route.key], topic, payload, retained)
+
+    def _check_silence(self) -> None:
+        """Alert once when no reading at all has been accepted for ``failsafe.no_readings_alert_s``."""
+        accepted, since, alerted = self._silence
+        now = time.monotonic()
+        if self.store.accepted != accepted:
+            self._silence = (self.store.accepted, now, False)
+            return
+        limit = self.config.failsafe.no_readings_alert_s
+        if not alerted and now - since > limit:
+            self._silence = (accepted, since, True)
+            drops = sum(self.store.drops.by_reason().values())
+            self.events.record(EventKind.NO_READINGS, f"connected, but no reading accepted for {limit:g} s "
+                               f"({drops} dropped as invalid): the broker may be dropping this client's "
+                               f"publishes: check the ACL (the devices' users must be allowed to write their "
+                               f"topics, and the controller to read them)", alert=True)
 
     def _book(self, key: Hashable, reading: Reading) -> None:
         house_s = reading.device_s if reading.device_s is not None else self.clock.now_s()
@@ -245,28 +254,17 @@ class MqttHouse:
     def apply(self, command: Command) -> None:
         """Publish each commanded device's lease; devices the rollout mode forbids get nothing.
 
-        Each device is commanded only if the fail-safe lets it (``FailSafe.why_not``); the plan
-        (sequence numbers, leases) is persisted before anything goes out.
+        What may go out at all is :class:`~hardware.plant.dispatch.Dispatch`'s call (rollout mode,
+        blind rooms); each device is then commanded only if the fail-safe lets it
+        (``FailSafe.why_not``); the plan (sequence numbers, leases) is persisted before anything goes out.
         """
         now = self.now()
         if command.until <= now:
             return
         lease = LeaseTerms.of(command, now, self.clock.speed)
         failsafe = self.failsafe
-        names = self.house.room_names
-        parts = {"heating": command.relay_on, "battery": command.battery, "ev": command.ev_power_kw}
-        for kind, part in parts.items():
-            if part is not None:
-                self._allow(kind)  # counts what the mode forbids (the safety layer has removed it already)
-        # A room whose temperature is unknown is not commanded: its lease lapses and its own
-        # thermostat takes over, rather than a blind controller holding it off (docs/failsafe.md F4).
-        blind = frozenset(j for j, room in enumerate(names) if f"room_temp_c.{room}" in self._stale)
-        if blind != self._blind and command.relay_on is not None and "heating" in self.allowed:
-            (log.warning if blind else log.info)("not commanding the heating of %s: no fresh temperature",
-                                                 ", ".join(names[j] for j in sorted(blind)) or "no room")
-        self._blind = blind
         ready = []
-        for part in self.encoder.device_commands(command, lease, failsafe.seq, self.allowed, blind):
+        for part in self.dispatch.device_commands(command, lease, failsafe.seq, self._stale):
             reason = failsafe.why_not(part.device)
             if reason is not None:
                 self.not_commanded[reason] += 1
@@ -278,33 +276,15 @@ class MqttHouse:
         until_wall = sent_wall + lease.expiry_s
         failsafe.save_plan({device: PlannedCommand(device, key, int(json.loads(message.payload)["seq"]), expected,
                                                    until_wall, sent_wall)
-                            for _, device, key, expected, message in ready}, self.safety_history())
-        failsafe.outbox.stale = self._stale
+                            for _, device, key, expected, message in ready})
         for kind, device, key, expected, message in ready:
-            if failsafe.send(device, key, message, expected, lease.ttl_s, lease.expiry_s):
+            if failsafe.send(device, key, message, expected, lease.ttl_s, lease.expiry_s, self._stale):
                 self.published[kind] += 1
 
-    def _allow(self, device: str) -> bool:
-        if device in self.allowed:
-            return True
-        self.blocked += 1
-        log.error("rollout mode %s: not commanding the %s", self.mode.name, device)
-        return False
-
-    def publish_plan(self, obs: Observation, advice: Command, sent: Command) -> None:
-        """The decision, as advice and as sent, on ``pems/plan`` (retained; not in SIMULATION)."""
-        if self.mode is RolloutMode.SIMULATION:
-            return
-        names = self.house.room_names
-        payload = {"ts": obs.time.isoformat(), "mode": self.mode.value, "link": self.failsafe.state.value,
-                   "advice": command_summary(advice, names), "sent": command_summary(sent, names)}
-        self.failsafe.publish(Message(self.topics.topic("plan"), json.dumps(payload).encode(), retain=True))
-
-    def publish_optim_status(self, obs: Observation, verdict: Verdict, controller: str) -> None:
-        """How this decision was made, on ``pems/optim_status`` (retained; not in SIMULATION)."""
-        payload = OptimStatus(ts=obs.time, status=verdict.status, controller=controller[:128],
-                              detail=verdict.detail[:1000])
-        self.failsafe.publish(Message(self.topics.topic("optim_status"), dump(payload), retain=True))
+    @property
+    def blocked(self) -> int:
+        """Device commands the rollout mode refused (a layer above let them through)."""
+        return self.dispatch.blocked
 
     # --- metering ------------------------------------------------------------------------------------
 

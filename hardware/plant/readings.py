@@ -5,7 +5,8 @@ reading keeps its monotonic receive time and, when the device stamps it, its dev
 Its age is the larger of the two views (house seconds), so a reading is fresh only if it was
 both received and taken recently. A retained message without a device time has an unknown age
 (it may be hours old): it never counts as fresh. Rejected messages — malformed, out of range,
-stamped in the future, older than the reading they would replace — are dropped and counted per
+stamped in the future, stamped implausibly far from their receipt (``max_implausible_s``: not
+fed to the clock-skew estimate either), older than the reading they would replace — are dropped and counted per
 topic and reason, and logged (the first few per topic, then every hundredth).
 """
 
@@ -78,9 +79,11 @@ StampHook = Callable[[Hashable, float, bool], None]
 class ReadingStore:
     """Thread-safe latest reading per key, with ages in house seconds."""
 
-    def __init__(self, clock: HouseClock, max_clock_skew_s: float, drops: DropCounter | None = None) -> None:
+    def __init__(self, clock: HouseClock, max_clock_skew_s: float, drops: DropCounter | None = None,
+                 max_implausible_s: float = math.inf) -> None:
         self.clock = clock
         self.max_clock_skew_s = max_clock_skew_s
+        self.max_implausible_s = max_implausible_s
         self.drops = drops or DropCounter()
         self._latest: dict[Hashable, Reading] = {}
         self._changed = threading.Condition()
@@ -100,8 +103,16 @@ class ReadingStore:
             self.drops.drop(topic, exc.reason, str(exc))
             return False
         device_s = self.clock.seconds(reading.ts) if reading.ts is not None else None
-        if device_s is not None and self.on_stamp is not None:
-            self.on_stamp(key, device_s - self.clock.now_s(), retained)
+        if device_s is not None:
+            offset_s = device_s - self.clock.now_s()
+            # A stamp this far from the receipt is no clock skew but a broken or hostile message: it tells
+            # nothing about the device's clock (retained readings may be old, never from the far future).
+            if offset_s > self.max_implausible_s or (not retained and offset_s < -self.max_implausible_s):
+                self.drops.drop(topic, "implausible_timestamp", f"stamped {reading.ts.isoformat()}, "
+                                f"{offset_s:+.0f} s from its receipt")
+                return False
+            if self.on_stamp is not None:
+                self.on_stamp(key, offset_s, retained)
         if device_s is not None and device_s > self.clock.now_s() + self.max_clock_skew_s:
             self.drops.drop(topic, "from_future", f"stamped {reading.ts.isoformat()}")
             return False

@@ -7,15 +7,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hardware.devices import LeaseTerms
 from hardware.config import BrokerConfig, FailsafeConfig, TlsConfig, live_config_from_dict
-from hardware.failsafe.envelope import payload_problems
+from hardware.devices import LeaseTerms
 from hardware.errors import LiveError
+from hardware.failsafe.envelope import payload_problems
 from hardware.failsafe.events import EventKind, EventLog
+from hardware.failsafe.outbox import Published
+from hardware.failsafe.persistence import SEQ_HEADROOM, PersistentSequence, PlannedCommand, StateStore
+from hardware.failsafe.readback import ReadbackTracker
+from hardware.failsafe.skew import SkewMonitor
 from hardware.faultlab.devices import Delivery, StateChange
 from hardware.faultlab.metrics import (
     Outage,
@@ -26,12 +31,8 @@ from hardware.faultlab.metrics import (
     switching_violations,
     unsafe_payloads,
 )
-from hardware.failsafe.outbox import Published
-from hardware.failsafe.persistence import SEQ_HEADROOM, PersistentSequence, PlannedCommand, StateStore
-from hardware.failsafe.readback import ReadbackTracker
 from hardware.wire.schemas import BatteryStatus, HeatingStatus
 from hardware.wire.security import check_transport, is_loopback, transport_problems
-from hardware.failsafe.skew import SkewMonitor
 from twin.config import SafetyConfig, reference_house
 from twin.errors import ConfigError
 from twin.safety import RolloutMode, SafetyLayer
@@ -79,8 +80,35 @@ def test_a_change_nobody_commanded_is_an_override_held_off():
     rb.sent("heating.living", "heating_set", "t", 10, {"state": "on"}, b"", lease_house_s=900, now=0.0)
     rb.on_status("heating.living", relay("on", 10), retained=False, now=0.1)
     rb.on_status("heating.living", relay("off", 10), retained=False, now=5.0)  # the wall switch
-    assert rb.held_off("heating.living", now=6.0) and not rb.held_off("heating.living", now=66.0)
+    assert not events.events, "one status is not an override yet"
+    rb.on_status("heating.living", relay("off", 10), retained=False, now=6.0)  # seen again: corroborated
+    assert rb.held_off("heating.living", now=6.5) and not rb.held_off("heating.living", now=67.0)
     assert [e.kind for e in events.events] == [EventKind.OVERRIDE]
+
+
+def test_one_status_never_holds_a_device_off_for_long():
+    rb, events = tracker()
+    rb.sent("battery", "battery_set", "t", 10, {"mode": "charge_from_grid"}, b"", lease_house_s=900, now=0.0)
+    rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=1.0, mode="charge_from_grid", seq=10), False, now=0.1)
+    spoofed = BatteryStatus(soc=0.5, power_kw=0.0, mode="self_consumption", source="manual")
+    rb.on_status("battery", spoofed, False, now=1.0)  # one message from a bridge (or an attacker)
+    assert rb.held_off("battery", now=1.1), "wait for the next status before commanding across it"
+    rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=1.0, mode="charge_from_grid", seq=10), False, now=2.0)
+    assert not rb.held_off("battery", now=2.1) and rb.stats.overrides == 0 and rb.stats.uncorroborated == 1
+    rb.on_status("battery", spoofed, False, now=3.0)
+    assert not rb.held_off("battery", now=3.0 + 121.0), "a suspicion without a second status lapses"
+
+
+def test_a_hold_ends_when_the_device_reports_its_own_rule_again():
+    rb, events = tracker()
+    manual = HeatingStatus(state="off", seq=None, source="manual")
+    rb.on_status("heating.living", manual, False, now=1.0)
+    rb.on_status("heating.living", manual, False, now=2.0)
+    assert rb.held_off("heating.living", now=3.0)
+    rb.on_status("heating.living", manual, False, now=4.0)
+    assert rb.held_off("heating.living", now=5.0), "still manual: still held"
+    rb.on_status("heating.living", HeatingStatus(state="off", seq=None, source="local"), False, now=6.0)
+    assert not rb.held_off("heating.living", now=6.1)
 
 
 @pytest.mark.parametrize("status, why", [
@@ -104,16 +132,18 @@ def test_status_fields_a_device_leaves_out_prove_nothing():
     rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=1.0, mode="charge_from_grid", seq=10), False, now=0.1)
     rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=0.0), retained=False, now=1.0)  # no mode, no seq
     assert not rb.held_off("battery", now=1.1)
-    rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=0.0, mode="self_consumption", source="manual"), False,
-                 now=2.0)
-    assert rb.held_off("battery", now=2.1), "the device itself says a person took over"
+    for now in (2.0, 3.0):
+        rb.on_status("battery", BatteryStatus(soc=0.5, power_kw=0.0, mode="self_consumption", source="manual"),
+                     False, now=now)
+    assert rb.held_off("battery", now=3.1), "the device itself says a person took over"
 
 
 def test_a_sequence_number_we_never_sent_is_someone_else():
     rb, events = tracker()
     rb.sent("ev", "ev_set", "t", 10, {"enabled": True}, b"", lease_house_s=900, now=0.0)
     rb.on_status("ev", HeatingStatus(state="on", seq=11), retained=False, now=0.5)
-    assert rb.held_off("ev", now=0.6) and events.events[-1].kind is EventKind.UNKNOWN_SEQ
+    rb.on_status("ev", HeatingStatus(state="on", seq=11), retained=False, now=0.6)
+    assert rb.held_off("ev", now=0.7) and events.events[-1].kind is EventKind.UNKNOWN_SEQ
 
 
 # --- persistence ------------------------------------------------------------------------------------------
@@ -222,17 +252,29 @@ def test_payloads_inside_the_envelope_pass():
 
 # --- clock skew -------------------------------------------------------------------------------------------
 
-def test_skew_is_the_largest_offset_seen_and_alerts_once_each_way():
+def test_skew_is_the_median_offset_seen_and_alerts_once_each_way():
     events = EventLog()
     skew = SkewMonitor(30.0, events)
     for transit in (0.3, 0.01, 0.2):
         skew.sample("battery", -300.0 - transit)  # the device's clock is 300 s behind
-    assert skew.skew_s("battery") == pytest.approx(-300.01) and skew.untrusted("battery")
+    assert skew.skew_s("battery") == pytest.approx(-300.2) and skew.untrusted("battery")
     for _ in range(20):
         skew.sample("battery", -0.01)
     assert not skew.untrusted("battery")
     assert [e.alert for e in events.of_kind(EventKind.CLOCK_SKEW)] == [True, False]
     assert math.isnan(skew.skew_s("ev"))
+
+
+def test_one_wild_stamp_never_makes_a_clock_untrusted():
+    events = EventLog()
+    skew = SkewMonitor(30.0, events)
+    skew.sample("ev", 0.02)
+    skew.sample("ev", 2.5e11)  # a status stamped in the year 9999
+    assert not skew.untrusted("ev") and skew.skew_s("ev") == pytest.approx(0.02) and not events.events
+    for _ in range(3):
+        skew.sample("ev", 0.01)
+    skew.sample("ev", -2.5e11)
+    assert not skew.untrusted("ev") and not events.events
 
 
 # --- configuration and transport ---------------------------------------------------------------------------
@@ -326,3 +368,40 @@ def test_restarted_timers_hold_every_device_for_its_minimum_time():
     assert held.relay_on == tuple(obs.relay_on.tolist()) and held.ev_power_kw == wanted.ev_power_kw
     much_later = replace(obs, time=obs.after(HOUSE.safety.relay_min_off_s + HOUSE.safety.relay_min_on_s))
     assert SafetyLayer(HOUSE)(wanted, much_later).relay_on == flipped
+
+
+# --- sequence numbers that cannot be poisoned --------------------------------------------------------------
+
+def test_a_poisoned_sequence_number_is_refused_and_a_restart_outranks_its_predecessor(tmp_path):
+    from hardware.wire.sequence import MAX_COUNTER_JUMP, MAX_EPOCH_AHEAD_S, compose, refusal, split
+
+    now = time.time()
+    ours = compose(int(now), 5)
+    assert refusal(-1, ours, now) is None and refusal(ours, ours, now) == "old_seq"
+    assert refusal(ours, 2**63 - 1, now) == "epoch_ahead", "the year-2262 epoch locks nothing"
+    assert refusal(ours, ours + MAX_COUNTER_JUMP + 1, now) == "seq_jump"
+    assert refusal(ours, compose(int(now + MAX_EPOCH_AHEAD_S) + 5, 1), now) == "epoch_ahead"
+    assert refusal(10**15, ours, now) is None, "the first epoch outranks a number of the old µs scheme"
+    store = StateStore(tmp_path / "s.json", HOUSE.name)
+    seq = PersistentSequence(store)
+    first = seq.next()
+    restarted = StateStore(tmp_path / "s.json", HOUSE.name)
+    restarted.load()
+    second = PersistentSequence(restarted).next()
+    assert split(second)[0] > split(first)[0] and refusal(first, second, time.time()) is None
+    poisoned = compose(split(second)[0] + 100, 7)  # within the clock bound: a device took it
+    seq2 = PersistentSequence(restarted)
+    seq2.resync(poisoned)
+    assert refusal(poisoned, seq2.next(), time.time() + 200) is None, "a resync outranks the poisoned number"
+
+
+def test_an_unknown_sequence_number_seen_twice_makes_a_new_epoch_not_a_hold():
+    events = EventLog()
+    seen: list[int] = []
+    config = FailsafeConfig(readback_timeout_s=1.0, readback_retries=1, override_hold_s=60.0)
+    rb = ReadbackTracker(config, events, resync=lambda device, s: seen.append(s))
+    rb.sent("ev", "ev_set", "t", 10, {"enabled": True}, b"", lease_house_s=900, now=0.0)
+    for now in (0.5, 0.6):
+        rb.on_status("ev", HeatingStatus(state="on", seq=99), retained=False, now=now)
+    assert seen == [99] and not rb.held_off("ev", now=0.7)
+    assert events.take_alerts()[-1].kind is EventKind.UNKNOWN_SEQ

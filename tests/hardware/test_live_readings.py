@@ -72,3 +72,19 @@ def test_wait_until_returns_when_the_reading_arrives():
     assert store.wait_until(lambda: store.get("t") is not None, 2.0)
     assert time.monotonic() - t0 < 1.0
     assert not store.wait_until(lambda: False, 0.05)
+
+
+def test_implausible_stamps_are_dropped_at_the_boundary_and_tell_nothing_about_the_clock():
+    clock = HouseClock(ORIGIN, time.time() - 1000.0, 1.0)
+    offsets: list[float] = []
+    store = ReadingStore(clock, max_clock_skew_s=30.0, max_implausible_s=3600.0)
+    store.on_stamp = lambda key, offset_s, retained: offsets.append(offset_s)
+    for ts in ("9999-12-31T23:59:59+00:00", "1970-01-01T00:00:00+00:00", stamp(1000 + 7200), stamp(1000 - 7200)):
+        assert not store.offer("b", BatteryStatus, "bat", f'{{"soc": 0.5, "power_kw": 1, "ts": "{ts}"}}'.encode(),
+                               False)
+    assert offsets == [], "no implausible stamp reaches the clock-skew estimate"
+    assert store.drops.by_reason() == {"implausible_timestamp": 4}
+    assert store.offer("b", BatteryStatus, "bat", f'{{"soc": 0.5, "power_kw": 1, "ts": "{stamp(1000)}"}}'.encode(),
+                       False), "the next honest reading is taken"
+    assert store.offer("r", BatteryStatus, "bat", f'{{"soc": 0.5, "power_kw": 1, "ts": "{stamp(-7200)}"}}'.encode(),
+                       True), "a retained reading may be old (it is history, and never fresh)"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hardware.config import BrokerConfig, live_config_from_dict
 from hardware.emulator.emulated_house import HouseEmulator, scenario_window
-from hardware.live.runner import run_live
+from hardware.live.runner import LiveRun, LiveRunOptions
 from hardware.wire.local_broker import LocalBroker
 from hardware.live.parity import live_config_text
 from twin.config import reference_house
@@ -39,7 +39,7 @@ def run_against_emulator(broker: LocalBroker, folder: Path, controller: str, mod
     thread = threading.Thread(target=play, daemon=True)
     thread.start()
     try:
-        result = run_live(config, controller, mode, folder / "run", house=house, plots=False)
+        result = LiveRun(config, LiveRunOptions(controller, mode, folder / "run", house=house, plots=False)).run()
     finally:
         thread.join(timeout=30)
     if failure:

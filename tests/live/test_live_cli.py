@@ -69,6 +69,7 @@ def test_live_refuses_a_directory_that_is_not_empty(config, tmp_path):
     (["--start", "yesterday"], "--start 'yesterday' is not an ISO 8601 time"),
     (["--start", "2030-01-01T00:00"], "is outside the scenario"),
     (["--speed", "0"], "speed = 0.0 is outside"),
+    (["--hours", "0.1"], "--hours 0.1 is too short"),
     (["--config", "/nonexistent/live.toml"], "cannot read live config"),
 ])
 def test_emulate_bad_input(args, message):

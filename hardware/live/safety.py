@@ -1,0 +1,62 @@
+"""The safety filter of a live run: the lease cut, the envelope in the run's rollout mode, the advice.
+
+Only safety: nothing here publishes or writes a file. The advice (:attr:`LiveSafety.advisor_filter`) is
+the command as the full-rollout envelope would send it; it goes to the loop's observers
+(``pems/plan``, the journal) through ``twin.runner.PlanInfo``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hardware.failsafe.layer import FailSafe
+from hardware.failsafe.watchdog import LinkState
+from twin.config import HouseConfig
+from twin.contracts import Command, Observation
+from twin.runner import SafetyFilter
+from twin.safety import RolloutMode, SafetyLayer
+
+
+class LiveSafety:
+    """``(command, obs) -> command`` for the runner loop; :attr:`advisor_filter` for the advice.
+
+    ``lease_s`` cuts every command's lease (``control.lease_s``). After a restart, or while the
+    link is down, the devices fell back to their own rules: no device is switched again before
+    its minimum time from now. The gate's history is staged in the controller's state file with
+    each decision's plan (minimum on/off times hold across a restart).
+    """
+
+    def __init__(self, house: HouseConfig, mode: RolloutMode, failsafe: FailSafe,
+                 lease_s: float | None = None) -> None:
+        self.gate = SafetyLayer(house, mode=mode)
+        # The advice is the command as it would be sent in FULL mode (a layer of its own: it is stateful).
+        self.advisor = SafetyLayer(house, mode=RolloutMode.FULL) if mode is not RolloutMode.FULL else None
+        self.failsafe = failsafe
+        self.lease_s = lease_s
+        self.restarted = failsafe.previous is not None  # a persisted plan: a restart
+
+    def _cut(self, command: Command, obs: Observation) -> Command:
+        if self.lease_s is not None and command.until > obs.after(self.lease_s):
+            return replace(command, until=obs.after(self.lease_s))
+        return command
+
+    def __call__(self, command: Command, obs: Observation) -> Command:
+        command = self._cut(command, obs)
+        failsafe = self.failsafe
+        if self.restarted or (failsafe.watchdog.outages and failsafe.state is not LinkState.RUNNING):
+            for layer in (self.gate, self.advisor):
+                if layer is not None:
+                    layer.restart_timers(obs.time)
+            self.restarted = False
+        sent = self.gate(command, obs)
+        failsafe.state_store.stage_safety(self.gate.history())
+        return sent
+
+    @property
+    def advisor_filter(self) -> SafetyFilter | None:
+        """The FULL-mode envelope as a filter for the loop's advice; ``None`` in FULL (advice = sent)."""
+        return None if self.advisor is None else self._advise
+
+    def _advise(self, command: Command, obs: Observation) -> Command:
+        assert self.advisor is not None
+        return self.advisor(self._cut(command, obs), obs)
