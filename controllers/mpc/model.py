@@ -351,11 +351,15 @@ class MpcModel:
 
 
 def _set(param: pyo.Param, values: np.ndarray) -> None:
-    for i, v in enumerate(np.asarray(values, dtype=float).tolist()):
-        param[i].set_value(v)
+    """Values in index order (the param's data objects directly: indexing each one costs more)."""
+    flat = np.asarray(values, dtype=float).ravel().tolist()
+    if len(flat) != len(param):
+        raise ValueError(f"{param.name}: {len(flat)} values for {len(param)} entries")
+    for data, v in zip(param.values(), flat, strict=True):
+        data.set_value(v)
 
 
 def _set2(param: pyo.Param, values: np.ndarray, first: int) -> None:
-    for i, row in enumerate(np.asarray(values, dtype=float).tolist()):
-        for j, v in enumerate(row):
-            param[i + first, j].set_value(v)
+    """A (rows, columns) array into a param indexed ``(first + row, column)``, rows outer."""
+    del first  # the index sets are ranges in row-major order: the flat order is the index order
+    _set(param, values)
