@@ -41,11 +41,16 @@ class LibraryLogSummary:
 
 
 class _Counter(logging.Handler):
+    """Counts WARNING records, and HiGHS's own ``WARNING: ...`` lines (which APPSI logs at DEBUG)."""
+
     def __init__(self, summary: LibraryLogSummary) -> None:
-        super().__init__(level=logging.WARNING)
+        super().__init__(level=logging.DEBUG)
         self.summary = summary
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING and not (
+                record.name == SOLVER_LOGGER and record.getMessage().lstrip().upper().startswith("WARNING")):
+            return
         self.summary.warnings += 1
         if not self.summary.first:
             self.summary.first = record.getMessage()[:200]
