@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 from pyomo.core.expr.numvalue import value
 from pyomo.core.expr.visitor import identify_mutable_parameters
+from scipy import sparse
 
 #: Points at which an expression is evaluated to find (and check) its affine form.
 _PROBES = (0.5, 1.5, 4.0)

@@ -112,8 +112,8 @@ class HighsBackend:
         self._threads = threads
         self._opt = opt
         self._push: ParamPush | None = None
-        self._is_lp = False
-        self._has_basis = False
+        self._is_lp = False  # no integer variables (set by prepare)
+        self._has_basis = False  # a solve has left HiGHS a basis to warm-start from
 
     def prepare(self, model: pyo.ConcreteModel) -> None:
         """Hand ``model`` to HiGHS now (otherwise the first solve does it)."""
@@ -124,62 +124,6 @@ class HighsBackend:
         integrality = self._opt._solver_model.getLp().integrality_  # noqa: SLF001
         self._is_lp = all(kind == highspy.HighsVarType.kContinuous for kind in integrality)
         self._has_basis = False
-
-    def solve(self, model: pyo.ConcreteModel, *, time_limit_s: float, mip_gap: float, abs_gap: float,
-              warm_start: bool) -> SolveOutcome: ...
-
-
-class HighsBackend:
-    """Persistent HiGHS for one model (APPSI). Only parameters may change between solves."""
-
-    name = "highs"
-
-    def __init__(self, threads: int = 1, batch_params: bool = True) -> None:
-        from pyomo.contrib.appsi.solvers import Highs
-
-        opt = Highs()
-        if not opt.available():
-            raise SolverUnavailable("solver 'highs' is not available: install highspy (pip install highspy)")
-        opt.config.load_solution = False
-        opt.config.solver_output_logger = _SOLVER_LOG
-        opt.config.log_level = logging.DEBUG
-        update = opt.update_config
-        # The model's structure never changes after it is built: only parameters are pushed.
-        update.check_for_new_or_removed_constraints = False
-        update.check_for_new_or_removed_vars = False
-        update.check_for_new_or_removed_params = False
-        update.check_for_new_objective = False
-        update.update_constraints = False
-        update.update_vars = False
-        update.update_named_expressions = False
-        update.update_objective = False
-        # Parameters are pushed by ParamPush in batches (APPSI's own push evaluates every
-        # expression one by one: more time than HiGHS's solve on the MPC's models).
-        update.update_params = not batch_params
-        self._batch_params = batch_params
-        self._threads = threads
-        self._opt = opt
-        self._push: ParamPush | None = None
-
-    def prepare(self, model: pyo.ConcreteModel) -> None:
-        """Hand ``model`` to HiGHS now (otherwise the first solve does it)."""
-        self._opt.set_instance(model)
-        self._push = ParamPush(self._opt) if self._batch_params else None
-        import highspy
-
-        integrality = self._opt._solver_model.getLp().integrality_  # noqa: SLF001
-        self._is_lp = all(kind == highspy.HighsVarType.kContinuous for kind in integrality)
-        self._has_basis = False
-
-    def _cold_lp(self, model: pyo.ConcreteModel) -> bool:
-        """Whether this is a pure LP that HiGHS has no basis for yet."""
-        highs = self._opt._solver_model  # noqa: SLF001
-        if highs is None or self._opt._model is not model:  # noqa: SLF001
-            return False
-        if highs.getBasis().valid:
-            return False
-        integrality = highs.getLp().integrality_
-        return not any(kind != highspy_continuous() for kind in integrality)
 
     def solve(self, model: pyo.ConcreteModel, *, time_limit_s: float, mip_gap: float, abs_gap: float,
               warm_start: bool) -> SolveOutcome:

@@ -23,7 +23,8 @@ def sequence(opt: Optimizer) -> list:
         lower = np.where((hours + shift) % 24 < 6, 18.0, 20.5)
         out.append(flat_inputs(
             opt, import_price_per_kwh=prices, export_price_per_kwh=prices - 0.15 - 0.1 * (shift == 2),
-            pv_kw=np.where((hours > 2 + shift) & (hours < 6 + shift), 3.0, 0.0), ev_fraction=present * (1 - 0.3 * shift / 4),
+            pv_kw=np.where((hours > 2 + shift) & (hours < 6 + shift), 3.0, 0.0),
+            ev_fraction=present * (1 - 0.3 * shift / 4),
             ev_need_kwh=4.0 * shift, outdoor_c=np.full(k, -3.0 + shift),
             comfort_lower_c=np.repeat(lower[:, None], opt.rc.n_rooms, axis=1),
             battery_kwh=2.0 + shift, terminal_price_per_kwh=0.1 + 0.05 * shift))
