@@ -51,7 +51,8 @@ class _Affine:
         self.offset_a = np.asarray(self.offset, dtype=float)
 
     def __call__(self, params: np.ndarray) -> np.ndarray:
-        return self.matrix @ params + self.offset_a
+        result: np.ndarray = self.matrix @ params + self.offset_a
+        return result
 
 
 class ParamPush:
