@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import platform
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +50,7 @@ from controllers.forecasting.scorecard import ScoredController
 from twin.config import HouseConfig, load_house, reference_house
 from twin.errors import ConfigError, ScenarioError, TwinError
 from twin.kpis import KPI_KEYS
+from twin.library_log import LOG_FILE_NAME, library_log
 from twin.output import atomic_directory, check_replaceable, save_run, write_json
 from twin.registry import ControllerContext, controller_entry, load_scenario, make_controller
 from twin.runner import RunResult, RunSettings, simulate
@@ -137,6 +139,9 @@ class PairResult:
     #: Forecast error by field and lead bucket (``ForecastScorecard.table()``, flat), for
     #: controllers that plan with forecasts; None otherwise.
     scorecard: pd.DataFrame | None = None
+    #: The run's solver/library log (``twin.library_log``) and how many warnings it holds.
+    solver_log: str = ""
+    solver_warnings: int = 0
 
 
 def _house(path: Path | None) -> HouseConfig:
@@ -205,11 +210,15 @@ def run_pair(scenario: str, controller: str, spec: BenchSpec) -> PairResult:
         # forecasts are the observation's (for the oracle: the actual future, so zero error).
         scored = policy if hasattr(policy, "scorecard") else ScoredController(policy)
     settings = RunSettings(decision_interval_s=spec.decision_interval_s, seed=spec.seed)
-    result = simulate(house, world, scored if scored is not None else policy, settings, controller_name=controller,
-                      progress=_report_progress(f"{scenario}|{controller}"))
+    with tempfile.TemporaryDirectory(prefix="pems-log-") as tmp:
+        log_path = Path(tmp) / LOG_FILE_NAME
+        with library_log(log_path) as library:
+            result = simulate(house, world, scored if scored is not None else policy, settings,
+                              controller_name=controller, progress=_report_progress(f"{scenario}|{controller}"))
+        log_text = log_path.read_text(encoding="utf-8")
     plans = policy.plan_frame() if hasattr(policy, "plan_frame") else None
     scorecard = scored.scorecard.table().reset_index() if scored is not None else None
-    return PairResult(world.name, controller, result, plans, scorecard)
+    return PairResult(world.name, controller, result, plans, scorecard, log_text, library.warnings)
 
 
 def check_spec(spec: BenchSpec) -> None:
@@ -349,7 +358,8 @@ def write_bench(spec: BenchSpec, results: Sequence[PairResult], command: str = "
             tables = {"plans": r.plans} if r.plans is not None and not r.plans.empty else {}
             if r.scorecard is not None:
                 tables["forecast_scorecard"] = r.scorecard.set_index(["field", "lead"])
-            save_run(r.result, tmp / "runs" / r.scenario / r.controller, plots=spec.plots, tables=tables)
+            save_run(r.result, tmp / "runs" / r.scenario / r.controller, plots=spec.plots, tables=tables,
+                     texts={LOG_FILE_NAME: r.solver_log})
         write_report(tmp, kpis, results, meta)
         write_json(tmp / BENCH_MARKER, meta)
     return spec.out

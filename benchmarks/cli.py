@@ -99,6 +99,10 @@ def bench(
     except OSError as exc:  # e.g. a scheduler that cannot be reached
         raise fail(f"cannot run the benchmark: {exc}") from None
     print_summary(console, kpi_frame(results, spec.baseline, spec.oracle), wide=wide)
+    warned = [r for r in results if r.solver_warnings]
+    if warned:
+        console.print(f"{sum(r.solver_warnings for r in warned)} solver/library warning(s) in {len(warned)} run(s); "
+                      f"details in {spec.out}/runs/<scenario>/<controller>/solver.log", highlight=False)
     console.print(f"benchmark done in {time.perf_counter() - t0:.0f} s; wrote {spec.out}/ "
                   f"(kpis.csv, report.md, report.html, runs/)")
 

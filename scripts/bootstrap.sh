@@ -28,13 +28,15 @@ PYTHON="${PYTHON:-python3}"
   echo "bootstrap: Python >= 3.11 is required, $("$PYTHON" --version) found" >&2; exit 1; }
 [ -x "$ROOT/.venv/bin/python" ] || "$PYTHON" -m venv "$ROOT/.venv"
 stamp="$ROOT/.venv/.installed"
-if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-  echo "bootstrap: installing the project into .venv" >&2
+if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] || [ "$ROOT/requirements.lock" -nt "$stamp" ]; then
+  echo "bootstrap: installing the project into .venv (versions pinned by requirements.lock)" >&2
   quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
   quiet "$ROOT/.venv/bin/python" -m pip install -q --upgrade pip
-  # torch first, pinned: the CPU wheel (found through pip's find-links on these machines); letting
-  # stable-baselines3 pull torch in would resolve to the CUDA build and gigabytes of packages.
-  quiet "$ROOT/.venv/bin/python" -m pip install -q "torch==2.13.0"
-  quiet "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev,rl,docs]"
+  # Every package at the version CI tested: requirements.lock (refresh: scripts/lock.sh) constrains
+  # the whole resolution. torch first: the CPU wheel (found through pip's find-links on these
+  # machines); letting stable-baselines3 pull torch in would resolve to the CUDA build and
+  # gigabytes of packages.
+  quiet "$ROOT/.venv/bin/python" -m pip install -q -c "$ROOT/requirements.lock" torch
+  quiet "$ROOT/.venv/bin/python" -m pip install -q -c "$ROOT/requirements.lock" -e "$ROOT[dev,rl,docs]"
   touch "$stamp"
 fi

@@ -7,6 +7,7 @@ Bad input (unknown names, malformed files, impossible values) ends with a one-li
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -78,6 +79,7 @@ def simulate(
     plots: Annotated[bool, typer.Option(help="Write plots/*.png")] = True,
 ) -> None:
     """Run one controller through one scenario on the twin; write log, KPIs and plots."""
+    from twin.library_log import LOG_FILE_NAME, library_log
     from twin.output import save_run
     from twin.progress import DelayedProgress
     from twin.runner import RunSettings
@@ -88,14 +90,20 @@ def simulate(
         settings = RunSettings(decision_interval_s=decision_interval_s, seed=seed)
         world = load_scenario(scenario)
         policy = make_controller(controller, ControllerContext(house_config, world, decision_interval_s, seed))
-        with DelayedProgress(f"{world.name} × {controller}") as progress:
-            result = run_simulation(house_config, world, policy, settings, controller_name=controller,
-                                    progress=progress)
-        save_run(result, out, plots=plots)
+        with tempfile.TemporaryDirectory(prefix="pems-log-") as tmp:
+            log_path = Path(tmp) / LOG_FILE_NAME
+            with library_log(log_path) as library, DelayedProgress(f"{world.name} × {controller}") as progress:
+                result = run_simulation(house_config, world, policy, settings, controller_name=controller,
+                                        progress=progress)
+            save_run(result, out, plots=plots, texts={LOG_FILE_NAME: log_path.read_text(encoding="utf-8")})
+        warnings_line = library.line(str(out / LOG_FILE_NAME))
     except TwinError as exc:
         raise fail(str(exc)) from None
     console.print(kpi_table(f"{result.scenario} × {result.controller}", result.kpis))
-    console.print(f"simulated in {result.meta['wall_time_s']:.2f} s; wrote {out}/ (log.parquet, kpis.json, plots/)")
+    if warnings_line:
+        console.print(warnings_line, highlight=False)
+    console.print(f"simulated in {result.meta['wall_time_s']:.2f} s; wrote {out}/ (log.parquet, kpis.json, "
+                  f"{LOG_FILE_NAME}, plots/)")
 
 
 @scenarios_app.command("list")

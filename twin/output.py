@@ -115,10 +115,12 @@ def write_run_directory(target: Path, write: Callable[[Path], None], meta: Mappi
     return Path(target)
 
 
-def save_run(result: Any, target: Path, *, plots: bool = True, tables: Mapping[str, Any] | None = None) -> Path:
+def save_run(result: Any, target: Path, *, plots: bool = True, tables: Mapping[str, Any] | None = None,
+             texts: Mapping[str, str] | None = None) -> Path:
     """Write ``log.parquet``, ``kpis.json``, ``plots/*.png`` and ``meta.json`` of a ``RunResult``.
 
-    ``tables`` adds ``<name>.csv`` files (pandas DataFrames), e.g. a planning controller's plan log.
+    ``tables`` adds ``<name>.csv`` files (pandas DataFrames), e.g. a planning controller's plan log;
+    ``texts`` adds text files by name, e.g. the solver's log (``twin.library_log``).
     """
     from twin.plots import write_plots  # matplotlib only when plotting
 
@@ -127,6 +129,8 @@ def save_run(result: Any, target: Path, *, plots: bool = True, tables: Mapping[s
         write_json(tmp / "kpis.json", result.kpis)
         for name, frame in (tables or {}).items():
             frame.to_csv(tmp / f"{name}.csv")
+        for name, text in (texts or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
         if plots:
             write_plots(result.log, tmp / "plots")
 

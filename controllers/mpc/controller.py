@@ -65,6 +65,9 @@ class MpcController:
         self.estimator = estimator if estimator is not None else make_estimator(
             self.settings.estimator, house, self.settings.observer_gain)
         self.optimizer = Optimizer(house, self.settings)
+        # The models are built and handed to the solver here, once per house: the first re-plan
+        # then costs what every other does.
+        self.optimizer.prepare()
         rc = self.optimizer.rc
         pulse_s = RelayExecutor.pulse_s(house.safety.relay_min_on_s, decision_interval_s)
         pulse_rise = np.diag(rc.step(pulse_s).duty[: rc.n_rooms]) if rc.n_rooms else np.zeros(0)

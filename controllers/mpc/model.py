@@ -244,7 +244,8 @@ class MpcModel:
         charger = self.house.ev_charger
         assert charger is not None, "only built for a house with a charger"
         c = self.c
-        m.ev_fraction = pyo.Param(m.K, mutable=True, initialize=0.0)
+        # A placeholder of 1 where the car is away (see ``update``): the coefficient is then never 0.
+        m.ev_fraction = pyo.Param(m.K, mutable=True, initialize=1.0)
         m.ev_available = pyo.Param(m.K, mutable=True, initialize=0.0)
         m.ev_need = pyo.Param(mutable=True, initialize=0.0, units=u.kWh)
         self._fixed(m, "ev_min", None, charger.min_power_kw, u.kW)
@@ -333,8 +334,12 @@ class MpcModel:
             m.battery_value.set_value(inputs.terminal_price_per_kwh * s.battery_terminal_weight
                                       * b.discharge_efficiency)
         if self.has_ev:
-            _set(m.ev_fraction, inputs.ev_fraction)
-            _set(m.ev_available, (inputs.ev_fraction > 1e-6).astype(float))
+            available = inputs.ev_fraction > 1e-6
+            # Where the car is away its power is bounded to 0 (``ev_on ≤ ev_available = 0``), so the
+            # fraction's value there changes nothing: keep 1 rather than 0, so the coefficient of
+            # ``ev_power`` stays in the solver's matrix (HiGHS warns at every ``changeCoeff`` to 0).
+            _set(m.ev_fraction, np.where(available, inputs.ev_fraction, 1.0))
+            _set(m.ev_available, available.astype(float))
             m.ev_need.set_value(inputs.ev_need_kwh)
 
     def drive(self, inputs: PlanInputs) -> np.ndarray:
@@ -349,11 +354,15 @@ class MpcModel:
 
 
 def _set(param: pyo.Param, values: np.ndarray) -> None:
-    for i, v in enumerate(np.asarray(values, dtype=float).tolist()):
-        param[i].set_value(v)
+    """Values in index order (the param's data objects directly: indexing each one costs more)."""
+    flat = np.asarray(values, dtype=float).ravel().tolist()
+    if len(flat) != len(param):
+        raise ValueError(f"{param.name}: {len(flat)} values for {len(param)} entries")
+    for data, v in zip(param.values(), flat, strict=True):
+        data.set_value(v)
 
 
 def _set2(param: pyo.Param, values: np.ndarray, first: int) -> None:
-    for i, row in enumerate(np.asarray(values, dtype=float).tolist()):
-        for j, v in enumerate(row):
-            param[i + first, j].set_value(v)
+    """A (rows, columns) array into a param indexed ``(first + row, column)``, rows outer."""
+    del first  # the index sets are ranges in row-major order: the flat order is the index order
+    _set(param, values)

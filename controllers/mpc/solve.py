@@ -32,7 +32,7 @@ from controllers.mpc.model import MpcModel
 from controllers.mpc.plan import Plan, relaxations
 from controllers.mpc.rc_model import RcModel
 from controllers.mpc.settings import MpcSettings
-from controllers.mpc.solvers import SOLVED, Backend, SolveOutcome, make_backend
+from controllers.mpc.solvers import SOLVED, Backend, SolveOutcome, SolverUnavailable, make_backend
 from twin.config import HouseConfig
 from twin.contracts import PlanStatus
 
@@ -55,8 +55,9 @@ class SolveReport:
 class Optimizer:
     """Builds the models once (lazily, per kind) and turns :class:`PlanInputs` into :class:`Plan`."""
 
-    def __init__(self, house: HouseConfig, settings: MpcSettings) -> None:
+    def __init__(self, house: HouseConfig, settings: MpcSettings, *, batch_params: bool = True) -> None:
         self.house = house
+        self.batch_params = batch_params
         self.settings = settings
         self.grid = BlockGrid.from_segments(settings.blocks)
         self.rc = RcModel(house)
@@ -73,8 +74,26 @@ class Optimizer:
     def backend(self, kind: str) -> Backend:
         """A solver back-end bound to the model of ``kind`` (raises ``SolverUnavailable``)."""
         if kind not in self._backends:
-            self._backends[kind] = make_backend(self.settings.solver, self.settings.threads)
+            self._backends[kind] = make_backend(self.settings.solver, self.settings.threads, self.batch_params)
         return self._backends[kind]
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The models the strategy may use."""
+        return ("milp",) if self.settings.strategy == "milp" else ("lp", "dispatch", "milp")
+
+    def prepare(self) -> None:
+        """Build every model the strategy may use and hand it to its solver, so that the first
+        re-plan only solves (call at the controller's construction, once per house).
+
+        A solver that is not installed is left for the first solve to report.
+        """
+        for kind in self.kinds:
+            model = self.model(kind)
+            try:
+                self.backend(kind).prepare(model.m)
+            except SolverUnavailable:
+                return
 
     def solve(self, inputs: PlanInputs) -> tuple[Plan | None, SolveReport]:
         t0 = time.perf_counter()
