@@ -14,6 +14,17 @@ def _mpc(ctx: ControllerContext, perfect_foresight: bool = False):  # noqa: ANN2
                          perfect_foresight=perfect_foresight)
 
 
+def _mpc_stochastic(ctx: ControllerContext):  # noqa: ANN202 - a Controller
+    from controllers.mpc import MpcSettings
+    from controllers.mpc.stochastic import StochasticMpcController, StochasticSettings
+
+    options = dict(ctx.options)
+    names = StochasticSettings.names()
+    stochastic = StochasticSettings().with_options({k: v for k, v in options.items() if k in names})
+    settings = MpcSettings().with_options({k: v for k, v in options.items() if k not in names})
+    return StochasticMpcController(ctx.house, settings, stochastic, decision_interval_s=ctx.decision_interval_s)
+
+
 def _mpc_learned(ctx: ControllerContext):  # noqa: ANN202 - a Controller
     from controllers.mpc_learned import make_mpc_learned  # the forecasters (XGBoost) only when asked for
 
@@ -38,6 +49,13 @@ def catalog() -> list[ControllerEntry]:
             description="The MPC planning with PV, load and price forecasts learned from the data before the run",
             make=_mpc_learned,
             needs_history=True,
+            uses_forecasts=True,
+        ),
+        ControllerEntry(
+            name="mpc-stochastic",
+            description="Two-stage stochastic MPC: expected cost + CVaR over a reduced 27-scenario tree "
+                        "(PV, load, price P10/P50/P90)",
+            make=_mpc_stochastic,
             uses_forecasts=True,
         ),
         ControllerEntry(
