@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from controllers.rule_based import RuleBasedController
 from twin.registry import ControllerContext, ControllerEntry
+
+if TYPE_CHECKING:
+    from controllers.mpc.stochastic import StochasticMpcController
 
 
 def _mpc(ctx: ControllerContext, perfect_foresight: bool = False):  # noqa: ANN202 - a Controller
@@ -14,7 +19,7 @@ def _mpc(ctx: ControllerContext, perfect_foresight: bool = False):  # noqa: ANN2
                          perfect_foresight=perfect_foresight)
 
 
-def _mpc_stochastic(ctx: ControllerContext):  # noqa: ANN202 - a Controller
+def _mpc_stochastic(ctx: ControllerContext) -> StochasticMpcController:
     from controllers.mpc import MpcSettings
     from controllers.mpc.stochastic import StochasticMpcController, StochasticSettings
 

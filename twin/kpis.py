@@ -73,8 +73,10 @@ def daily_costs(log: pd.DataFrame) -> pd.Series:
     """Cost of every local calendar day of the run (the log's own time zone) [currency]."""
     if log.empty:
         return pd.Series(dtype=float)
-    days = log.index.normalize() if log.index.tz is not None else log.index.floor("D")
-    return log["cost"].groupby(days).sum()
+    index = pd.DatetimeIndex(log.index)
+    days = index.normalize() if index.tz is not None else index.floor("D")
+    costs: pd.Series = log["cost"].groupby(days).sum()
+    return costs
 
 
 def cvar(values: np.ndarray, tail: float = CVAR_TAIL) -> float | None:

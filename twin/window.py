@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from twin.registry import load_scenario
 from twin.errors import ScenarioError
+from twin.registry import load_scenario
 from twin.scenario import Scenario
 
 

@@ -74,8 +74,8 @@ class StochasticOptimizer(Optimizer):
         if not outcome.has_solution or outcome.objective is None:
             wall = time.perf_counter() - t0
             return None, SolveReport(False, "stochastic", wall, outcome.message)
-        status = PlanStatus.OPTIMAL if (outcome.status == SOLVED or self._within_gap(outcome.objective, outcome.bound)) \
-            else PlanStatus.FEASIBLE
+        proven = outcome.status == SOLVED or self._within_gap(outcome.objective, outcome.bound)
+        status = PlanStatus.OPTIMAL if proven else PlanStatus.FEASIBLE
         plans = tuple(self._plan(x, mm, mm, float(pyo.value(program.m.cost[i])), None, status, "stochastic")
                       for i, (x, mm) in enumerate(zip(kept.inputs, program.scenarios, strict=True)))
         costs = np.array([p.objective for p in plans])

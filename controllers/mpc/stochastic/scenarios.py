@@ -44,7 +44,8 @@ class ScenarioSet:
 def lead_scale(grid: BlockGrid, ramp_h: float) -> np.ndarray:
     """How much of the full spread applies to each block: √(lead / ramp), capped at 1 (lead at the block's middle)."""
     middle_h = (grid.edges_s[:-1] + grid.edges_s[1:]) / 2 / 3600.0
-    return np.minimum(1.0, np.sqrt(middle_h / ramp_h))
+    scale: np.ndarray = np.minimum(1.0, np.sqrt(middle_h / ramp_h))
+    return scale
 
 
 def published_until_s(start: pd.Timestamp, hour: float) -> float:
