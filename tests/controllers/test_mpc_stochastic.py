@@ -147,7 +147,8 @@ BIMODAL = MpcSettings(blocks=((10800.0, 10800.0), (3600.0, 86400.0)), replan_int
 
 def bimodal_case():
     """From 03:00: a cheap night, then dear energy (dearest in the evening, with a high load), sun 9–17 h;
-    the forecast (P50) is the mean of a clear day (2×) and an overcast one (0). No rooms, no car: the battery is the question."""
+    the forecast (P50) is the mean of a clear day (2×) and an overcast one (0).
+    No rooms, no car: the battery is the question."""
     house = replace(small_house(n_rooms=0, ev=False), name="bimodal")
     opt = Optimizer(house, BIMODAL)
     starts = opt.grid.edges_s[:-1] / 3600.0 + 3.0
