@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 def _mpc(ctx: ControllerContext, perfect_foresight: bool = False):  # noqa: ANN202 - a Controller
     from controllers.mpc import MpcController, MpcSettings  # Pyomo is imported only when an MPC is made
 
-    settings = MpcSettings().with_options(dict(ctx.options))
+    from controllers.mpc.stochastic.settings import StochasticSettings
+
+    # The stochastic MPC's own options (scenarios=…, risk_weight=…) are not the MPC's: one bench
+    # command hands the same options to every controller.
+    stochastic = StochasticSettings.names()
+    settings = MpcSettings().with_options({k: v for k, v in ctx.options.items() if k not in stochastic})
     return MpcController(ctx.house, settings, decision_interval_s=ctx.decision_interval_s,
                          perfect_foresight=perfect_foresight)
 
