@@ -12,9 +12,12 @@ deactivated. On top:
   Rockafellar–Uryasev form η + Σ pᵢ zᵢ / (1 − α), zᵢ ≥ costᵢ − η, zᵢ ≥ 0.
 
 Comfort and the car's target stay soft in every scenario, so the program is never infeasible.
-With more than one scenario the recourse (later blocks of each scenario) is the LP relaxation: only block 0 is executed,
-and keeping its binaries integral is what makes the first stage a valid command; later blocks
-are re-planned anyway. The structure is fixed once built; :meth:`update` only sets parameters.
+With more than one scenario the program is the LP relaxation (binaries in [0, 1]): a MILP with
+a binary per block and scenario is far too slow to re-plan every 15 minutes. Only block 0 is
+executed, so only its binaries must be integral: when the relaxation's block 0 is not a valid
+command, :meth:`StochasticModel.round_first_stage` closes them at their rounding and the LP is
+solved again (see ``controllers.mpc.stochastic.optimizer``); later blocks are re-planned anyway.
+The structure is fixed once built; :meth:`update` only sets parameters.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class StochasticModel:
         self.grid = grid
         self.n_scenarios = n_scenarios
         self.n_first = first_stage_blocks(grid, settings.replan_interval_s)
-        # One scenario is the deterministic MPC's MILP itself; more relax the recourse (see the docstring).
+        # One scenario is the deterministic MPC's MILP itself; more are the LP relaxation (see the docstring).
         relaxed = n_scenarios > 1
         self.scenarios = [MpcModel(house, grid, rc, settings, relaxed=relaxed) for _ in range(n_scenarios)]
         self.m = self._build(stochastic)
@@ -57,10 +60,6 @@ class StochasticModel:
         for i, scenario in enumerate(self.scenarios):
             scenario.m.objective.deactivate()
             m.add_component(f"s{i}", scenario.m)
-            for var_name in ("charging", "ev_on"):
-                var = scenario.m.component(var_name)
-                if var is not None:
-                    var[0].domain = pyo.Binary  # the executed block's binaries stay integral
         m.probability = pyo.Param(m.S, mutable=True, initialize=1.0 / self.n_scenarios)
         m.cost = pyo.Expression(m.S, rule=lambda m, i: self.scenarios[i].m.objective.expr)
         m.eta = pyo.Var(units=MONEY, initialize=0.0)
@@ -70,7 +69,55 @@ class StochasticModel:
         m.cvar = pyo.Expression(expr=m.eta + sum(m.probability[i] * m.excess[i] for i in m.S) / (1.0 - s.cvar_alpha))
         m.objective = pyo.Objective(expr=m.expected_cost + s.risk_weight * m.cvar, sense=pyo.minimize)
         self._add_non_anticipativity(m)
+        self._add_first_stage_switches(m)
         return m
+
+    def _add_first_stage_switches(self, m: pyo.ConcreteModel) -> None:
+        """Bounds on block 0's binaries (shared by every scenario) that :meth:`round_first_stage` can close.
+
+        They are parameters, not fixed variables, so the persistent solver sees only a parameter
+        change between the relaxation and its rounding.
+        """
+        first = self.scenarios[0].m
+        self.switches = [name for name, present in (("charging", self.scenarios[0].has_battery),
+                                                    ("ev_on", self.scenarios[0].has_ev)) if present]
+        m.SW = pyo.Set(initialize=self.switches)
+        m.switch_low = pyo.Param(m.SW, mutable=True, initialize=0.0)
+        m.switch_high = pyo.Param(m.SW, mutable=True, initialize=1.0)
+        m.switch_bounds = pyo.Constraint(m.SW, rule=lambda m, name: pyo.inequality(
+            m.switch_low[name], first.component(name)[0], m.switch_high[name]))
+
+    def first_stage_integral(self, tol: float = 1e-6) -> bool:
+        """Whether block 0 of the solution is a valid command: not charging and discharging at once,
+        the car off or within its charger's range."""
+        first = self.scenarios[0]
+        m = first.m
+        if first.has_battery and min(pyo.value(m.charge[0]), pyo.value(m.discharge[0])) > tol:
+            return False
+        if first.has_ev:
+            power = pyo.value(m.ev_power[0])
+            if tol < power < pyo.value(first.c.ev_min) - tol:
+                return False
+        return True
+
+    def round_first_stage(self) -> None:
+        """Close block 0's binaries at the relaxation's rounding (charge if it charges more than it
+        discharges; the car on if it gets at least half the charger's minimum)."""
+        first = self.scenarios[0]
+        m = first.m
+        values = {}
+        if first.has_battery:
+            values["charging"] = float(pyo.value(m.charge[0]) >= pyo.value(m.discharge[0]))
+        if first.has_ev:
+            values["ev_on"] = float(pyo.value(m.ev_power[0]) >= 0.5 * pyo.value(first.c.ev_min))
+        for name, value in values.items():
+            self.m.switch_low[name].set_value(value)
+            self.m.switch_high[name].set_value(value)
+
+    def open_first_stage(self) -> None:
+        for name in self.switches:
+            self.m.switch_low[name].set_value(0.0)
+            self.m.switch_high[name].set_value(1.0)
 
     def _add_non_anticipativity(self, m: pyo.ConcreteModel) -> None:
         first = self.scenarios[0]

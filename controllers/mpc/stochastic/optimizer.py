@@ -19,7 +19,7 @@ from controllers.mpc.inputs import PlanInputs
 from controllers.mpc.plan import Plan
 from controllers.mpc.settings import MpcSettings
 from controllers.mpc.solve import Optimizer, SolveReport
-from controllers.mpc.solvers import SOLVED, Backend, make_backend
+from controllers.mpc.solvers import SOLVED, Backend, SolveOutcome, make_backend
 from controllers.mpc.stochastic.model import StochasticModel
 from controllers.mpc.stochastic.scenarios import ScenarioSet, fast_forward, scenario_tree
 from controllers.mpc.stochastic.settings import StochasticSettings
@@ -66,15 +66,22 @@ class StochasticOptimizer(Optimizer):
         kept = self.scenarios(inputs)
         program = self.program()
         program.update(kept.inputs, kept.probabilities)
-        if self._program_backend is None:
-            self._program_backend = make_backend(self.settings.solver, self.settings.threads)
-        s = self.settings
-        outcome = self._program_backend.solve(program.m, time_limit_s=max(self._remaining(t0), 0.01),
-                                              mip_gap=s.mip_gap, abs_gap=s.mip_abs_gap, warm_start=s.warm_start)
+        program.open_first_stage()
+        outcome = self._solve_program(program, t0)
+        bound = outcome.bound
+        method = "stochastic"
+        if outcome.has_solution and program.n_scenarios > 1 and not program.first_stage_integral():
+            # The relaxation is a lower bound; block 0 rounded and solved again is a valid plan.
+            bound = outcome.objective
+            program.round_first_stage()
+            outcome = self._solve_program(program, t0)
+            program.open_first_stage()
+            method = "stochastic+rounding"
         if not outcome.has_solution or outcome.objective is None:
             wall = time.perf_counter() - t0
-            return None, SolveReport(False, "stochastic", wall, outcome.message)
-        proven = outcome.status == SOLVED or self._within_gap(outcome.objective, outcome.bound)
+            return None, SolveReport(False, method, wall, outcome.message)
+        proven = outcome.status == SOLVED and self._within_gap(outcome.objective, bound if bound is not None
+                                                               else outcome.objective)
         status = PlanStatus.OPTIMAL if proven else PlanStatus.FEASIBLE
         plans = tuple(self._plan(x, mm, mm, float(pyo.value(program.m.cost[i])), None, status, "stochastic")
                       for i, (x, mm) in enumerate(zip(kept.inputs, program.scenarios, strict=True)))
@@ -83,5 +90,13 @@ class StochasticOptimizer(Optimizer):
                                             float(pyo.value(program.m.cvar)))
         wall = time.perf_counter() - t0
         chosen = int(np.argmax(kept.probabilities))
-        plan = replace(plans[chosen], objective=float(outcome.objective), bound=outcome.bound, solve_time_s=wall)
-        return plan, SolveReport(True, "stochastic", wall, f"{len(kept)} scenarios; {outcome.message}")
+        plan = replace(plans[chosen], objective=float(outcome.objective), bound=bound, solve_time_s=wall,
+                       method=method)
+        return plan, SolveReport(True, method, wall, f"{len(kept)} scenarios; {outcome.message}")
+
+    def _solve_program(self, program: StochasticModel, t0: float) -> SolveOutcome:
+        if self._program_backend is None:
+            self._program_backend = make_backend(self.settings.solver, self.settings.threads)
+        s = self.settings
+        return self._program_backend.solve(program.m, time_limit_s=max(self._remaining(t0), 0.01),
+                                           mip_gap=s.mip_gap, abs_gap=s.mip_abs_gap, warm_start=s.warm_start)
