@@ -48,6 +48,7 @@ class StochasticOptimizer(Optimizer):
         self._program: StochasticModel | None = None
         self._program_backend: Backend | None = None
         self.last_scenarios: ScenarioPlans | None = None
+        self._warm = False  # whether the persistent solver has solved the program once
 
     def program(self) -> StochasticModel:
         """The two-stage program, built on first use."""
@@ -68,6 +69,7 @@ class StochasticOptimizer(Optimizer):
         program.update(kept.inputs, kept.probabilities)
         program.open_first_stage()
         outcome = self._solve_program(program, t0)
+        self._warm = self._warm or outcome.has_solution
         bound = outcome.bound
         method = "stochastic"
         if outcome.has_solution and program.n_scenarios > 1 and not program.first_stage_integral():
@@ -98,5 +100,8 @@ class StochasticOptimizer(Optimizer):
         if self._program_backend is None:
             self._program_backend = make_backend(self.settings.solver, self.settings.threads)
         s = self.settings
-        return self._program_backend.solve(program.m, time_limit_s=max(self._remaining(t0), 0.01),
+        remaining = self._remaining(t0)
+        if not self._warm:  # the first solve has no basis to start from
+            remaining += max(0.0, self.stochastic.cold_time_limit_s - s.time_limit_s)
+        return self._program_backend.solve(program.m, time_limit_s=max(remaining, 0.01),
                                            mip_gap=s.mip_gap, abs_gap=s.mip_abs_gap, warm_start=s.warm_start)

@@ -38,6 +38,9 @@ class StochasticSettings:
     price_spread: float = _ranged(0.0, 1.0, "share of P50", default=0.2)
     temp_spread_c: float = _ranged(0.0, 10.0, "K", default=1.5)
     spread_ramp_h: float = _ranged(0.1, 48.0, "h", default=6.0)
+    #: The first solve after a reset starts the solver cold (no basis to start from): it may take this
+    #: long; later re-plans have ``MpcSettings.time_limit_s``.
+    cold_time_limit_s: float = _ranged(0.1, 3600.0, "s", default=120.0)
     #: Day-ahead prices for the next day are published at this local hour; before it only today's are known.
     price_publication_hour: float = _ranged(0.0, 24.0, "h", default=13.0)
 
