@@ -48,13 +48,14 @@ import pandas as pd
 from benchmarks.defaults import DEFAULT_CONTROLLERS, DEFAULT_OUT, DEFAULT_SCENARIOS
 from controllers.forecasting.scorecard import ScoredController
 from twin.config import HouseConfig, load_house, reference_house
-from twin.errors import ConfigError, ScenarioError, TwinError
+from twin.errors import ConfigError, TwinError
 from twin.kpis import KPI_KEYS
 from twin.library_log import LOG_FILE_NAME, library_log
 from twin.output import atomic_directory, check_replaceable, save_run, write_json
-from twin.registry import ControllerContext, controller_entry, load_scenario, make_controller
+from twin.registry import ControllerContext, controller_entry, make_controller
 from twin.runner import RunResult, RunSettings, simulate
 from twin.scenario import Scenario
+from twin.window import window_and_history
 
 if TYPE_CHECKING:
     from controllers.rl_policy import PolicyFile
@@ -165,25 +166,6 @@ def _report_progress(key: str) -> Callable[[float, float], None]:
             worker.log_event(PROGRESS_TOPIC, {"key": key, "done": done, "total": total})
 
     return report
-
-
-def window_and_history(name: str, start: str | None = None, days: float | None = None
-                    ) -> tuple[Scenario, pd.DataFrame | None]:
-    """Scenario ``name`` cut to [start, start + days) and its data before ``start`` (None if none)."""
-    full = load_scenario(name)
-    if start is None and days is None:
-        return full, None
-    begin = full.start if start is None else pd.Timestamp(start)
-    begin = begin.tz_localize(full.tz) if begin.tzinfo is None else begin.tz_convert(full.tz)
-    # Whole days are local calendar days (a window across a DST change still ends at midnight).
-    end = full.end if days is None else begin + pd.DateOffset(days=int(days)) + pd.Timedelta(days=days % 1)
-    if not full.start <= begin < full.end:
-        raise ScenarioError(f"{full.name}: --start {begin} is outside the scenario [{full.start}, {full.end})")
-    if end > full.end:
-        raise ScenarioError(f"{full.name}: the window ends at {end}, after the scenario's end {full.end}")
-    window = full.window(begin, end)
-    history = full.data[full.index < window.start]
-    return window, (history if not history.empty else None)
 
 
 def _context(house: HouseConfig, world: Scenario, history: pd.DataFrame | None, spec: BenchSpec

@@ -24,7 +24,6 @@ from twin.errors import TwinError
 from twin.registry import (
     ControllerContext,
     controller_entries,
-    load_scenario,
     make_controller,
     scenario_entries,
 )
@@ -77,6 +76,10 @@ def simulate(
     decision_interval_s: Annotated[float, typer.Option(help="Seconds between decisions")] = 300.0,
     seed: Annotated[int, typer.Option(help="Seed handed to the controller")] = 0,
     plots: Annotated[bool, typer.Option(help="Write plots/*.png")] = True,
+    start: Annotated[str | None, typer.Option(help="Run window start, local time of the scenario (e.g. 2024-10-14); "
+                                              "the data before it is the controller's history, never run")] = None,
+    days: Annotated[float | None, typer.Option(help="Run window length in days (default: to the scenario's end)")
+                    ] = None,
 ) -> None:
     """Run one controller through one scenario on the twin; write log, KPIs and plots."""
     from twin.library_log import LOG_FILE_NAME, library_log
@@ -84,12 +87,14 @@ def simulate(
     from twin.progress import DelayedProgress
     from twin.runner import RunSettings
     from twin.runner import simulate as run_simulation
+    from twin.window import window_and_history
 
     try:
         house_config = load_house_option(house)
         settings = RunSettings(decision_interval_s=decision_interval_s, seed=seed)
-        world = load_scenario(scenario)
-        policy = make_controller(controller, ControllerContext(house_config, world, decision_interval_s, seed))
+        world, history = window_and_history(scenario, start, days)
+        policy = make_controller(controller, ControllerContext(house_config, world, decision_interval_s, seed,
+                                                               history=history))
         with tempfile.TemporaryDirectory(prefix="pems-log-") as tmp:
             log_path = Path(tmp) / LOG_FILE_NAME
             with library_log(log_path) as library, DelayedProgress(f"{world.name} × {controller}") as progress:

@@ -15,6 +15,9 @@ Definitions:
 - ``decide_time_*_s``: wall time of ``Controller.decide`` [s].
 - ``energy_balance_max_abs_kwh``: largest |PV + import + discharge − load − heating − EV − charge
   − export| of any interval [kWh]; a healthy twin shows rounding noise only.
+- ``daily_cost_cvar95``: mean of the worst 5 % of the run's daily costs (local calendar days;
+  at least the single worst day), the risk an owner feels; ``daily_cost_std`` their standard
+  deviation (population, 0 for a one-day run) [currency].
 - ``cycles_without_plan``: decisions taken without a fresh plan (a ``PlanStatus`` in
   ``twin.contracts.WITHOUT_PLAN``: the last valid plan or the fallback); ``None`` for a
   controller that does not plan (no decision carries a status of ``twin.contracts.PLANNING``).
@@ -35,8 +38,11 @@ KPI_KEYS = (
     "cost", "import_kwh", "export_kwh", "pv_kwh", "self_consumption", "self_sufficiency", "discomfort_kh",
     "discomfort_kh_max_room", "peak_import_kw", "battery_cycles", "ev_unmet_kwh", "relay_switches",
     "grid_limit_violation_kwh", "decide_time_mean_s", "decide_time_p95_s", "decide_time_max_s",
-    "energy_balance_max_abs_kwh", "cycles_without_plan",
+    "energy_balance_max_abs_kwh", "cycles_without_plan", "daily_cost_cvar95", "daily_cost_std",
 )
+
+#: Share of the worst days in ``daily_cost_cvar95``.
+CVAR_TAIL = 0.05
 
 PEAK_WINDOW_S = 900.0
 
@@ -63,6 +69,25 @@ def cycles_without_plan(log: pd.DataFrame) -> int | None:
     return sum(s in WITHOUT_PLAN for s in statuses)
 
 
+def daily_costs(log: pd.DataFrame) -> pd.Series:
+    """Cost of every local calendar day of the run (the log's own time zone) [currency]."""
+    if log.empty:
+        return pd.Series(dtype=float)
+    index = pd.DatetimeIndex(log.index)
+    days = index.normalize() if index.tz is not None else index.floor("D")
+    costs: pd.Series = log["cost"].groupby(days).sum()
+    return costs
+
+
+def cvar(values: np.ndarray, tail: float = CVAR_TAIL) -> float | None:
+    """Mean of the largest ``tail`` share of ``values`` (at least one value); None when empty."""
+    values = np.sort(np.asarray(values, dtype=float))[::-1]
+    if values.size == 0:
+        return None
+    worst = max(1, math.ceil(tail * values.size - 1e-9))
+    return float(values[:worst].mean())
+
+
 def compute_kpis(log: pd.DataFrame, house: HouseConfig) -> dict[str, float | int | None]:
     """Every KPI of :data:`KPI_KEYS` from a run log (see the module docstring)."""
     total = {c: float(log[c].sum()) for c in ("pv_kwh", "import_kwh", "export_kwh", "base_load_kwh",
@@ -76,6 +101,7 @@ def compute_kpis(log: pd.DataFrame, house: HouseConfig) -> dict[str, float | int
     decide = decide[np.isfinite(decide)]
     capacity = house.battery.capacity_kwh if house.battery is not None else math.nan
     residual = energy_residual_kwh(log).abs()
+    daily = daily_costs(log)
     kpis: dict[str, float | int | None] = {
         "cost": total["cost"],
         "import_kwh": total["import_kwh"],
@@ -97,5 +123,7 @@ def compute_kpis(log: pd.DataFrame, house: HouseConfig) -> dict[str, float | int
         "decide_time_max_s": float(decide.max()) if decide.size else None,
         "energy_balance_max_abs_kwh": float(residual.max()) if len(residual) else 0.0,
         "cycles_without_plan": cycles_without_plan(log),
+        "daily_cost_cvar95": cvar(daily.to_numpy()),
+        "daily_cost_std": float(daily.std(ddof=0)) if len(daily) else None,
     }
     return kpis

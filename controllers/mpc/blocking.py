@@ -78,6 +78,8 @@ def block_means(values: np.ndarray, offset_s: float, step_s: float, edges_s: np.
     cumulative = np.concatenate([np.zeros((1, *values.shape[1:])), np.cumsum(values * step_s, axis=0)], axis=0)
     grid = np.arange(n + 1) * step_s
     flat = cumulative.reshape(n + 1, -1)
+    if flat.shape[1] == 0:  # no columns (e.g. the node gains of a house without rooms)
+        return np.zeros((len(times) - 1, *values.shape[1:]))
     integral = np.stack([np.interp(times, grid, flat[:, j]) for j in range(flat.shape[1])], axis=-1)
     means = np.diff(integral, axis=0) / np.diff(times)[:, None]
     return means.reshape(len(times) - 1, *values.shape[1:])

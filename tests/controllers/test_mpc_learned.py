@@ -12,7 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from benchmarks.bench import BenchSpec, check_spec, run_pair, window_and_history, write_bench
+from benchmarks.bench import BenchSpec, check_spec, run_pair, write_bench
+from twin.window import window_and_history
 from benchmarks.cli import register
 from controllers.mpc_learned import LearnedMpc, make_mpc_learned
 from twin.config import reference_house

@@ -100,3 +100,25 @@ def test_lists_and_help():
                  ["controllers", "list", "--help"]):
         proc = pems(*verb)
         assert proc.returncode == 0 and "Usage" in proc.stdout, verb
+
+
+def test_simulate_runs_a_window_of_the_room_less_citylearn_house_under_the_mpc(tmp_path):
+    """The README's example house has no rooms; --start/--days cut a window of its scenario."""
+    out = tmp_path / "cl"
+    house = Path(__file__).parents[2] / "scenarios" / "historical" / "houses" / "citylearn-fontana-b1.toml"
+    proc = pems("simulate", "--scenario", "citylearn-fontana-b1-v1", "--house", str(house), "--controller", "mpc",
+                "--start", "2017-01-10", "--days", "1", "--no-plots", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    log = pd.read_parquet(out / "log.parquet")
+    assert log.index[0] == pd.Timestamp("2017-01-10", tz=log.index.tz)
+    assert (log.index[-1] - log.index[0]) < pd.Timedelta(days=1)
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert kpis["cycles_without_plan"] == 0
+    assert kpis["daily_cost_cvar95"] == pytest.approx(kpis["cost"])  # one day: its worst day is the day
+
+
+def test_simulate_names_a_start_outside_the_scenario(tmp_path):
+    proc = pems("simulate", "--scenario", "winter-week-v1", "--controller", "rule-based", "--start", "1999-01-01",
+                "--days", "1", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2
+    assert "--start" in proc.stderr and "outside the scenario" in proc.stderr

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
+from builders import small_house
 
-from twin.config import reference_house
+from twin.config import HouseConfig, load_house, reference_house
 from twin.conformance import ConformanceError, check_controller, check_scenario
 from twin.contracts import Command
 from twin.registry import ControllerContext, controller_entries, load_scenario, scenario_entries
@@ -21,7 +24,29 @@ LIGHT_OPTIONS = {
     "mpc": {"replan_interval_s": "3600", "blocks": "900:3600,3600:21600"},
     "oracle": {"replan_interval_s": "3600", "blocks": "900:3600,3600:21600"},
     "mpc-learned": {"replan_interval_s": "3600", "blocks": "900:3600,3600:21600"},
+    "mpc-stochastic": {"replan_interval_s": "3600", "blocks": "900:3600,3600:21600", "scenarios": "3"},
 }
+
+HOUSE_FILES = sorted((Path(__file__).parents[2] / "scenarios" / "historical" / "houses").glob("*.toml"))
+
+
+def houses() -> dict[str, HouseConfig]:
+    """Every bundled house and generated ones covering what a house may lack or have."""
+    found = {"reference": reference_house()}
+    found.update({path.stem: load_house(path) for path in HOUSE_FILES})
+    found.update({
+        "no-rooms": small_house(n_rooms=0),
+        "no-battery": small_house(battery=False),
+        "no-ev": small_house(ev=False),
+        "no-pv": small_house(pv_kw=0.0),
+        "one-room": small_house(n_rooms=1),
+        "two-node-rooms": small_house(n_rooms=2, two_node=True),
+        "bare": small_house(n_rooms=0, battery=False, ev=False, pv_kw=0.0),
+    })
+    return found
+
+
+HOUSES = houses()
 
 
 def test_registries_are_not_empty():
@@ -45,6 +70,35 @@ def test_controller_conforms(controller, scenario_name):
     entry = controller_entries()[controller]
     options = LIGHT_OPTIONS.get(controller, {})
     check_controller(lambda: entry.make(ControllerContext(house, day, 300.0, seed=7, options=options)), house, day)
+
+
+@pytest.mark.parametrize("controller", CONTROLLERS)
+@pytest.mark.parametrize("house_name", sorted(HOUSES))
+def test_every_controller_runs_on_every_house(controller, house_name):
+    """Two hours of a winter day on each house (the reference house's full day is tested above)."""
+    house = HOUSES[house_name]
+    full = load_scenario("winter-week-v1")
+    start = full.start + pd.Timedelta(hours=7)
+    window = full.window(start, start + pd.Timedelta(hours=2))
+    entry = controller_entries()[controller]
+    options = LIGHT_OPTIONS.get(controller, {})
+    check_controller(lambda: entry.make(ControllerContext(house, window, 300.0, seed=7, options=options)), house,
+                     window)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("controller", HISTORY_CONTROLLERS)
+@pytest.mark.parametrize("house_name", sorted(HOUSES))
+def test_history_trained_controller_runs_on_every_house(controller, house_name):
+    house = HOUSES[house_name]
+    full = load_scenario("fr-home-2024-v1")
+    start = full.start + pd.Timedelta(days=15)
+    window = full.window(start, start + pd.Timedelta(hours=2))
+    history = full.data[full.index < start]
+    entry = controller_entries()[controller]
+    options = LIGHT_OPTIONS.get(controller, {})
+    check_controller(lambda: entry.make(ControllerContext(house, window, 300.0, seed=7, options=options,
+                                                          history=history)), house, window)
 
 
 @pytest.mark.parametrize("controller", HISTORY_CONTROLLERS)

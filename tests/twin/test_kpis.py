@@ -68,3 +68,21 @@ def test_discomfort_trapezoid_matches_boptest_definition():
     assert got[0, 0] == pytest.approx(1.5 * 0.5)
     got = discomfort_kh(np.array([[21.0]]), np.array([[23.0]]), lower, upper, np.array([3600.0]))
     assert got[0, 0] == 0.0
+
+
+def test_daily_cost_risk_kpis_are_over_local_calendar_days():
+    # 40 days of hourly rows; day d costs d (each of its 24 hours d/24), so the worst 5 % of
+    # 40 days are the two most expensive days, 39 and 38.
+    n_days = 40
+    cost = np.repeat(np.arange(n_days, dtype=float) / 24.0, 24)
+    log = log_of(24 * n_days, interval_s=3600.0, cost=cost)
+    k = compute_kpis(log, small_house())
+    assert k["daily_cost_cvar95"] == pytest.approx((39 + 38) / 2)
+    assert k["daily_cost_std"] == pytest.approx(np.std(np.arange(n_days, dtype=float)))
+
+
+def test_daily_cost_cvar_of_a_short_run_is_its_worst_day():
+    cost = np.concatenate([np.full(24, 1.0 / 24), np.full(24, 5.0 / 24), np.full(24, 2.0 / 24)])
+    k = compute_kpis(log_of(72, interval_s=3600.0, cost=cost), small_house())
+    assert k["daily_cost_cvar95"] == pytest.approx(5.0)
+    assert k["daily_cost_std"] == pytest.approx(np.std([1.0, 5.0, 2.0]))
