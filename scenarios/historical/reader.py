@@ -73,13 +73,14 @@ def _line(spec: SourceSpec, i: int) -> str:
 
 def _read_table(spec: SourceSpec, path: Path) -> pd.DataFrame:
     wanted = [c.column for c in spec.columns] + ([spec.time_column] if spec.time_column else [])
-    if not path.is_file():
+    if not path.is_file() and not (spec.format == "parquet" and path.is_dir()):
         raise _fail(path, "data file not found")
     try:
         if spec.format == "parquet":
-            import pyarrow.parquet as pq
+            import pyarrow.dataset as ds
 
-            present = pq.read_schema(path).names
+            # a folder is a Hive-partitioned dataset (the house's history: date=YYYY-MM-DD/part-*.parquet)
+            present = ds.dataset(path, format="parquet", partitioning="hive").schema.names
             missing = [c for c in dict.fromkeys(wanted) if c not in present]
             if missing:
                 raise _fail(path, f"column {missing[0]!r} not found; the file has {present}")
@@ -506,6 +507,11 @@ def read_historical(mapping: HistoricalMapping, data: Path | None = None) -> tup
                     raise ScenarioError(f"{mapping.path}: {d.name} = \"closure\" needs column {needed}")
             frame[d.name] = _closure(d.name, frame, mapping.location, step_ns / 1e9)
             origin = "closure GHI = DNI·cos z + DHI"
+        elif d.kind == "expression":
+            from scenarios.history.expression import parse
+
+            frame[d.name] = parse(d.source).evaluate({c: frame[c].to_numpy() for c in frame.columns})
+            origin = f"= {d.source}"
         else:
             frame[d.name] = frame[d.source].to_numpy() * d.scale + d.offset
             origin = f"{d.source} × {d.scale:g} + {d.offset:g}"
