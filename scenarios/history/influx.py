@@ -147,6 +147,9 @@ class Influx2:
             raise InfluxError(f"{where}: {exc.status} {exc.reason}: {(exc.body or '')[:300]}") from None
         except (HTTPError, OSError) as exc:
             raise InfluxError(f"{where}: cannot reach the server ({type(exc).__name__}: {exc})") from None
+        except ValueError as exc:  # the annotated CSV did not parse
+            raise InfluxError(f"{where}: malformed answer to the query of {spec.measurement}.{spec.field} "
+                              f"({exc})") from None
         records = [r for table in tables for r in table.records]
         if not records:
             return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
