@@ -31,6 +31,7 @@ from hardware.errors import LiveError
 from hardware.failsafe.events import EventKind
 from hardware.failsafe.fallback import GuardedController
 from hardware.plant.forecasts import ScenarioForecasts
+from hardware.live.learned import ObservedController, live_forecasting
 from hardware.live.log import (
     EVENTS,
     JOURNAL,
@@ -242,9 +243,15 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     interval = control.decision_interval_s
     settings = RunSettings(decision_interval_s=interval, horizon_s=control.horizon_s, seed=seed)
     context = ControllerContext(house, None, interval, seed)
+    keeper = live_forecasting(config, house, controller_name)  # the house's history; learned forecasters
+    if controller is None and keeper is not None and (controller_name == "mpc-learned"
+                                                      or config.history.learned_forecasts):
+        controller = keeper.build(controller_name, context, make_controller)
     primary = controller if controller is not None else make_controller(controller_name, context)
     fallback = make_controller("rule-based", context) if controller_name != "rule-based" or controller else None
     controller = GuardedController(primary, house, control.decide_deadline_s, fallback, name=controller_name)
+    if keeper is not None:  # until the runner has an observer hook: observe each decision through the controller
+        controller = ObservedController(controller, keeper)
     controller.reset()
 
     env = simpy.rt.RealtimeEnvironment(initial_time=clock.now_s(), factor=1.0 / clock.speed, strict=False)
@@ -308,6 +315,8 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     finally:
         plant.close()  # the goodbye: every device falls back to its own rule now, not when its lease ends
         controller.close()
+        if keeper is not None:
+            keeper.on_end()
         journal.close()
         recorder.flush()
         plant.events.close()
