@@ -209,8 +209,11 @@ def _write(out: Path, summary: dict, scored: pd.DataFrame, rep, forecaster, kind
 
 
 def register(app: typer.Typer) -> None:
-    """The ``pems.cli`` entry point: adds ``pems forecast evaluate``."""
+    """The ``pems.cli`` entry point: adds ``pems forecast evaluate`` and ``pems forecast retrain``."""
     forecast_app = typer.Typer(help="Forecasters (PV, base load, prices) learned from recorded data.",
                                no_args_is_help=True)
     forecast_app.command("evaluate")(evaluate)
+    from controllers.forecasting.retrain_cli import retrain
+
+    forecast_app.command("retrain")(retrain)
     app.add_typer(forecast_app, name="forecast")
