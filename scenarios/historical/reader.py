@@ -11,6 +11,7 @@ number for CSV, counting the header as line 1; the 0-based row for Parquet).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from twin.config import Location
 from twin.errors import ScenarioError
 
 _MINUTE_NS = 60_000_000_000
+log = logging.getLogger(__name__)
 _HOUR_NS = 60 * _MINUTE_NS
 _DAY_NS = 24 * _HOUR_NS
 _WEEK_NS = 7 * _DAY_NS
@@ -273,9 +275,13 @@ def _read_ote(spec: SourceSpec, path: Path) -> _SourceSeries:
     t_ns = prices.index.as_unit("ns").asi8
     n = len(t_ns)
     quality = SourceQuality(file=str(path), rows=int(meta["rows"]), first=str(prices.index[0]),
-                            last=str(prices.index[-1]), interval_minutes=60.0,
+                            last=str(prices.index[-1]), interval_minutes=float(meta["interval_minutes"]),
                             dropped_rows=tuple(str(t) for t in meta["filled"]))
-    return _SourceSeries(spec, path, int(t_ns[0]), _HOUR_NS, {"spot_price_per_kwh": prices.to_numpy()},
+    if meta["empty"]:  # empty price cells: gaps for the gap policy, reported here and in the data-quality summary
+        log.warning("%s: %d row(s) with an empty price, filled per the gap policy: first at %s", path,
+                    len(meta["empty"]), meta["empty"][0])
+    step_ns = int(meta["interval_minutes"]) * _MINUTE_NS
+    return _SourceSeries(spec, path, int(t_ns[0]), step_ns, {"spot_price_per_kwh": prices.to_numpy()},
                          {"spot_price_per_kwh": np.zeros(n, bool)}, np.arange(n) + 2, quality)
 
 
