@@ -136,6 +136,8 @@ class LiveForecasting:
 
     def on_decision(self, obs: Observation, command: Command | None = None, **_: Any) -> None:
         self.writer.on_decision(obs, command)
+        if self.wrapper is None:  # history only: the controller does not plan with learned forecasts
+            return
         now = pd.Timestamp(obs.time)
         self._drift(obs, now)
         outcomes = self.worker.poll()

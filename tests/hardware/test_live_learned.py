@@ -81,3 +81,13 @@ def test_trained_at_start_reused_after_restart_and_retrained_in_background(house
         assert outcome.replaced == (outcome.new_mae < outcome.old_mae)
         assert restarted.store.current_dir(outcome.kind).name == (outcome.version if outcome.replaced
                                                                   else versions[outcome.kind])
+
+
+def test_mpc_learned_is_built_on_the_history_and_keeps_stored_models(house_history):
+    house, folder, _ = house_history
+    keeper = LiveForecasting(house, folder / "history", folder / "models-mpc", SETTINGS)
+    wrapper = keeper.build("mpc-learned", ControllerContext(house, None, 900.0), make_controller)
+    assert type(wrapper).__name__ == "LearnedMpc" and wrapper.settings.retrain_every_days is None
+    trained = wrapper.load.training
+    wrapper.reset()  # what the runner does before the first decision: stored models are not refitted
+    assert wrapper.fits == 0 and wrapper.load.training == trained
