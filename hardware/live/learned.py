@@ -127,6 +127,8 @@ class LiveForecasting:
     def _arm_drift(self) -> None:
         window = max(1, round(self.settings.test_days * 1440 / self.step_minutes))
         self.monitors = {}
+        if self.wrapper is None:
+            return
         for kind in _forecasters(self.wrapper):
             mae = self.store.metrics(kind).get("training_mae")
             if isinstance(mae, int | float) and mae > 0:
@@ -165,6 +167,8 @@ class LiveForecasting:
                 self.alert(alert.message())
 
     def _submit(self, now: pd.Timestamp) -> None:
+        if self.wrapper is None:
+            return
         candidates = tuple((kind, pickle.dumps(copy.deepcopy(f))) for kind, f in _forecasters(self.wrapper).items())
         job = RetrainJob(str(self.history_dir), str(self.store.directory), self.house.location.timezone,
                          self.step_minutes, str(now), self.settings, candidates)

@@ -14,12 +14,13 @@ import ast
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from twin.errors import ScenarioError
 
-_BINARY: dict[type, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {"min": np.fmin, "max": np.fmax, "abs": np.abs}
 
@@ -54,6 +55,7 @@ class Expression:
         if name is not None:
             return np.asarray(columns[name], dtype=float)
         if isinstance(node, ast.Constant):
+            assert isinstance(node.value, int | float)  # parse() accepted numbers only
             return float(node.value)
         if isinstance(node, ast.UnaryOp):
             value = self._eval(node.operand, columns)

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ class SeriesSpec:
     measurement: str
     field: str
     unit: str
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = dataclass_field(default_factory=dict)
     aggregation: str = "mean"
     scale: float = 1.0
 
@@ -80,7 +81,7 @@ class ImportConfig:
     timezone: str
     step_minutes: float
     columns: tuple[SeriesSpec, ...]
-    derived: Mapping[str, str] = field(default_factory=dict)
+    derived: Mapping[str, str] = dataclass_field(default_factory=dict)
 
 
 def _fail(path: Path, key: str, message: str) -> ConfigError:

@@ -80,7 +80,7 @@ def import_history(config: ImportConfig, start: pd.Timestamp, end: pd.Timestamp,
             for name, text in config.derived.items():
                 frame[name] = parse(text).evaluate({c: frame[c].to_numpy() for c in frame.columns})
             frame = frame.dropna(how="all")
-            frame.index = frame.index.tz_convert(config.timezone)
+            frame.index = pd.DatetimeIndex(frame.index).tz_convert(config.timezone)
             rows += len(frame)
             write_partitions(tmp, frame, config.timezone)
         empty = [c for c in config.columns if readings[c.name] == 0]
