@@ -35,8 +35,8 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
-from scenarios.history.expression import parse
 from scenarios.historical.units import CANONICAL_NAME, allowed_units
+from scenarios.history.expression import parse
 from twin.config import Location, read_toml
 from twin.errors import ConfigError, ScenarioError
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scenarios.historical.units import to_canonical
 from scenarios.history.expression import parse
 from scenarios.history.import_config import ImportConfig, SeriesSpec
 from scenarios.history.influx import InfluxError, connect
 from scenarios.history.store import partition_days, write_partitions
-from scenarios.historical.units import to_canonical
 from twin.errors import ScenarioError
 
 

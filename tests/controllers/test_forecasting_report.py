@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
+from forecast_data import load_history
 from typer.testing import CliRunner
 
 from controllers.forecasting.cli import register
 from controllers.forecasting.evaluate import report
-from forecast_data import load_history
 
 MAPPING = """
 [historical]

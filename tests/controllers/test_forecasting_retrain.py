@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from forecast_data import load_history
 
 from controllers.forecasting.base import ForecastError
 from controllers.forecasting.boosting import BoostingParams
@@ -16,7 +17,6 @@ from controllers.forecasting.drift import DriftMonitor
 from controllers.forecasting.features import Calendar
 from controllers.forecasting.load import LoadForecaster
 from controllers.forecasting.retrain import ModelStore, RetrainJob, RetrainSettings, RetrainWorker, retrain_once
-from forecast_data import load_history
 from scenarios.history.store import write_partitions
 
 TZ = "Europe/Paris"

@@ -7,11 +7,11 @@ import textwrap
 
 import pandas as pd
 import typer
+from test_cli_data import IDENTIFY_MAPPING
+from thermal_data import synthetic_measurements
 from typer.testing import CliRunner
 
 from controllers.estimation.cli import register
-from test_cli_data import IDENTIFY_MAPPING
-from thermal_data import synthetic_measurements
 
 
 def _csv(path, seed: int) -> None:  # noqa: ANN001

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 from builders import simple_scenario, small_house
+
 from controllers.rule_based import RuleBasedController
 from hardware.live.history import HistoryWriter
 from scenarios.history.store import partition_days, read_history

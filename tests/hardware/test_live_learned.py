@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
-
 from builders import simple_scenario, small_house
+
 from controllers.forecasting.retrain import RetrainSettings
 from controllers.rule_based import RuleBasedController
 from hardware.live.history import HistoryWriter

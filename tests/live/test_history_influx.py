@@ -119,11 +119,11 @@ def test_round_trip_per_field_and_sum(influxdb, loaded, tmp_path):
 
 
 def test_cli_import_and_the_folder_reads_in_the_historical_reader(influxdb, loaded, tmp_path):
+    import typer
+
     from scenarios.historical.cli import register
     from scenarios.historical.mapping import load_mapping
     from scenarios.historical.reader import read_historical
-
-    import typer
 
     app = typer.Typer()
     register(app)

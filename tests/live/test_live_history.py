@@ -6,13 +6,13 @@ import threading
 import tomllib
 
 import pytest
+from live_helpers import SCENARIO
 
 from hardware.config import BrokerConfig, live_config_from_dict
 from hardware.emulator.emulated_house import HouseEmulator, scenario_window
 from hardware.live.learned import LiveHistoryError
 from hardware.live.parity import live_config_text
 from hardware.live.runner import run_live
-from live_helpers import SCENARIO
 from scenarios.history.store import read_history
 from twin.config import reference_house
 from twin.registry import load_scenario

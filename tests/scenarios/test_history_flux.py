@@ -39,7 +39,8 @@ def annotated_csv(times: pd.DatetimeIndex, values: np.ndarray, measurement: str,
              "#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,dateTime:RFC3339,double,string,string",
              "#default,_result,,,,,,,",
              ",result,table,_start,_stop,_time,_value,_field,_measurement"]
-    lines += [f",,0,{rfc(start)},{rfc(stop)},{rfc(t)},{float(v)!r},{field},{measurement}" for t, v in zip(times, values)]
+    lines += [f",,0,{rfc(start)},{rfc(stop)},{rfc(t)},{float(v)!r},{field},{measurement}"
+              for t, v in zip(times, values, strict=True)]
     return "\r\n".join(lines) + "\r\n\r\n"
 
 
@@ -53,7 +54,8 @@ class FluxEndpoint(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if self.headers.get("Authorization") != f"Token {self.token}":
-            self._answer(401, "application/json", json.dumps({"code": "unauthorized", "message": "unauthorized access"}))
+            self._answer(401, "application/json",
+                         json.dumps({"code": "unauthorized", "message": "unauthorized access"}))
             return
         if not self.path.startswith("/api/v2/query") or "org=home" not in self.path:
             self._answer(404, "application/json", json.dumps({"code": "not found", "message": "org not found"}))

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scenarios.historical.mapping import load_mapping, mapping_from_dict
+from scenarios.historical.reader import read_historical
 from scenarios.history.expression import parse
 from scenarios.history.import_config import load_import_config
 from scenarios.history.store import partition_days, read_history, write_partitions
-from scenarios.historical.mapping import load_mapping, mapping_from_dict
-from scenarios.historical.reader import read_historical
 from twin.errors import ConfigError, ScenarioError
 
 TZ = "Europe/Prague"
@@ -71,8 +71,8 @@ def test_mapping_derived_expression(tmp_path):
     pd.DataFrame({"t": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "imp": [1000.0] * 8, "exp": [0.0] * 8,
                   "pv": [500.0] * 8, "bat": [250.0] * 8}).to_csv(csv, index=False)
     doc = {"historical": {"timezone": "UTC", "step_minutes": 15, "sources": [{"file": str(csv), "time_column": "t",
-           "columns": {c + "_kw": {"column": s, "unit": "W"} for c, s in
-                       (("grid_import", "imp"), ("grid_export", "exp"), ("pv_power", "pv"), ("battery_power", "bat"))}}],
+           "columns": {c + "_kw": {"column": s, "unit": "W"} for c, s in (
+               ("grid_import", "imp"), ("grid_export", "exp"), ("pv_power", "pv"), ("battery_power", "bat"))}}],
            "derived": {"base_load_kw": {"expr": "grid_import_kw - grid_export_kw + pv_power_kw - battery_power_kw"}}}}
     frame, quality = read_historical(mapping_from_dict(doc, tmp_path / "m.toml"))
     np.testing.assert_allclose(frame["base_load_kw"], 1.25)
