@@ -41,6 +41,7 @@ class EventKind(enum.StrEnum):
     ENVELOPE = "envelope"  # a payload refused by the last envelope check
     OPTIM_STATUS = "optim_status"  # the planner failed or recovered
     PLAN_RESTORED = "plan_restored"  # a persisted plan found at start
+    FORECAST_DRIFT = "forecast_drift"  # a learned forecaster's rolling error exceeds its training error
 
 
 @dataclass(frozen=True, slots=True)

@@ -273,6 +273,8 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
         plant.close()
         raise
     plant.events.attach(out / EVENTS)
+    if keeper is not None:  # drift alerts go where every alert goes: the event log and pems/alerts
+        keeper.alert = lambda message: plant.events.record(EventKind.FORECAST_DRIFT, message, alert=True)
     plant.failsafe.outbox.attach(out / PUBLISHED)
     recorder = PartitionedRunLog(house.room_names, out, control.log_flush_intervals)
     journal = CommandJournal(out / JOURNAL)
