@@ -52,7 +52,9 @@ class LearnedMpc(LearnedForecasts):
         super().reset()
         # Train on the history before the run here, not in the first decision, so that decision
         # times stay the MPC's; the first issue then finds the forecasters trained (no refit).
-        if self._pretrain is not None and not self._pretrain.empty:
+        # Forecasters loaded trained (a live run's model store) are not refitted.
+        if self._pretrain is not None and not self._pretrain.empty and not all(
+                f.training for f in self.forecasters.values()):
             self._fit(self._pretrain, self._pretrain.index[-1].value)
 
 

@@ -261,6 +261,30 @@ class FailsafeConfig:
 
 @with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    """The house's history and the learned forecasters of a live run (``[history]``; docs/history.md).
+
+    ``directory``: where the run's readings are kept as day partitions (empty: not kept). With it,
+    ``mpc-learned`` (or any controller when ``learned_forecasts``) is trained on that history at
+    start-up and retrained every ``retrain_every_days`` on the last ``window_days`` in a background
+    process; a new model replaces the current one only if it scores better on the last
+    ``test_days``. ``drift_factor``: rolling error / training error that raises an alert.
+    ``model_dir`` (default ``<directory>/../models``) keeps the accepted models across restarts.
+    """
+
+    directory: Name = ""
+    model_dir: Name = ""
+    learned_forecasts: bool = False
+    step_minutes: Annotated[float, Field(ge=1.0, le=60.0)] = 15.0
+    min_history_days: Annotated[float, Field(ge=8.0, le=366.0)] = 14.0
+    retrain_every_days: Annotated[float, Field(ge=1.0, le=366.0)] = 7.0
+    window_days: Annotated[float, Field(ge=14.0, le=3660.0)] = 91.0
+    test_days: Annotated[float, Field(ge=1.0, le=7.0)] = 7.0
+    drift_factor: Annotated[float, Field(ge=1.0, le=100.0)] = 1.5
+
+
+@with_config(_STRICT)
+@dataclass(frozen=True, slots=True)
 class LiveConfig:
     """Everything ``pems live`` and ``pems emulate`` need besides the controller and the mode."""
 
@@ -271,6 +295,7 @@ class LiveConfig:
     clock: ClockConfig = ClockConfig()
     control: ControlConfig = ControlConfig()
     failsafe: FailsafeConfig = FailsafeConfig()
+    history: HistoryConfig = HistoryConfig()
     house_file: Name = ""  # house TOML; empty: the bundled reference house
 
     def __post_init__(self) -> None:

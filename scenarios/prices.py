@@ -48,7 +48,7 @@ _DAY_NS = 24 * _HOUR_NS
 
 
 def read_ote_dayahead(path: str | Path) -> tuple[pd.Series, dict]:
-    """Read an OTE day-ahead CSV into a gapless hourly price series.
+    """Read an OTE day-ahead CSV (hourly, or 15-min with a ``minute`` column) into a price series.
 
     Parameters
     ----------
@@ -66,7 +66,8 @@ def read_ote_dayahead(path: str | Path) -> tuple[pd.Series, dict]:
     metadata : dict
         ``source`` (the path), ``rows`` (data rows read), ``start``/``end`` (first hour and
         end of the last hour), ``filled`` (list of the timestamps that were missing and filled
-        from the previous hour: the last hour of a fall-back day).
+        from the previous hour: the last hour of a fall-back day), ``empty`` (timestamps of rows
+        whose price cell was empty: NaN in ``prices``), ``interval_minutes`` (60 or 15).
 
     Raises
     ------
@@ -102,16 +103,32 @@ def read_ote_dayahead(path: str | Path) -> tuple[pd.Series, dict]:
         i = int(np.argmax(bad))
         raise fail("hour", i, f"{raw['hour'].iloc[i]!r} is not a whole hour in 0..24")
     hours = hours.astype(np.int64)
+    # A 15-min file (OTE since 2025-10-01) adds a ``minute`` column (0, 15, 30, 45) within the hour.
+    quarter = "minute" in raw.columns
+    per_hour = 4 if quarter else 1
+    step_ns = _HOUR_NS // per_hour
+    minutes = np.zeros(len(raw), dtype=np.int64)
+    if quarter:
+        parsed_minutes = pd.to_numeric(raw["minute"], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isin(parsed_minutes, (0.0, 15.0, 30.0, 45.0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise fail("minute", i, f"{raw['minute'].iloc[i]!r} is not 0, 15, 30 or 45")
+        minutes = parsed_minutes.astype(np.int64)
+    # An empty price cell is a gap (reported; the caller's gap policy fills it), not a broken file.
+    empty_price = (raw["price_eur_mwh"].str.strip() == "").to_numpy()
     price_eur_mwh = pd.to_numeric(raw["price_eur_mwh"], errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(price_eur_mwh) | (np.abs(price_eur_mwh) > 10_000.0)
+    bad = (~np.isfinite(price_eur_mwh) & ~empty_price) | (np.abs(price_eur_mwh) > 10_000.0)
     if bad.any():
         i = int(np.argmax(bad))
         raise fail("price_eur_mwh", i, f"{raw['price_eur_mwh'].iloc[i]!r} is not a price in [-10000, 10000]")
     day_ns = dates.to_numpy().astype("datetime64[ns]").astype(np.int64)
     if "interval_start" in raw.columns:
-        expected = (dates + pd.to_timedelta(hours, unit="h")).dt.strftime("%Y-%m-%dT%H:%M:%S")
+        expected = (dates + pd.to_timedelta(hours, unit="h") + pd.to_timedelta(minutes, unit="min")).dt.strftime(
+            "%Y-%m-%dT%H:%M:%S")
         # Hour 24 of a 25-hour day may also be written literally (``T24:00:00``).
-        literal = raw["date"] + "T" + pd.Series(hours, index=raw.index).map("{:02d}:00:00".format)
+        literal = raw["date"] + "T" + pd.Series(hours, index=raw.index).map("{:02d}:".format) + pd.Series(
+            minutes, index=raw.index).map("{:02d}:00".format)
         bad = ((raw["interval_start"] != expected) & (raw["interval_start"] != literal)).to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
@@ -137,25 +154,29 @@ def read_ote_dayahead(path: str | Path) -> tuple[pd.Series, dict]:
         raise fail("hour", i, f"hour {hours[i]} does not exist on {raw['date'].iloc[i]}, a "
                    f"{day_len_h[day_pos[i]]}-hour local day (hour counts elapsed hours since local midnight)")
 
-    start_ns = midnight_utc[day_pos] + hours * _HOUR_NS
+    start_ns = midnight_utc[day_pos] + hours * _HOUR_NS + minutes * (_HOUR_NS // 60)
     order = np.argsort(start_ns, kind="stable")
     sorted_ns = start_ns[order]
     dup = np.diff(sorted_ns) == 0
     if dup.any():
         i = int(order[int(np.argmax(dup)) + 1])
-        raise fail("hour", i, f"hour {hours[i]} of {raw['date'].iloc[i]} appears twice")
+        raise fail("hour", i, f"hour {hours[i]}" + (f" minute {minutes[i]}" if quarter else "")
+                   + f" of {raw['date'].iloc[i]} appears twice")
 
-    n_hours = int((midnight_utc[-1] - midnight_utc[0]) // _HOUR_NS)
-    slot = (sorted_ns - midnight_utc[0]) // _HOUR_NS
+    n_hours = int((midnight_utc[-1] - midnight_utc[0]) // step_ns)
+    slot = (sorted_ns - midnight_utc[0]) // step_ns
     values = np.full(n_hours, np.nan)
     values[slot] = price_eur_mwh[order] / 1000.0  # EUR/MWh -> EUR/kWh
-    index = pd.date_range(pd.Timestamp(midnight_utc[0], tz="UTC"), periods=n_hours, freq="h").tz_convert(
-        OTE_TIMEZONE)
-    gaps = np.flatnonzero(np.isnan(values))
+    present = np.zeros(n_hours, bool)
+    present[slot] = True
+    index = pd.date_range(pd.Timestamp(midnight_utc[0], tz="UTC"), periods=n_hours,
+                          freq=pd.Timedelta(step_ns, unit="ns")).tz_convert(OTE_TIMEZONE)
+    empty = [index[k] for k in slot[empty_price[order]]]
+    gaps = np.flatnonzero(~present)
     filled: list[pd.Timestamp] = []
     if gaps.size:
         # Only the known DST quirk is repaired: hours missing from a 25-hour day.
-        gap_day = np.searchsorted(midnight_utc, midnight_utc[0] + gaps * _HOUR_NS, side="right") - 1
+        gap_day = np.searchsorted(midnight_utc, midnight_utc[0] + gaps * step_ns, side="right") - 1
         not_fallback = day_len_h[gap_day] != 25
         if not_fallback.any():
             k = int(np.argmax(not_fallback))
@@ -171,8 +192,10 @@ def read_ote_dayahead(path: str | Path) -> tuple[pd.Series, dict]:
         "source": str(path),
         "rows": int(len(raw)),
         "start": index[0],
-        "end": index[-1] + pd.Timedelta(hours=1),
+        "end": index[-1] + pd.Timedelta(step_ns, unit="ns"),
         "filled": filled,
+        "empty": empty,  # rows with an empty price: NaN in ``prices`` (the caller's gap policy fills them)
+        "interval_minutes": 60 // per_hour,
         "unit": "EUR/kWh",
     }
     return prices, metadata

@@ -53,17 +53,21 @@ def identify_command(
         help="Least-squares iterations (default from the mapping, else 60)")] = None,
     single_node: Annotated[bool, typer.Option(help="Air nodes only (no mass nodes)")] = False,
     report: Annotated[Path | None, typer.Option(help="Also write the test predictions and metrics here (JSON)")] = None,
+    test_data: Annotated[Path | None, typer.Option(
+        help="Test on this file (another house or period; same rooms), --test being a window of it")] = None,
+    test_mapping: Annotated[Path | None, typer.Option(help="Mapping of --test-data (default: --mapping)")] = None,
 ) -> None:
     """Fit a room-level RC network (least squares on multi-step simulation error) and test it."""
     try:
-        _identify(data, mapping, train, test, out, max_evaluations, single_node, report)
+        _identify(data, mapping, train, test, out, max_evaluations, single_node, report, test_data, test_mapping)
     except TwinError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
 
 
 def _identify(data: Path, mapping_path: Path, train: str, test: str, out: Path, max_evaluations: int | None,
-              single_node: bool, report: Path | None) -> None:
+              single_node: bool, report: Path | None, test_data: Path | None = None,
+              test_mapping: Path | None = None) -> None:
     from dataclasses import replace
 
     from controllers.estimation.evaluate import prediction_errors
@@ -81,7 +85,7 @@ def _identify(data: Path, mapping_path: Path, train: str, test: str, out: Path, 
         console.print(escape(line), highlight=False, soft_wrap=True)
     train_window = parse_window(train, mapping.timezone, "--train")
     test_window = parse_window(test, mapping.timezone, "--test")
-    if train_window[0] < test_window[1] and test_window[0] < train_window[1]:
+    if test_data is None and train_window[0] < test_window[1] and test_window[0] < train_window[1]:
         raise TwinError(f"--train {train} and --test {test} overlap: test on data the fit never saw")
     phases = detect_phases(history)
     table = Table(title="phases found from heater power (6 h means > 50 W)", header_style="bold")
@@ -101,6 +105,20 @@ def _identify(data: Path, mapping_path: Path, train: str, test: str, out: Path, 
     result = identify(fit_data, settings, mapping.location)
     console.print(f"fit: training RMSE {result.train_rmse_c:.3f} °C (open loop over the whole window), "
                   f"{result.evaluations} iterations: {result.message}")
+    if result.evaluations >= settings.max_evaluations:  # least_squares stopped by max_nfev, not by convergence
+        console.print(f"[bold yellow]warning:[/] the fit stopped at its evaluation cap ({settings.max_evaluations}) "
+                      f"before converging: the parameters may be far from the optimum; raise --max-evaluations "
+                      f"(or identify.max_evaluations in the mapping)", highlight=False, soft_wrap=True)
+    test_all = all_data
+    if test_data is not None:
+        test_map = load_mapping(test_mapping) if test_mapping is not None else mapping
+        test_history, test_quality = read_historical(test_map, test_data)
+        for line in test_quality.lines():
+            console.print(escape(f"test data: {line}"), highlight=False, soft_wrap=True)
+        test_all = thermal_data(test_history, test_map.location or mapping.location, settings)
+        if tuple(test_all.rooms) != tuple(all_data.rooms):
+            raise TwinError(f"--test-data has rooms {list(test_all.rooms)}, the fit {list(all_data.rooms)}: "
+                            f"a model is tested on the same rooms (rename them in the test mapping)")
     header = (f"Identified by `pems identify` from {data.name} with {mapping_path.name}\n"
               f"train {train_window[0]} .. {train_window[1]}, test {test_window[0]} .. {test_window[1]}\n"
               f"training RMSE {result.train_rmse_c:.3f} °C (open-loop simulation of the whole window)")
@@ -111,7 +129,7 @@ def _identify(data: Path, mapping_path: Path, train: str, test: str, out: Path, 
     text = house_to_toml(result.house, header)
     write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     house = load_house(out)  # what the twin and the MPC will read
-    summary, rows = prediction_errors(house, all_data.window(*test_window))
+    summary, rows = prediction_errors(house, test_all.window(*test_window))
     table = Table(title=f"room temperature prediction on the test window ({len(all_data.rooms)} rooms)",
                   header_style="bold")
     for column in ("ahead", "origins", "MAE °C", "RMSE °C", "bias °C", "max |e| °C", "persistence MAE °C"):
@@ -123,6 +141,7 @@ def _identify(data: Path, mapping_path: Path, train: str, test: str, out: Path, 
     console.print(table)
     if report is not None:
         payload = {"train_window": [str(t) for t in train_window], "test_window": [str(t) for t in test_window],
+                   "test_data": str(test_data or data), "hit_evaluation_cap": result.evaluations >= settings.max_evaluations,
                    "train_rmse_c": result.train_rmse_c, "iterations": result.evaluations,
                    "test_errors": json.loads(summary.to_json(orient="index")),
                    "per_room_mae_c": json.loads(rows.groupby(["horizon_h", "room"])["error_c"].apply(

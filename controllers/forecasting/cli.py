@@ -72,7 +72,9 @@ def evaluate(
     kind: Annotated[Kind, typer.Option(help="What to forecast")],
     data: Annotated[Path, typer.Option(help="Recorded data (CSV or Parquet) the mapping reads as @data")],
     mapping: Annotated[Path, typer.Option(help="Mapping TOML file for the data")],
-    train_until: Annotated[str, typer.Option(help="Train on data before this date (local midnight) or time")],
+
+    train_until: Annotated[str | None, typer.Option(
+        help="Train on data before this date (local midnight) or time")] = None,
     out: Annotated[Path | None, typer.Option(help="Write metrics, forecasts, plots and the model here")] = None,
     test_until: Annotated[str | None, typer.Option(help="Stop issuing forecasts at this date")] = None,
     issue_hour: Annotated[float, typer.Option(help="Local hour of the daily issue")] = 12.0,
@@ -85,18 +87,22 @@ def evaluate(
         help="PV: use the archived forecast (pv_forecast_kw) as an input (post-processing it)")] = False,
     hourly: Annotated[bool | None, typer.Option(help="Score hourly means (default: on for load)")] = None,
     rounds: Annotated[int, typer.Option(help="Boosting rounds")] = 300,
+    test_data: Annotated[Path | None, typer.Option(
+        help="Score on this file (read through the same mapping), training on all of --data; --train-until is "
+             "then the test data's start unless given")] = None,
 ) -> None:
     """Train on data before --train-until, issue a forecast every day after it, score by lead time."""
     try:
         _evaluate(kind, data, mapping, train_until, out, test_until, issue_hour, horizon_hours, retrain_days, weather,
-                  reference_input, hourly, rounds)
+                  reference_input, hourly, rounds, test_data)
     except TwinError as exc:
         raise _fail(str(exc)) from None
 
 
-def _evaluate(kind: Kind, data: Path, mapping_path: Path, train_until: str, out: Path | None, test_until: str | None,
-              issue_hour: float, horizon_hours: float, retrain_days: float | None, weather: bool,
-              reference_input: bool, hourly: bool | None, rounds: int) -> None:
+def _evaluate(kind: Kind, data: Path, mapping_path: Path, train_until: str | None, out: Path | None,
+              test_until: str | None, issue_hour: float, horizon_hours: float, retrain_days: float | None,
+              weather: bool, reference_input: bool, hourly: bool | None, rounds: int,
+              test_data: Path | None = None) -> None:
     from controllers.forecasting.boosting import BoostingParams
     from controllers.forecasting.evaluate import BacktestSettings, backtest, report
     from scenarios.historical.mapping import load_mapping
@@ -107,6 +113,10 @@ def _evaluate(kind: Kind, data: Path, mapping_path: Path, train_until: str, out:
     for line in quality.lines():
         console.print(escape(line), highlight=False, soft_wrap=True)
     tz = mapping.timezone
+    if test_data is not None:
+        history, train_until = _with_test_data(mapping, history, test_data, train_until)
+    elif train_until is None:
+        raise TwinError("--train-until is required (or give --test-data)")
     settings = BacktestSettings(train_until=parse_when(train_until, tz, "--train-until"), issue_hour_local=issue_hour,
                                 horizon_hours=horizon_hours, retrain_days=retrain_days,
                                 test_until=parse_when(test_until, tz, "--test-until") if test_until else None)
@@ -140,6 +150,27 @@ def _evaluate(kind: Kind, data: Path, mapping_path: Path, train_until: str, out:
                                                                "rmse_pct_capacity", "coverage_p10_p90")}
                 for name, row in rep.summary().items()}
     console.print_json(json.dumps({"kind": kind.value, "day_ahead": headline}, default=str))
+
+
+def _with_test_data(mapping, train: pd.DataFrame, test_data: Path,  # noqa: ANN001
+                    train_until: str | None) -> tuple[pd.DataFrame, str]:
+    """Training rows of --data followed by the rows of --test-data (same mapping, same grid); the test file
+    must start after the training data (a forecast may use only the past)."""
+    from scenarios.historical.reader import read_historical
+
+    test, quality = read_historical(mapping, test_data)
+    for line in quality.lines():
+        console.print(escape(f"test data: {line}"), highlight=False, soft_wrap=True)
+    if test.index[0] <= train.index[-1]:
+        raise TwinError(f"--test-data starts at {test.index[0]}, not after the training data's end "
+                        f"{train.index[-1]}: give a later test file (or use --train-until on one file)")
+    if test.index.freq != train.index.freq:
+        raise TwinError(f"--test-data is on a {test.index.freq} grid, --data on {train.index.freq}")
+    columns = [c for c in train.columns if c in test.columns]
+    step = train.index[1] - train.index[0]
+    grid = pd.date_range(train.index[0], test.index[-1], freq=step)
+    joined = pd.concat([train[columns], test[columns]]).reindex(grid)  # a gap between the files stays NaN
+    return joined, train_until or str(test.index[0])
 
 
 def _build(kind: Kind, mapping: HistoricalMapping, history: pd.DataFrame, settings: BacktestSettings,
@@ -220,8 +251,11 @@ def _write(out: Path, summary: dict[str, Any], scored: pd.DataFrame, rep: Any, f
 
 
 def register(app: typer.Typer) -> None:
-    """The ``pems.cli`` entry point: adds ``pems forecast evaluate``."""
+    """The ``pems.cli`` entry point: adds ``pems forecast evaluate`` and ``pems forecast retrain``."""
     forecast_app = typer.Typer(help="Forecasters (PV, base load, prices) learned from recorded data.",
                                no_args_is_help=True)
     forecast_app.command("evaluate")(evaluate)
+    from controllers.forecasting.retrain_cli import retrain
+
+    forecast_app.command("retrain")(retrain)
     app.add_typer(forecast_app, name="forecast")

@@ -159,17 +159,39 @@ def report(scored: pd.DataFrame, kind: str, *, capacity: float | None = None, ho
     if kind == "pv" and "reference" in scored:
         frame = scored[scored["reference"].notna()]
         notes = (*notes, f"scored on the {len(frame)} of {len(scored)} target steps where the reference exists")
+    # every forecast on exactly the same rows: where the actual, the model and each baseline all exist
+    compared = [c for c in ("actual", "point", "persistence", "reference") if c in frame]
+    common = frame[compared].notna().all(axis=1)
+    if not common.all():
+        notes = (*notes, f"model and baselines scored on the same {int(common.sum())} of {len(frame)} target "
+                         f"steps (where every one of them and the actual exist)")
+    frame = frame[common]
     if hourly:
         frame = to_hourly(frame, columns)
-    floor = 0.1 * capacity if kind == "pv" and capacity else (0.01 if kind == "price" else 1e-6)
+    floor = mape_floor(frame["actual"].to_numpy(dtype=float), kind, capacity)
+    unit = "kW" if kind in ("pv", "load") else "per kWh"
+    notes = (*notes, f"MAPE counts only actuals above {floor:.3g} {unit} ("
+                     + ("10 % of capacity" if kind == "pv" and capacity else
+                        "0.01 per kWh" if kind == "price" else "10 % of the mean actual")
+                     + "): near-zero actuals would make it meaningless")
     tables = {"model": by_lead(frame, "point", capacity=capacity, mape_floor=floor)}
     if "p50" in frame:  # the median: what MAPE rewards, where the mean is what RMSE and an MPC want
         tables["model_p50"] = by_lead(frame, "p50", capacity=capacity, mape_floor=floor, probabilistic=False)
     tables["persistence"] = by_lead(frame, "persistence", capacity=capacity, mape_floor=floor, probabilistic=False)
     if "reference" in frame:
         tables["reference"] = by_lead(frame, "reference", capacity=capacity, mape_floor=floor, probabilistic=False)
-    unit = "kW" if kind in ("pv", "load") else "per kWh"
     return BacktestReport(kind, unit, tables, hourly, notes, daily_energy(scored) if kind != "price" else {})
+
+
+def mape_floor(actual: np.ndarray, kind: str, capacity: float | None) -> float:
+    """The |actual| above which MAPE counts a row: 10 % of PV capacity, 0.01 per kWh for prices, else 10 % of
+    the mean |actual| (a house idle at night has near-zero load; one such hour made MAPE thousands of %)."""
+    if kind == "pv" and capacity:
+        return 0.1 * capacity
+    if kind == "price":
+        return 0.01
+    finite = np.abs(actual[np.isfinite(actual)])
+    return 0.1 * float(finite.mean()) if finite.size else 0.0
 
 
 def daily_energy(scored: pd.DataFrame) -> dict[str, Any]:

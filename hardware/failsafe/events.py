@@ -43,6 +43,7 @@ class EventKind(enum.StrEnum):
     OPTIM_STATUS = "optim_status"  # the planner failed or recovered
     PLAN_RESTORED = "plan_restored"  # a persisted plan found at start
     NO_READINGS = "no_readings"  # connected, but no reading accepted for failsafe.no_readings_alert_s
+    FORECAST_DRIFT = "forecast_drift"  # a learned forecaster's rolling error exceeds its training error
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,11 @@ import simpy.rt
 
 from hardware.config import LiveConfig
 from hardware.errors import LiveError
+from hardware.failsafe.events import EventKind
 from hardware.failsafe.fallback import GuardedController
 from hardware.live.clock_setup import LiveSetup, establish_clock
 from hardware.live.finish import consolidate
+from hardware.live.learned import LiveForecasting, live_forecasting
 from hardware.live.log import (
     EVENTS,
     JOURNAL,
@@ -128,10 +130,15 @@ class LiveRun:
     def stop(self) -> None:
         self._stop.set()
 
-    def _controller(self) -> GuardedController:
+    def _controller(self, keeper: LiveForecasting | None) -> GuardedController:
         opts, control = self.options, self.config.control
         context = ControllerContext(self.house, None, control.decision_interval_s, opts.seed)
-        primary = opts.controller if opts.controller is not None else make_controller(opts.controller_name, context)
+        primary = opts.controller
+        if primary is None and keeper is not None and (opts.controller_name == "mpc-learned"
+                                                       or self.config.history.learned_forecasts):
+            primary = keeper.build(opts.controller_name, context, make_controller)  # trained on the house's history
+        if primary is None:
+            primary = make_controller(opts.controller_name, context)
         fallback = (make_controller("rule-based", context)
                     if opts.controller_name != "rule-based" or opts.controller else None)
         guarded = GuardedController(primary, self.house, control.decide_deadline_s, fallback,
@@ -160,11 +167,14 @@ class LiveRun:
         check_run_directory(opts.out)
         # The controller (an MPC builds its model here) is ready before we wait for the house's clock,
         # so that its build never delays the first decision.
-        controller = self._controller()
+        keeper = live_forecasting(config, house, opts.controller_name)  # the house's history; learned forecasters
+        controller = self._controller(keeper)
         try:
             setup = establish_clock(config, house, opts.speed)
         except BaseException:
             controller.close()
+            if keeper is not None:
+                keeper.on_end("not started")
             raise
         clock, control = setup.clock, config.control
         forecasts = ScenarioForecasts(house, setup.forecasts_scenario, control.horizon_s, calendar=setup.calendar)
@@ -201,6 +211,9 @@ class LiveRun:
             PlanPublisher(failsafe, plant.topics, opts.mode, house.room_names, controller),
             JournalWriter(CommandJournal(out / JOURNAL), failsafe, house.room_names, controller),
             *opts.observers]
+        if keeper is not None:  # drift alerts go where every alert goes: the event log and pems/alerts
+            keeper.alert = lambda message: plant.events.record(EventKind.FORECAST_DRIFT, message, alert=True)
+            observers.append(keeper)
         if self.on_plant_ready is not None:
             self.on_plant_ready(plant)
         meta: dict[str, Any] = {

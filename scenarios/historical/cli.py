@@ -39,7 +39,10 @@ def check(
 
 
 def register(app: typer.Typer) -> None:
-    """The ``pems.cli`` entry point: adds ``pems data check``."""
+    """The ``pems.cli`` entry point: adds ``pems data check`` and ``pems history import``."""
     data_app = typer.Typer(help="Recorded data read through a mapping (scenarios.historical).", no_args_is_help=True)
     data_app.command("check")(check)
     app.add_typer(data_app, name="data")
+    from scenarios.history.cli import register as register_history
+
+    register_history(app)  # ``pems history import`` (until it has its own entry point)

@@ -30,8 +30,8 @@ One ``[historical]`` table (the marker other scenario loaders skip on)::
     [historical.sources.columns]       # canonical name = ColumnSpec
     base_load_kw = { column = "load", unit = "W" }
 
-Optional tables: ``constants`` (canonical name = number), ``derived`` (``ghi_w_m2 = "closure"``
-or ``name = {from = "other", scale = 1, offset = 0}``), ``prices`` (bundled OTE day-ahead +
+Optional tables: ``constants`` (canonical name = number), ``derived`` (``ghi_w_m2 = "closure"``,
+``name = {from = "other", scale = 1, offset = 0}`` or ``name = {expr = "a - b + c"}``), ``prices`` (bundled OTE day-ahead +
 ``scenarios.prices.Tariff``), ``climatology`` (an outdoor temperature curve when none was
 measured), ``comfort_schedule`` (``scenarios.synthetic_spec.ComfortScheduleParams``),
 ``forecast_errors`` (``scenarios.forecast_errors.ForecastErrorParams``) and
@@ -195,15 +195,28 @@ class _Parser:
                 raise self.fail(key, "= 'closure' derives ghi_w_m2, dhi_w_m2 or dni_w_m2 only (GHI = DNI·cos z + DHI)")
             return DerivedSpec(name, "closure")
         table = self.table(value, key)
-        self.unknown(table, {"from", "scale", "offset"}, key)
+        self.unknown(table, {"from", "scale", "offset", "expr"}, key)
         if allowed_units(name) is None:
             raise self.fail(key, "does not end in a known unit suffix")
+        if "expr" in table:  # a column as an expression of others (e.g. load = import − export + PV − battery)
+            if set(table) != {"expr"}:
+                raise self.fail(key, "takes expr alone, or from/scale/offset")
+            from scenarios.history.expression import parse
+
+            text = self.text(table, "expr", key)
+            try:
+                parse(text)
+            except ScenarioError as exc:
+                raise self.fail(f"{key}.expr", str(exc)) from None
+            return DerivedSpec(name, "expression", text)
         return DerivedSpec(name, "linear", self.text(table, "from", key), self.number(table, "scale", key, 1.0),
                            self.number(table, "offset", key, 0.0))
 
 
 def format_of(path: Path) -> str:
-    """The file format its extension implies, or "" if none."""
+    """The file format its extension implies (a folder: a partitioned Parquet dataset), or "" if none."""
+    if path.is_dir():
+        return "parquet"
     return {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower(), "")
 
 
@@ -288,6 +301,12 @@ def mapping_from_dict(data: Mapping[str, Any], path: Path) -> HistoricalMapping:
     for d in derived:
         if d.kind == "linear" and d.source not in names:
             raise p.fail(f"{key}.derived.{d.name}.from", f"= {d.source!r} is not a column of this mapping")
+        if d.kind == "expression":
+            from scenarios.history.expression import parse
+
+            unknown = [c for c in parse(d.source).columns if c not in names]
+            if unknown:
+                raise p.fail(f"{key}.derived.{d.name}.expr", f"reads {unknown[0]!r}, not a column of this mapping")
     if any(c.missing == "zero_when_dark" for s in sources for c in s.columns) and location is None:
         raise p.fail(f"{key}.location", "is required by missing = \"zero_when_dark\" (sun position)")
     if any(d.kind == "closure" for d in derived) and location is None:

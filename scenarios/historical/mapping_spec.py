@@ -112,7 +112,8 @@ class DerivedSpec:
     """A column derived from others.
 
     ``name = from × scale + offset`` (``kind = "linear"``), or one of GHI, DNI, DHI by the
-    closure ``GHI = DNI·cos z + DHI`` from the other two (``kind = "closure"``).
+    closure ``GHI = DNI·cos z + DHI`` from the other two (``kind = "closure"``), or an arithmetic
+    expression of other columns in ``source`` (``kind = "expression"``, ``scenarios.history.expression``).
     """
 
     name: str

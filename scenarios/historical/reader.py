@@ -260,6 +260,11 @@ def read_historical(mapping: HistoricalMapping, data: Path | None = None) -> tup
                     raise ScenarioError(f"{mapping.path}: {d.name} = \"closure\" needs column {needed}")
             frame[d.name] = _closure(d.name, frame, mapping.location, step_ns / 1e9)
             origin = "closure GHI = DNI·cos z + DHI"
+        elif d.kind == "expression":
+            from scenarios.history.expression import parse
+
+            frame[d.name] = parse(d.source).evaluate({c: frame[c].to_numpy() for c in frame.columns})
+            origin = f"= {d.source}"
         else:
             frame[d.name] = frame[d.source].to_numpy() * d.scale + d.offset
             origin = f"{d.source} × {d.scale:g} + {d.offset:g}"

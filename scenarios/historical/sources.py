@@ -9,6 +9,7 @@ number for CSV, counting the header as line 1; the 0-based row for Parquet).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from scenarios.calendar import HOUR_NS, MINUTE_NS
+from scenarios.calendar import MINUTE_NS
 from scenarios.historical.mapping import format_of
 from scenarios.historical.mapping_spec import ColumnSpec, SourceSpec
 from scenarios.historical.quality import SourceQuality
@@ -24,6 +25,8 @@ from scenarios.historical.units import is_meter, to_canonical
 from scenarios.prices import read_ote_dayahead
 from twin.config import Location
 from twin.errors import ScenarioError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,13 +65,14 @@ def _line(spec: SourceSpec, i: int) -> str:
 
 def _read_table(spec: SourceSpec, path: Path) -> pd.DataFrame:
     wanted = [c.column for c in spec.columns] + ([spec.time_column] if spec.time_column else [])
-    if not path.is_file():
+    if not path.is_file() and not (spec.format == "parquet" and path.is_dir()):
         raise _fail(path, "data file not found")
     try:
         if spec.format == "parquet":
-            import pyarrow.parquet as pq
+            import pyarrow.dataset as ds
 
-            present = pq.read_schema(path).names
+            # a folder is a Hive-partitioned dataset (the house's history: date=YYYY-MM-DD/part-*.parquet)
+            present = ds.dataset(path, format="parquet", partitioning="hive").schema.names
             missing = [c for c in dict.fromkeys(wanted) if c not in present]
             if missing:
                 raise _fail(path, f"column {missing[0]!r} not found; the file has {present}")
@@ -263,7 +267,11 @@ def read_ote(spec: SourceSpec, path: Path) -> SourceSeries:
     t_ns = prices.index.as_unit("ns").asi8
     n = len(t_ns)
     quality = SourceQuality(file=str(path), rows=int(meta["rows"]), first=str(prices.index[0]),
-                            last=str(prices.index[-1]), interval_minutes=60.0,
+                            last=str(prices.index[-1]), interval_minutes=float(meta["interval_minutes"]),
                             dropped_rows=tuple(str(t) for t in meta["filled"]))
-    return SourceSeries(spec, path, int(t_ns[0]), HOUR_NS, {"spot_price_per_kwh": prices.to_numpy()},
+    if meta["empty"]:  # empty price cells: gaps for the gap policy, reported here and in the data-quality summary
+        log.warning("%s: %d row(s) with an empty price, filled per the gap policy: first at %s", path,
+                    len(meta["empty"]), meta["empty"][0])
+    step_ns = int(meta["interval_minutes"]) * MINUTE_NS
+    return SourceSeries(spec, path, int(t_ns[0]), step_ns, {"spot_price_per_kwh": prices.to_numpy()},
                          {"spot_price_per_kwh": np.zeros(n, bool)}, np.arange(n) + 2, quality)

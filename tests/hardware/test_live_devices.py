@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hardware.plant.clock import HouseClock
 from hardware.emulator.devices import LeaseSlot, RelayBank, local_thermostat
+from hardware.plant.clock import HouseClock
 from hardware.wire.schemas import HeatingCommand
 from twin.config import reference_house
 from twin.contracts import BatteryCommand, BatteryMode, Command
