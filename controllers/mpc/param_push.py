@@ -84,7 +84,8 @@ class ParamPush:
             return [], 0.0
         if isinstance(expr, (int, float)):
             return [], float(expr)
-        params = list(identify_mutable_parameters(expr))
+        # Pyomo units count as mutable parameters but are the constant 1: only real Params vary.
+        params = [p for p in identify_mutable_parameters(expr) if hasattr(p, "set_value")]
         if not params:
             return [], float(value(expr))
         saved = [p.value for p in params]
