@@ -129,7 +129,8 @@ class Optimizer:
         if _integral(lp):
             return self._plan(inputs, lp, lp, relaxed.value, lower_bound, PlanStatus.OPTIMAL, "lp"), "lp", \
                 relaxed.message
-        heating = _values(lp.m.duty, (self.grid.n_blocks, self.rc.n_rooms)) @ self.rc.heater_kw
+        heating = (_values(lp.m.duty, (self.grid.n_blocks, self.rc.n_rooms)) @ self.rc.heater_kw
+                   if lp.has_rooms else np.zeros(self.grid.n_blocks))
         dispatch = self.model("dispatch")
         dispatch.update(inputs, heating_kw=heating)
         dispatched = self._run("dispatch", t0)
