@@ -150,3 +150,6 @@ def register(app: typer.Typer) -> None:
         app.command("live")(live)
     if "emulate" not in known:
         app.command("emulate")(emulate)
+    from hardware.feeds.cli import register as register_feeds
+
+    register_feeds(app)

@@ -41,6 +41,7 @@ class EventKind(enum.StrEnum):
     ENVELOPE = "envelope"  # a payload refused by the last envelope check
     OPTIM_STATUS = "optim_status"  # the planner failed or recovered
     PLAN_RESTORED = "plan_restored"  # a persisted plan found at start
+    FEED = "feed"  # a price/weather feed fell back (alert) or is fresh again
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ from hardware.config import LiveConfig
 from hardware.errors import LiveError
 from hardware.failsafe.events import EventKind
 from hardware.failsafe.fallback import GuardedController
-from hardware.plant.forecasts import ScenarioForecasts
+from hardware.feeds.source import FeedForecastSource, feed_source
+from hardware.plant.forecasts import ForecastSource, ScenarioForecasts
 from hardware.live.log import (
     EVENTS,
     JOURNAL,
@@ -238,7 +239,10 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     setup = establish_clock(config, house, speed)
     clock = setup.clock
     control = config.control
-    forecasts = ScenarioForecasts(house, setup.forecasts_scenario, control.horizon_s, calendar=setup.calendar)
+    forecasts: ForecastSource = ScenarioForecasts(house, setup.forecasts_scenario, control.horizon_s,
+                                                  calendar=setup.calendar)
+    if config.feeds is not None:  # the real feeds (OTE, Open-Meteo …) instead of the scenario's replay
+        forecasts = feed_source(config, house)
     interval = control.decision_interval_s
     settings = RunSettings(decision_interval_s=interval, horizon_s=control.horizon_s, seed=seed)
     context = ControllerContext(house, None, interval, seed)
@@ -259,6 +263,8 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
                         f"at {clock.timestamp(first_s).isoformat()}")
 
     plant = MqttHouse(house, config, clock, env, forecasts, mode)
+    if isinstance(forecasts, FeedForecastSource):
+        forecasts.health.events = plant.events  # feed fallbacks alert on pems/alerts
     plant.connect()  # before anything is written: an unreachable broker leaves no run directory behind
     try:
         out = prepare_run_directory(out)
