@@ -259,7 +259,7 @@ class FeedForecastSource:
     def _comfort(self, times: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
         local = times.tz_convert(self.tz)
         minutes = (local.hour * 60 + local.minute).to_numpy()
-        weekdays = local.weekday.to_numpy()
+        weekdays = local.day_of_week.to_numpy()
         lower = np.empty((len(times), len(self.house.rooms)))
         upper = np.empty_like(lower)
         for r, room in enumerate(self.house.rooms):
