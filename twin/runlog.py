@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -56,13 +57,44 @@ def discomfort_kh(start_temp_c: np.ndarray, end_temp_c: np.ndarray, lower_c: np.
 _energies = operator.attrgetter(*ENERGY_COLUMNS)
 
 
+class RunLogRow(NamedTuple):
+    """One interval as :class:`RunLogRecorder` keeps it until :meth:`RunLogRecorder.to_frame`.
+
+    A plain tuple underneath (cheap to build once per interval); per-room fields hold one value
+    per room, in the house's room order.
+    """
+
+    start_epoch_s: float
+    duration_s: float
+    energies: tuple[float, ...]  # in ENERGY_COLUMNS order [kWh; cost in currency]
+    temp_c: tuple[float, ...]  # at the interval's end
+    relay_on: tuple[bool, ...]
+    battery_soc: float
+    ev_connected: bool
+    ev_soc: float
+    import_price_per_kwh: float
+    export_price_per_kwh: float
+    outdoor_temp_c: float
+    comfort_lower_c: Sequence[float]
+    comfort_upper_c: Sequence[float]
+    cmd_battery_mode: str
+    cmd_battery_power_kw: float
+    cmd_ev_power_kw: float
+    cmd_relays: bool
+    plan_status: str
+    decide_time_s: float
+    start_temp_c: Sequence[float]  # observed at the interval's start
+    heating_kwh: tuple[float, ...]
+    relay_switches: tuple[int, ...]
+
+
 class RunLogRecorder:
     """Collects intervals cheaply during a run; :meth:`to_frame` builds the log once at the end."""
 
     def __init__(self, room_names: Sequence[str]) -> None:
         self.room_names = tuple(room_names)
-        self._rows: list[tuple] = []
-        self._tz = None
+        self._rows: list[RunLogRow] = []
+        self._tz: tzinfo | None = None
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -78,7 +110,7 @@ class RunLogRecorder:
             ev = command.ev_power_kw if command.ev_power_kw is not None else math.nan
             relays, status = command.relay_on is not None, command.plan_status
         self._tz = start.tzinfo
-        self._rows.append((start.timestamp(), interval.end_s - interval.start_s, _energies(interval.meter),
+        self._rows.append(RunLogRow(start.timestamp(), interval.end_s - interval.start_s, _energies(interval.meter),
                            interval.room_temp_c,
                            interval.relay_on, interval.battery_soc, interval.ev_connected, interval.ev_soc,
                            obs.import_price_per_kwh, obs.export_price_per_kwh, obs.outdoor_temp_c,
@@ -88,35 +120,40 @@ class RunLogRecorder:
 
     def to_frame(self) -> pd.DataFrame:
         rows = self._rows
-        epoch_s = np.array([r[0] for r in rows], dtype=float)
+        n = len(rows)
+        # Transposed once: each field of ``col`` holds that field of every row, in order.
+        col = RunLogRow._make(zip(*rows, strict=True)) if rows else RunLogRow._make(() for _ in RunLogRow._fields)
+        epoch_s = np.array(col.start_epoch_s, dtype=float)
         index = pd.DatetimeIndex(pd.to_datetime(np.round(epoch_s * 1e6).astype(np.int64), unit="us", utc=True),
                                  name="time")
         if rows:
             index = index.tz_convert(self._tz)
-        columns: dict[str, np.ndarray] = {"duration_s": np.array([r[1] for r in rows], dtype=float)}
-        energies = np.array([r[2] for r in rows], dtype=float).reshape(len(rows), len(ENERGY_COLUMNS))
+        columns: dict[str, np.ndarray] = {"duration_s": np.array(col.duration_s, dtype=float)}
+        energies = np.array(col.energies, dtype=float).reshape(n, len(ENERGY_COLUMNS))
         for j, name in enumerate(ENERGY_COLUMNS):
             columns[name] = energies[:, j]
-        for name, pos in (("battery_soc", 5), ("ev_soc", 7), ("import_price_per_kwh", 8),
-                          ("export_price_per_kwh", 9), ("outdoor_temp_c", 10), ("cmd_battery_power_kw", 14),
-                          ("cmd_ev_power_kw", 15), ("decide_time_s", 18)):
-            columns[name] = np.array([r[pos] for r in rows], dtype=float)
-        columns["ev_connected"] = np.array([r[6] for r in rows], dtype=bool)
-        columns["cmd_relays"] = np.array([r[16] for r in rows], dtype=bool)
-        columns["cmd_battery_mode"] = np.array([r[13] for r in rows], dtype=object)
-        columns["plan_status"] = np.array([r[17] for r in rows], dtype=object)
+        for name, values in (("battery_soc", col.battery_soc), ("ev_soc", col.ev_soc),
+                             ("import_price_per_kwh", col.import_price_per_kwh),
+                             ("export_price_per_kwh", col.export_price_per_kwh),
+                             ("outdoor_temp_c", col.outdoor_temp_c), ("cmd_battery_power_kw", col.cmd_battery_power_kw),
+                             ("cmd_ev_power_kw", col.cmd_ev_power_kw), ("decide_time_s", col.decide_time_s)):
+            columns[name] = np.array(values, dtype=float)
+        columns["ev_connected"] = np.array(col.ev_connected, dtype=bool)
+        columns["cmd_relays"] = np.array(col.cmd_relays, dtype=bool)
+        columns["cmd_battery_mode"] = np.array(col.cmd_battery_mode, dtype=object)
+        columns["plan_status"] = np.array(col.plan_status, dtype=object)
         n_rooms = len(self.room_names)
-        per_room = {
-            "temp_c": (lambda r: r[3], float),
-            "comfort_lower_c": (lambda r: r[11], float),
-            "comfort_upper_c": (lambda r: r[12], float),
-            "relay_on": (lambda r: r[4], bool),
-            "heating_kwh": (lambda r: r[20], float),
-            "relay_switches": (lambda r: r[21], np.int64),
-            "_start_temp_c": (lambda r: r[19], float),
+        per_room: dict[str, tuple[Sequence[object], type]] = {
+            "temp_c": (col.temp_c, float),
+            "comfort_lower_c": (col.comfort_lower_c, float),
+            "comfort_upper_c": (col.comfort_upper_c, float),
+            "relay_on": (col.relay_on, bool),
+            "heating_kwh": (col.heating_kwh, float),
+            "relay_switches": (col.relay_switches, np.int64),
+            "_start_temp_c": (col.start_temp_c, float),
         }
-        matrices = {quantity: np.array([get(r) for r in rows], dtype=dtype).reshape(len(rows), n_rooms)
-                    for quantity, (get, dtype) in per_room.items()}
+        matrices = {quantity: np.array(values, dtype=dtype).reshape(n, n_rooms)
+                    for quantity, (values, dtype) in per_room.items()}
         matrices["discomfort_kh"] = discomfort_kh(matrices.pop("_start_temp_c"), matrices["temp_c"],
                                                   matrices["comfort_lower_c"], matrices["comfort_upper_c"],
                                                   columns["duration_s"])
