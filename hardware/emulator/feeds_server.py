@@ -124,6 +124,101 @@ def json_text(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
+def scenario_providers(house: Any, scenario: Any, house_now: Callable[[], Any], horizon_s: float,
+                       publication_hour_local: float = 13.0, full: Any = None) -> tuple[PriceProvider, QueryProvider]:
+    """OTE and Open-Meteo answers from a scenario, as the market and the weather service would give them.
+
+    Prices: the spot price behind the scenario's export price (``export + export_fee`` of the
+    scenario's tariff), for whole local days up to today — and tomorrow from the publication hour on
+    (``house_now()``: the emulator's house time). Weather: the scenario's *issued* forecast at
+    ``house_now()`` (the one ``pems simulate`` shows a controller at that step), on the scenario's
+    grid in ``timeformat=unixtime``; the scenario has no cloud cover, so it reads 50 %. ``full``: the
+    scenario a window was cut from, for the rest of the window's first day (a day is published whole).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from hardware.feeds.ote import build_response, day_slots
+    from hardware.plant.forecasts import ScenarioForecasts
+
+    replay = ScenarioForecasts(house, scenario, horizon_s)
+    tz = house.location.timezone
+    export_fee = _scenario_export_fee(scenario)
+    steps = len(replay.exo.series["export_price_per_kwh"])
+    index = pd.date_range(scenario.start, periods=steps, freq=pd.Timedelta(seconds=scenario.step_s))
+    spot_per_mwh = pd.Series((np.asarray(replay.exo.series["export_price_per_kwh"], dtype=float) + export_fee)
+                             * 1000.0, index=index)
+    if full is not None:  # the window's own (padded) data wins where it has any
+        around = (full.data["export_price_per_kwh"].astype(float) + export_fee) * 1000.0
+        spot_per_mwh = spot_per_mwh.combine_first(around)
+
+    def prices(start: date, end: date, resolution: str) -> str:
+        now = pd.Timestamp(house_now()).tz_convert(tz)
+        last = now.date() + pd.Timedelta(days=1 if now.hour + now.minute / 60 >= publication_hour_local else 0)
+        minutes = 15 if resolution == "PT15M" else 60
+        days = []
+        for day in pd.date_range(start, min(end, last), freq="D"):
+            slots = day_slots(day.date(), minutes, tz)
+            values = spot_per_mwh.reindex(slots)
+            if values.notna().all():  # a day is published whole or not at all
+                days.append(values)
+        return build_response(pd.concat(days) if days else None, resolution, tz, decimals=None)
+
+    def weather(query: dict[str, str]) -> str:
+        now = pd.Timestamp(house_now())
+        now = min(max(now, scenario.start), scenario.end - pd.Timedelta(seconds=1))
+        forecast = replay.outlook(now.to_pydatetime()).forecast
+        names = {"temperature_2m": forecast.outdoor_temp_c, "shortwave_radiation_instant": forecast.ghi_w_m2,
+                 "direct_normal_irradiance_instant": forecast.dni_w_m2, "diffuse_radiation_instant": forecast.dhi_w_m2,
+                 "cloud_cover": np.full(forecast.horizon_steps, 50.0)}
+        units = {"time": "unixtime", "temperature_2m": "°C", "shortwave_radiation_instant": "W/m²",
+                 "direct_normal_irradiance_instant": "W/m²", "diffuse_radiation_instant": "W/m²", "cloud_cover": "%"}
+        block: dict[str, Any] = {"time": [int(t.timestamp()) for t in forecast.times]}
+        block.update({k: [float(v) for v in values] for k, values in names.items()})
+        return json_text({"latitude": house.location.latitude_deg, "longitude": house.location.longitude_deg,
+                          "utc_offset_seconds": 0, "timezone": "GMT", "elevation": house.location.altitude_m,
+                          "minutely_15_units": units, "minutely_15": block})
+
+    return prices, weather
+
+
+def emulator_feed_server(emulator: Any, full_scenario: Any, port: int, horizon_s: float = 3 * 86400.0) -> FeedServer:
+    """The feed server of ``pems emulate``: answers on the emulator's house clock."""
+    import pandas as pd
+
+    def house_now() -> Any:
+        clock = emulator.clock
+        if clock is None:
+            return emulator.scenario.start
+        return pd.Timestamp(clock.timestamp(max(0.0, clock.now_s())))
+
+    horizon_s = min(horizon_s, 3 * 86400.0)  # Open-Meteo's default three days
+    prices, weather = scenario_providers(emulator.house, emulator.scenario, house_now, horizon_s, full=full_scenario)
+    return FeedServer(prices, weather, port=port)
+
+
+def _scenario_export_fee(scenario: Any) -> float:
+    """The export fee of a synthetic scenario's tariff (0 when the scenario does not say)."""
+    try:
+        spec = json.loads(scenario.metadata.get("spec", "{}"))
+        return float(spec.get("tariff", {}).get("export_fee_per_kwh", 0.0))
+    except (ValueError, TypeError, AttributeError):
+        return 0.0
+
+
+def scenario_tariff(scenario: Any) -> dict[str, float]:
+    """The ``[feeds.tariff]`` keys that rebuild a synthetic scenario's retail prices from its spot price."""
+    try:
+        tariff = json.loads(scenario.metadata.get("spec", "{}")).get("tariff", {})
+    except (ValueError, TypeError, AttributeError):
+        tariff = {}
+    return {"supplier_margin_per_kwh": float(tariff.get("supplier_margin_per_kwh", 0.0)),
+            "distribution_high_per_kwh": float(tariff.get("network_fee_per_kwh", 0.0)),
+            "distribution_low_per_kwh": float(tariff.get("network_fee_per_kwh", 0.0)),
+            "vat_fraction": float(tariff.get("vat_rate", 0.0)),
+            "export_fee_per_kwh": float(tariff.get("export_fee_per_kwh", 0.0))}
+
+
 def serve_files(ote: str | None, weather: str | None, cnb: str | None, port: int) -> FeedServer:
     """A server answering every request with the given recorded files (for trying ``pems feeds`` offline)."""
     from pathlib import Path

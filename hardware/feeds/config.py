@@ -118,6 +118,10 @@ class FeedsConfig:
     cache_dir: Annotated[str, Field(max_length=1024)] = "feeds-cache"
     step_s: Literal[900.0, 3600.0] = 900.0  # the forecast grid handed to the controller
     base_load_kwh_per_day: Annotated[float, Field(gt=0.0, le=500.0)] = 8.0  # climatology when no load forecaster
+    # "physics": PV from pvlib on the forecast weather, load from a trained forecaster or the daily shape.
+    # "scenario": PV and household-load forecasts replayed from [forecasts] scenario — only against the
+    # emulator (the parity run through the feed path), never for a real house.
+    pv_load: Literal["physics", "scenario"] = "physics"
 
 
 @with_config(_STRICT)

@@ -60,6 +60,8 @@ class PriceFeed:
         self.days: dict[date, pd.Series] = {}  # spot EUR/MWh by slot start
         self.origin: dict[date, str] = {}  # "published" (fetched by this process) or "cache"
         self._last_attempt_s: float | None = None
+        self._asked: set[date] = set()  # days asked for at least once
+        self.version = 0  # bumped whenever the known prices change (the source's memo key)
 
     def needed_days(self, now: pd.Timestamp) -> list[date]:
         local = now.tz_convert(self.tz)
@@ -83,16 +85,19 @@ class PriceFeed:
                 continue
             self.days[day] = series
             self.origin[day] = "cache"
+            self.version += 1
 
     def refresh(self, now: pd.Timestamp, force: bool = False) -> None:
         days = self.needed_days(now)
         self._load_cached(days)
         missing = [d for d in days[1:] if d not in self.days or self.origin[d] == "cache"]
         now_s = now.timestamp()
-        if not missing or (not force and self._last_attempt_s is not None
+        new_day = any(d not in self._asked for d in missing)  # e.g. tomorrow, just after the publication hour
+        if not missing or (not force and not new_day and self._last_attempt_s is not None
                            and now_s - self._last_attempt_s < self.config.refresh_s):
             return
         self._last_attempt_s = now_s
+        self._asked.update(days)
         try:
             for start, end, resolution in ote.requests_for(days[0], days[-1]):
                 fetched = self.http.request(
@@ -111,6 +116,9 @@ class PriceFeed:
     def _store(self, spot: pd.Series, now_s: float) -> None:
         local = spot.tz_convert(self.tz)
         for day, series in local.groupby(local.index.date):
+            if self.origin.get(day) == "published" and self.days[day].equals(series):
+                continue
+            self.version += 1
             self.days[day] = series
             self.origin[day] = "published"
             self.cache.save(f"ote-day-{day.isoformat()}", Fetched(ote.build_response(series, _resolution(series),
@@ -119,6 +127,7 @@ class PriceFeed:
     def _prune(self, oldest: date) -> None:
         for day in [d for d in self.days if d < oldest - timedelta(days=CACHED_DAYS)]:
             del self.days[day], self.origin[day]
+            self.version += 1
 
     def known(self) -> tuple[pd.Series, pd.Series]:
         """(spot EUR/MWh, origin) of every known slot, on the feed's own resolution."""
@@ -145,6 +154,7 @@ class WeatherFeed:
         self.fetched_s: float | None = None
         self.from_cache = False
         self._last_attempt_s: float | None = None
+        self.version = 0  # bumped whenever the forecast changes
 
     def refresh(self, now: pd.Timestamp, force: bool = False) -> None:
         now_s = now.timestamp()
@@ -153,6 +163,7 @@ class WeatherFeed:
             if cached is not None:
                 try:
                     self.frame, self.fetched_s, self.from_cache = parse_forecast(cached.text), cached.fetched_wall_s, True
+                    self.version += 1
                 except FeedError as exc:
                     log.warning("feed cache: %s; ignored", exc)
         due = self.fetched_s is None or self.from_cache or now_s - self.fetched_s >= self.config.refresh_s
@@ -168,6 +179,8 @@ class WeatherFeed:
             fallback = "the cached forecast" if self.usable(now) else "climatology"
             self.health.failed(WEATHER_FEED, str(exc), fallback)
             return
+        if self.from_cache or self.frame is None or not self.frame.equals(frame):
+            self.version += 1
         self.frame, self.fetched_s, self.from_cache = frame, now_s, False
         self.cache.save("open-meteo", Fetched(fetched.text, now_s))
         self.health.ok(WEATHER_FEED)

@@ -128,16 +128,18 @@ def parse_dam_prices(text: str, tz: str = TIMEZONE) -> pd.Series:
     return pd.concat(parts).sort_index()
 
 
-def build_response(prices: pd.Series, resolution: str = "PT15M", tz: str = TIMEZONE) -> str:
+def build_response(prices: pd.Series | None, resolution: str = "PT15M", tz: str = TIMEZONE, decimals: int | None = 2) -> str:
     """A ``GetDamPricePeriodE`` answer in the recorded schema for whole local days of ``prices``.
 
     ``prices`` [EUR/MWh] is indexed by tz-aware slot starts on the resolution's grid. Used by the
-    emulator's feed server and by tests (DST days with 92 and 100 quarter hours).
+    emulator's feed server and by tests (DST days with 92 and 100 quarter hours). ``decimals``:
+    OTE's two, or ``None`` for every digit (the emulator, whose prices must come back exactly).
     """
+    fmt = (lambda v: repr(float(v))) if decimals is None else (lambda v: f"{v:.{decimals}f}")
     minutes = RESOLUTIONS[resolution]
-    local = prices.tz_convert(tz)
+    local = prices.tz_convert(tz) if prices is not None and len(prices) else pd.Series(dtype=float)
     items = []
-    for day, group in local.groupby(local.index.date):
+    for day, group in (local.groupby(local.index.date) if len(local) else ()):
         slots = day_slots(day, minutes, tz)
         values = group.reindex(slots)
         for i, (start, price) in enumerate(values.items(), start=1):
@@ -147,7 +149,7 @@ def build_response(prices: pd.Series, resolution: str = "PT15M", tz: str = TIMEZ
             items.append(
                 f"<Item><Date>{day.isoformat()}</Date><PeriodResolution>{resolution}</PeriodResolution>"
                 f"<PeriodIndex>{i}</PeriodIndex><PeriodInterval>{start:%H:%M}-{end:%H:%M}</PeriodInterval>"
-                f"<Price>{price:.2f}</Price><HourlyPrice>{hourly:.2f}</HourlyPrice>"
+                f"<Price>{fmt(price)}</Price><HourlyPrice>{fmt(hourly)}</HourlyPrice>"
                 f"<VolumeTotal>0.000</VolumeTotal></Item>")
     return (f'<?xml version="1.0" ?><SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP_ENV}"><SOAP-ENV:Body>'
             f'<GetDamPricePeriodEResponse xmlns="{NAMESPACE}"><Result>{"".join(items)}</Result>'

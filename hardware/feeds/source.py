@@ -28,7 +28,7 @@ from hardware.feeds.config import ComfortScheduleConfig, FeedsConfig, in_spans, 
 from hardware.feeds.feeds import FeedHealth, PriceFeed, RateFeed, WeatherFeed
 from hardware.feeds.http import FeedCache, FeedHttp, HttpSettings
 from hardware.feeds.tariff import retail_prices
-from hardware.plant.forecasts import Outlook
+from hardware.plant.forecasts import ForecastSource, Outlook
 from twin.config import ComfortMode, HouseConfig
 from twin.contracts import Forecast
 from twin.pv import pv_ac_power_kw
@@ -76,8 +76,12 @@ class FeedForecastSource:
 
     def __init__(self, house: HouseConfig, feeds: FeedsConfig, comfort: ComfortScheduleConfig, horizon_s: float,
                  cache_dir: Path | None, events: EventLog | None = None, learned: LearnedForecasters | None = None,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, base: ForecastSource | None = None) -> None:
         self.house, self.feeds, self.comfort, self.learned = house, feeds, comfort, learned
+        if feeds.pv_load == "scenario" and base is None:
+            raise ValueError("feeds.pv_load = 'scenario' needs the scenario replay (against the emulator only)")
+        self.base = base if feeds.pv_load == "scenario" else None
+        self._memo: tuple[tuple[Any, ...], FeedSnapshot] | None = None
         self.tz = house.location.timezone
         self.step_s = float(feeds.step_s)
         self.horizon_steps = max(1, int(np.ceil(horizon_s / self.step_s)))
@@ -92,7 +96,6 @@ class FeedForecastSource:
         unknown = sorted(set(comfort.rooms) - {r.name for r in house.rooms})
         if unknown:
             raise ValueError(f"comfort.rooms names unknown room(s) {unknown}")
-        self._memo: tuple[pd.Timestamp, FeedSnapshot] | None = None
 
     # --- the ForecastSource protocol -----------------------------------------------------------------
 
@@ -121,18 +124,26 @@ class FeedForecastSource:
         self.prices.refresh(now, force)
         self.weather.refresh(now, force)
         times = self.grid(when)
-        if self._memo is not None and self._memo[0] == now.floor(f"{int(self.step_s)}s") and not force \
-                and self._memo[1].times[0] == times[0]:
+        rate = self.rate.refresh(now) if self.feeds.tariff.currency == "CZK" else None
+        # The same step with the same feed data gives the same snapshot: decisions between two feed
+        # updates cost no physics (pvlib over the horizon takes ~0.1 s).
+        key = (times[0], self.prices.version, self.weather.version, self.weather.usable(now), rate)
+        if self._memo is not None and self._memo[0] == key and not force:
             return self._memo[1]
         spot, price_source = self._spot(times, now)
-        rate = self.rate.refresh(now) if self.feeds.tariff.currency == "CZK" else None
         retail = retail_prices(spot, times, self.feeds.tariff, rate)
         weather, weather_source = self._weather(times, now)
         lower, upper = self._comfort(times)
+        if self.base is not None:  # the emulator's replay of PV and load (parity through the feed path)
+            replay = self.base.outlook(when).forecast
+            pv = pd.DataFrame({q: np.asarray(replay.pv_power_kw, dtype=float) for q in QUANTILE_COLUMNS}, index=times)
+            load = pd.DataFrame({q: np.asarray(replay.base_load_kw, dtype=float) for q in QUANTILE_COLUMNS},
+                                index=times)
+        else:
+            pv, load = self._pv(times, now, weather, weather_source), self._load(times, now)
         snap = FeedSnapshot(times, self.step_s, spot, retail.import_per_kwh, retail.export_per_kwh, price_source,
-                            weather, weather_source, self._pv(times, now, weather, weather_source),
-                            self._load(times, now), lower, upper)
-        self._memo = (now.floor(f"{int(self.step_s)}s"), snap)
+                            weather, weather_source, pv, load, lower, upper)
+        self._memo = (key, snap)
         return snap
 
     def _spot(self, times: pd.DatetimeIndex, now: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
@@ -195,15 +206,37 @@ class FeedForecastSource:
         return spot_kwh / rate * 1000.0
 
     def _weather(self, times: pd.DatetimeIndex, now: pd.Timestamp) -> tuple[pd.DataFrame, np.ndarray]:
-        clim_irr = climatology.irradiance_w_m2(times, self.house.location)
-        frame = pd.DataFrame({"temp_c": climatology.temperature_c(times, self.tz), **{c: clim_irr[c].to_numpy()
-                              for c in clim_irr}, "cloud_cover_pct": climatology.CLOUD_COVER_PCT}, index=times)
+        frame = pd.DataFrame({"temp_c": np.nan, "ghi_w_m2": np.nan, "dni_w_m2": np.nan, "dhi_w_m2": np.nan,
+                              "cloud_cover_pct": np.nan}, index=times)
         source = np.full(len(times), "climatology", dtype=object)
+        self._weather_from_feed(times, now, frame, source)
+        gap = source == "climatology"
+        if gap.any():  # past the forecast's end, or no usable forecast at all
+            clim_irr = climatology.irradiance_w_m2(times, self.house.location)
+            frame.loc[gap, "temp_c"] = climatology.temperature_c(times, self.tz)[gap]
+            for column in clim_irr:
+                frame.loc[gap, column] = clim_irr[column].to_numpy()[gap]
+            frame.loc[gap, "cloud_cover_pct"] = climatology.CLOUD_COVER_PCT
+        return frame, source.astype(str)
+
+    def _weather_from_feed(self, times: pd.DatetimeIndex, now: pd.Timestamp, frame: pd.DataFrame,
+                           source: np.ndarray) -> None:
         if self.weather.usable(now):
             assert self.weather.frame is not None
             fc = self.weather.frame
+            label = "cache" if self.weather.from_cache else "forecast"
+            fc_step_s = (fc.index[1] - fc.index[0]).total_seconds()
+            utc = times.tz_convert("UTC").as_unit("ns")
+            if fc_step_s == self.step_s and utc[0] in fc.index:
+                # Values already on our grid (interval values, e.g. the emulator's issued forecast): as they are.
+                aligned = fc.reindex(utc)
+                inside = aligned.notna().all(axis=1).to_numpy()
+                for column in frame.columns:
+                    frame.loc[inside, column] = aligned[column].to_numpy()[inside]
+                source[inside] = label
+                return
             # Instantaneous values → the mean over each step, approximated by the step's midpoint.
-            mid = times.tz_convert("UTC") + pd.Timedelta(seconds=self.step_s / 2)
+            mid = utc + pd.Timedelta(seconds=self.step_s / 2)
             inside = (mid >= fc.index[0]) & (mid <= fc.index[-1])
             if inside.any():
                 axis = fc.index.asi8.astype(float)
@@ -211,8 +244,7 @@ class FeedForecastSource:
                     values = np.interp(mid.as_unit("ns").asi8.astype(float), axis,
                                        fc[column].to_numpy(dtype=float))
                     frame.loc[inside, column] = values[inside]
-                source[inside] = "cache" if self.weather.from_cache else "forecast"
-        return frame, source.astype(str)
+                source[inside] = label
 
     def _pv(self, times: pd.DatetimeIndex, now: pd.Timestamp, weather: pd.DataFrame,
             source: np.ndarray) -> pd.DataFrame:
@@ -264,22 +296,26 @@ class FeedForecastSource:
         upper = np.empty_like(lower)
         for r, room in enumerate(self.house.rooms):
             bands = room.comfort.bands()
-            for i, (minute, weekday) in enumerate(zip(minutes, weekdays, strict=True)):
+            spans = {}
+            for weekday in set(weekdays.tolist()):
                 day = self.comfort.day_schedule(room.name, int(weekday))
-                mode = ComfortMode.NIGHT
-                if in_spans(int(minute), tuple(parse_span(s, "day") for s in day.day)):
-                    mode = ComfortMode.DAY
-                if in_spans(int(minute), tuple(parse_span(s, "away") for s in day.away)):
+                spans[weekday] = (tuple(parse_span(s, "day") for s in day.day),
+                                  tuple(parse_span(s, "away") for s in day.away))
+            for i, (minute, weekday) in enumerate(zip(minutes, weekdays, strict=True)):
+                day_spans, away_spans = spans[weekday]
+                mode = ComfortMode.DAY if in_spans(int(minute), day_spans) else ComfortMode.NIGHT
+                if in_spans(int(minute), away_spans):
                     mode = ComfortMode.AWAY
                 lower[i, r], upper[i, r] = bands[mode].lower_c, bands[mode].upper_c
         return lower, upper
 
 
 def feed_source(config: Any, house: HouseConfig, learned: LearnedForecasters | None = None,
-                events: EventLog | None = None) -> FeedForecastSource:
+                events: EventLog | None = None, base: ForecastSource | None = None) -> FeedForecastSource:
     """The source a ``LiveConfig`` with a ``[feeds]`` table asks for."""
     feeds = config.feeds
     if feeds is None:
         raise ValueError("the live configuration has no [feeds] table")
     cache = Path(feeds.cache_dir) if feeds.cache_dir else None
-    return FeedForecastSource(house, feeds, config.comfort, config.control.horizon_s, cache, events, learned)
+    return FeedForecastSource(house, feeds, config.comfort, config.control.horizon_s, cache, events, learned,
+                              base=base)

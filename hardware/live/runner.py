@@ -242,7 +242,7 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     forecasts: ForecastSource = ScenarioForecasts(house, setup.forecasts_scenario, control.horizon_s,
                                                   calendar=setup.calendar)
     if config.feeds is not None:  # the real feeds (OTE, Open-Meteo …) instead of the scenario's replay
-        forecasts = feed_source(config, house)
+        forecasts = feed_source(config, house, base=forecasts)
     interval = control.decision_interval_s
     settings = RunSettings(decision_interval_s=interval, horizon_s=control.horizon_s, seed=seed)
     context = ControllerContext(house, None, interval, seed)
