@@ -147,3 +147,27 @@ def test_hostile_answers_give_a_marked_fallback_and_no_crash(served, ote: str, w
     assert set(snap.price_source) <= {"published", "forecast"}
     assert set(snap.weather_source) <= {"forecast", "climatology"}
     assert set(source.health.failing) <= {"prices (OTE)", "weather (Open-Meteo)"}
+
+
+def test_a_trained_load_forecaster_replaces_the_daily_shape(served) -> None:
+    from controllers.forecasting.boosting import BoostingParams
+    from controllers.forecasting.features import Calendar
+    from controllers.forecasting.load import LoadForecaster
+    from hardware.feeds.source import LearnedForecasters
+    from twin.registry import load_scenario
+
+    year = load_scenario("year-v1").data
+    issued = pd.Timestamp("2024-03-01 00:00", tz=PRAGUE)
+    history = year.loc[issued - pd.Timedelta(days=28):issued - pd.Timedelta(minutes=15), ["base_load_kw"]]
+    forecaster = LoadForecaster(Calendar(PRAGUE), params=BoostingParams(rounds=20, max_depth=3),
+                                horizon_hours=48.0, issue_every_hours=12.0).fit(history)
+    server, _ = served
+    learned = LearnedForecasters(history=lambda: history, load=forecaster)
+    snap = make_source(server, None, learned=learned).snapshot(issued.to_pydatetime())
+    direct = forecaster.predict(history, issued, len(snap.times))
+    np.testing.assert_allclose(snap.base_load_kw["p50"].to_numpy(), np.clip(direct.quantiles[0.5], 0, None))
+    assert (snap.base_load_kw["p10"] <= snap.base_load_kw["p90"]).all()
+    # A forecaster that cannot answer (an hourly history for a 15-min model) falls back, no crash.
+    stale = LearnedForecasters(history=lambda: history.resample("1h").mean(), load=forecaster)
+    fallback = make_source(server, None, learned=stale).snapshot(issued.to_pydatetime())
+    assert fallback.base_load_kw["p50"].sum() * 0.25 == pytest.approx(16.0)  # the 8 kWh/day shape over 48 h
