@@ -159,7 +159,10 @@ def scenario_providers(house: Any, scenario: Any, house_now: Callable[[], Any], 
         days = []
         for day in pd.date_range(start, min(end, last), freq="D"):
             slots = day_slots(day.date(), minutes, tz)
-            values = spot_per_mwh.reindex(slots)
+            quarters = spot_per_mwh.reindex(day_slots(day.date(), 15, tz))
+            # Hourly products (before 2025-10-01): the hour's mean, as the market's hourly price.
+            values = quarters if minutes == 15 else pd.Series(
+                quarters.groupby(quarters.index.tz_convert("UTC").floor("h")).mean().to_numpy(), index=slots)
             if values.notna().all():  # a day is published whole or not at all
                 days.append(values)
         return build_response(pd.concat(days) if days else None, resolution, tz, decimals=None)

@@ -111,7 +111,13 @@ def feeds(
         if live.feeds is None:
             raise ConfigError(f"{config}: no [feeds] table (see docs/feeds.md)", "feeds")
         house = load_house(live.house_file) if live.house_file else reference_house()
-        source = feed_source(live, house)
+        base = None
+        if live.feeds.pv_load == "scenario":  # against the emulator: PV and load replayed from its scenario
+            from hardware.plant.forecasts import ScenarioForecasts
+            from twin.registry import load_scenario
+
+            base = ScenarioForecasts(house, load_scenario(live.forecasts.scenario), live.control.horizon_s)
+        source = feed_source(live, house, base=base)
         when = _when(at, house.location.timezone)
         snap = source.snapshot(when.to_pydatetime(), force=True)
     except (TwinError, ValueError) as exc:

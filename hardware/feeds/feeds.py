@@ -41,7 +41,7 @@ class FeedHealth:
 
     def failed(self, feed: str, defect: str, fallback: str) -> None:
         message = f"{defect}; using {fallback}"
-        log.warning("feed %s", message if defect.startswith(feed) else f"{feed}: {message}")
+        log.warning("%s", message if defect.startswith("feed ") else f"feed {feed}: {message}")
         if self.failing.get(feed) != fallback:
             self.failing[feed] = fallback
             if self.events is not None:
@@ -130,12 +130,20 @@ class PriceFeed:
             self.version += 1
 
     def known(self) -> tuple[pd.Series, pd.Series]:
-        """(spot EUR/MWh, origin) of every known slot, on the feed's own resolution."""
+        """(spot EUR/MWh, origin) of every known quarter hour (an hourly price holds for its four)."""
         if not self.days:
             return pd.Series(dtype=float), pd.Series(dtype=object)
-        spot = pd.concat([self.days[d] for d in sorted(self.days)])
-        origin = pd.concat([pd.Series(self.origin[d], index=self.days[d].index) for d in sorted(self.days)])
-        return spot, origin
+        parts, origins = [], []
+        for day in sorted(self.days):
+            series = self.days[day]
+            quarters = ote.day_slots(day, 15, self.tz)
+            if len(series) != len(quarters):  # hourly products: each hour's price for its quarter hours
+                hours = quarters.tz_convert("UTC").floor("h")
+                series = pd.Series(series.set_axis(series.index.tz_convert("UTC")).reindex(hours).to_numpy(),
+                                   index=quarters)
+            parts.append(series)
+            origins.append(pd.Series(self.origin[day], index=quarters))
+        return pd.concat(parts), pd.concat(origins)
 
 
 def _resolution(series: pd.Series) -> str:

@@ -149,15 +149,14 @@ class FeedForecastSource:
     def _spot(self, times: pd.DatetimeIndex, now: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
         known, origin = self.prices.known()
         if len(known):
-            quarter = known.resample("15min").ffill() if len(known) > 1 else known
-            quarter_origin = origin.reindex(quarter.index, method="ffill")
             if self.step_s == 900.0:
-                spot = quarter.reindex(times).to_numpy(dtype=float, copy=True)
-                src = quarter_origin.reindex(times).to_numpy(dtype=object, copy=True)
-            else:
-                hourly = quarter.groupby(quarter.index.floor("h")).mean()
-                spot = hourly.reindex(times).to_numpy(dtype=float, copy=True)
-                src = quarter_origin.groupby(quarter_origin.index.floor("h")).first().reindex(times).to_numpy(object, copy=True)
+                spot = known.reindex(times).to_numpy(dtype=float, copy=True)
+                src = origin.reindex(times).to_numpy(dtype=object, copy=True)
+            else:  # hourly grid: the hour's mean (grouped in UTC: a local hour repeats when DST ends)
+                hour = known.index.tz_convert("UTC").floor("h")
+                utc = times.tz_convert("UTC")
+                spot = known.groupby(hour).mean().reindex(utc).to_numpy(dtype=float, copy=True)
+                src = origin.groupby(hour).first().reindex(utc).to_numpy(dtype=object, copy=True)
         else:
             spot, src = np.full(len(times), np.nan), np.full(len(times), None, dtype=object)
         gap = ~np.isfinite(spot)

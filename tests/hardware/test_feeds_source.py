@@ -171,3 +171,17 @@ def test_a_trained_load_forecaster_replaces_the_daily_shape(served) -> None:
     stale = LearnedForecasters(history=lambda: history.resample("1h").mean(), load=forecaster)
     fallback = make_source(server, None, learned=stale).snapshot(issued.to_pydatetime())
     assert fallback.base_load_kw["p50"].sum() * 0.25 == pytest.approx(16.0)  # the 8 kWh/day shape over 48 h
+
+
+def test_hourly_products_before_october_2025_hold_for_their_four_quarter_hours(served) -> None:
+    from hardware.feeds.ote import build_response, day_slots
+
+    server, answers = served
+    hours = [pd.Series(np.arange(len(day_slots(d, 60, PRAGUE)), dtype=float) + 40.0, index=day_slots(d, 60, PRAGUE))
+             for d in (pd.Timestamp("2025-09-15").date(), pd.Timestamp("2025-09-16").date())]
+    answers.ote = build_response(pd.concat(hours), "PT60M", PRAGUE)
+    snap = make_source(server, None).snapshot(pd.Timestamp("2025-09-15 22:00", tz=PRAGUE).to_pydatetime())
+    assert ("POST", "/services/PublicDataService") in server.requests
+    assert (snap.price_source[:8] == "published").all()
+    np.testing.assert_allclose(snap.spot_per_mwh[:8], [62.0] * 4 + [63.0] * 4)  # 22:00 and 23:00, each ×4
+    assert snap.price_source[8] == "published" and snap.spot_per_mwh[8] == 40.0  # the 16th, in the same answer
