@@ -83,8 +83,8 @@ def _summary(snap: Any, currency: str) -> str:
     wsources = pd.Series(snap.weather_source).value_counts()
     cheapest = snap.times[int(np.argmin(snap.import_per_kwh))]
     return (f"{len(snap.times)} steps of {snap.step_s / 60:g} min from {snap.times[0]:%Y-%m-%d %H:%M %Z}\n"
-            f"prices: {', '.join(f'{n} {k}' for k, n in sources.items())}; import "
-            f"{snap.import_per_kwh.min():.3f}–{snap.import_per_kwh.max():.3f} {currency}/kWh, cheapest at "
+            f"prices: {', '.join(f'{n} {k}' for k, n in sources.items())}\n"
+            f"import {snap.import_per_kwh.min():.3f}–{snap.import_per_kwh.max():.3f} {currency}/kWh, cheapest at "
             f"{cheapest:%a %H:%M}\n"
             f"weather: {', '.join(f'{n} {k}' for k, n in wsources.items())} (* in the table: cache or climatology)\n"
             f"PV P50 {snap.pv_kw['p50'].sum() * step_h:.1f} kWh (P10 {snap.pv_kw['p10'].sum() * step_h:.1f}, "
