@@ -127,6 +127,8 @@ def emulate(
     start_delay_s: Annotated[float, typer.Option(help="Wall seconds before the house clock starts")] = 2.0,
     journal: Annotated[Path | None, typer.Option(help="Append every command the devices received (JSON lines)")]
     = None,
+    feeds_port: Annotated[int, typer.Option(help="Also answer OTE and Open-Meteo requests on 127.0.0.1:PORT with "
+                                                 "the scenario's prices and issued forecasts (0: off)")] = 0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Play a scenario on the twin behind the real devices' MQTT topics, N× faster than real time."""
@@ -155,6 +157,15 @@ def emulate(
     except (TwinError, ValueError) as exc:
         raise fail(str(exc)) from None
     console.print(f"emulating {world.name} from {world.start} to {world.end} at {speed:g}× on {host}:{port}")
+    feed_server = None
+    if feeds_port:
+        from hardware.emulator.feeds_server import emulator_feed_server
+
+        try:
+            feed_server = emulator_feed_server(emulator, load_scenario(scenario), feeds_port).start()
+        except OSError as exc:
+            raise fail(f"--feeds-port {feeds_port}: {exc}") from None
+        console.print(f"feeds (OTE, Open-Meteo) on {feed_server.base_url}")
     try:
         with _stop_on_sigterm():
             emulator.run()
@@ -162,6 +173,9 @@ def emulate(
         console.print("stopped")
     except TwinError as exc:
         raise fail(str(exc)) from None
+    finally:
+        if feed_server is not None:
+            feed_server.stop()
     console.print("done; summary:")
     typer.echo(json.dumps(emulator.summary()))  # last line: one JSON object
 
@@ -193,3 +207,6 @@ def register(app: typer.Typer) -> None:
         app.add_typer(group, name="live")
     if "emulate" not in known:
         app.command("emulate")(emulate)
+    from hardware.feeds.cli import register as register_feeds
+
+    register_feeds(app)

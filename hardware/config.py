@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 
+from hardware.feeds.config import ComfortScheduleConfig, FeedsConfig
 from hardware.wire.topics import DEFAULT_TEMPLATES, TopicMap
 from twin.config import read_toml
 from twin.errors import ConfigError
@@ -296,6 +297,8 @@ class LiveConfig:
     control: ControlConfig = ControlConfig()
     failsafe: FailsafeConfig = FailsafeConfig()
     history: HistoryConfig = HistoryConfig()
+    feeds: FeedsConfig | None = None  # live prices/weather instead of the scenario's (docs/feeds.md)
+    comfort: ComfortScheduleConfig = ComfortScheduleConfig()  # the weekly schedule used with [feeds]
     house_file: Name = ""  # house TOML; empty: the bundled reference house
 
     def __post_init__(self) -> None:
@@ -368,8 +371,11 @@ def live_config_from_dict(data: Mapping[str, Any], base_dir: Path | None = None)
     if (base_dir / scenario).suffix and (base_dir / scenario).exists():
         scenario = str(base_dir / scenario)
     failsafe = dataclasses.replace(config.failsafe, state_file=_resolve(config.failsafe.state_file, base_dir))
+    feeds = config.feeds
+    if feeds is not None:
+        feeds = dataclasses.replace(feeds, cache_dir=_resolve(feeds.cache_dir, base_dir))
     return dataclasses.replace(config, broker=broker, house_file=_resolve(config.house_file, base_dir),
-                               forecasts=ForecastsConfig(scenario), failsafe=failsafe)
+                               forecasts=ForecastsConfig(scenario), failsafe=failsafe, feeds=feeds)
 
 
 def load_live_config(path: str | Path) -> LiveConfig:

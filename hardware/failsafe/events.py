@@ -44,6 +44,7 @@ class EventKind(enum.StrEnum):
     PLAN_RESTORED = "plan_restored"  # a persisted plan found at start
     NO_READINGS = "no_readings"  # connected, but no reading accepted for failsafe.no_readings_alert_s
     FORECAST_DRIFT = "forecast_drift"  # a learned forecaster's rolling error exceeds its training error
+    FEED = "feed"  # a price/weather feed fell back (alert) or is fresh again
 
 
 @dataclass(frozen=True, slots=True)

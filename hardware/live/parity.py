@@ -66,6 +66,44 @@ def live_config_text(broker: LocalBroker, scenario: str, speed: float, publish_p
             f'[forecasts]\nscenario = "{scenario}"\n')
 
 
+def _hhmm(hour: float) -> str:
+    minutes = round(hour * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def feeds_config_text(scenario: str, port: int, decision_interval_s: float = 300.0) -> str:
+    """``[feeds]`` and ``[comfort]`` for a live run reading prices and weather from ``pems emulate --feeds-port``.
+
+    The tariff and the comfort schedule are the synthetic scenario's own (so the feed path can give
+    the controller exactly what the simulation does); PV and household load are replayed from the
+    scenario (no feed carries them). Feeds are asked again at every decision.
+    """
+    import json as _json
+
+    from hardware.emulator.feeds_server import scenario_tariff
+
+    world = load_scenario(scenario)
+    tariff = scenario_tariff(world)
+    spec = _json.loads(world.metadata.get("spec", "{}")).get("comfort", {})
+    wake, night = spec.get("weekday_wake_hour", 6.0), spec.get("weekday_night_hour", 22.0)
+    weekend_wake, late = spec.get("weekend_wake_hour", 8.0), spec.get("weekend_night_hour", 23.0)
+    away = (f'away = ["{_hhmm(spec["away_start_hour"])}-{_hhmm(spec["away_end_hour"])}"]\n'
+            if spec.get("away_on_weekdays", False) else "")
+    base = f"http://127.0.0.1:{port}"
+    text = (f'[feeds]\ncache_dir = ""\npv_load = "scenario"\n'
+            f'[feeds.http]\ntimeout_s = 5\nretries = 1\nbackoff_s = 0.1\n'
+            f'[feeds.prices]\nurl = "{base}/services/PublicDataService"\nrefresh_s = {decision_interval_s}\n'
+            f'[feeds.weather]\nurl = "{base}/v1/forecast"\nrefresh_s = {decision_interval_s}\n'
+            f'[feeds.tariff]\n' + "".join(f"{k} = {v!r}\n" for k, v in tariff.items()))
+    for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+        start = wake if day in ("mon", "tue", "wed", "thu", "fri") else weekend_wake
+        end = late if day in ("fri", "sat") else night  # Friday and Saturday evenings run late
+        text += f'[comfort.{day}]\nday = ["{_hhmm(start)}-{_hhmm(end)}"]\n'
+        if day not in ("sat", "sun"):
+            text += away
+    return text
+
+
 @dataclass
 class LiveSession:
     """A finished ``pems emulate`` + ``pems live`` pair and where they wrote."""
@@ -104,7 +142,7 @@ def _wait_for_line(path: Path, text: str, process: subprocess.Popen, timeout_s: 
 def live_session(broker: LocalBroker, folder: Path, controller: str, scenario: str, start: str, hours: float,
                  speed: float, mode: str = "full", publish_period_s: float = 60.0,
                  extra_live_args: tuple[str, ...] = (), timeout_s: float | None = None,
-                 start_delay_s: float = 5.0) -> LiveSession:
+                 start_delay_s: float = 5.0, feeds_port: int | None = None) -> LiveSession:
     """Run ``pems live`` (``mode``) against ``pems emulate`` on ``broker``; both as subprocesses.
 
     The emulator's house clock starts ``start_delay_s`` wall seconds after it is announced: the live
@@ -113,7 +151,11 @@ def live_session(broker: LocalBroker, folder: Path, controller: str, scenario: s
     """
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "live.toml"
-    config.write_text(live_config_text(broker, scenario, speed, publish_period_s), encoding="utf-8")
+    text = live_config_text(broker, scenario, speed, publish_period_s)
+    if feeds_port is not None:  # prices and weather through the real feed clients, served by the emulator
+        text += feeds_config_text(scenario, feeds_port)
+    config.write_text(text, encoding="utf-8")
+    feed_args = ("--feeds-port", str(feeds_port)) if feeds_port is not None else ()
     out = folder / "run"
     journal = folder / "emulator-commands.jsonl"
     live_err = folder / "live.stderr"
@@ -129,7 +171,7 @@ def live_session(broker: LocalBroker, folder: Path, controller: str, scenario: s
         emulator = subprocess.run([pems, "emulate", "--scenario", scenario, "--broker", broker.address,
                                    "--speed", str(speed), "--start", start, "--hours", str(hours),
                                    "--publish-period-s", str(publish_period_s), "--start-delay-s", str(start_delay_s),
-                                   "--journal", str(journal)],
+                                   "--journal", str(journal), *feed_args],
                                   capture_output=True, text=True, timeout=timeout_s)
         live.wait(timeout=60.0)
         wall_s = time.perf_counter() - wall0
@@ -229,9 +271,11 @@ def compare(sim_commands: list[dict[str, Any]], live_commands: list[dict[str, An
 
 
 def parity(broker: LocalBroker, folder: Path, controller: str, scenario: str, start: str, hours: float,
-           speed: float, house: HouseConfig | None = None) -> tuple[ParityReport, LiveSession]:
-    """Run both worlds and compare them (the live side through ``broker``)."""
-    session = live_session(broker, folder, controller, scenario, start, hours, speed)
+           speed: float, house: HouseConfig | None = None,
+           feeds_port: int | None = None) -> tuple[ParityReport, LiveSession]:
+    """Run both worlds and compare them (the live side through ``broker``; with ``feeds_port``, its
+    prices and weather through the OTE and Open-Meteo clients against the emulator's feed server)."""
+    session = live_session(broker, folder, controller, scenario, start, hours, speed, feeds_port=feeds_port)
     if session.live_returncode != 0 or session.emulator_returncode != 0:
         raise RuntimeError(f"live run failed ({session.live_returncode}, {session.emulator_returncode}): "
                            f"{session.live_stderr[-2000:]} {session.emulator_stdout[-2000:]}")

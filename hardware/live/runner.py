@@ -33,6 +33,7 @@ from hardware.config import LiveConfig
 from hardware.errors import LiveError
 from hardware.failsafe.events import EventKind
 from hardware.failsafe.fallback import GuardedController
+from hardware.feeds.source import FeedForecastSource, feed_source
 from hardware.live.clock_setup import LiveSetup, establish_clock
 from hardware.live.finish import consolidate
 from hardware.live.learned import LiveForecasting, live_forecasting
@@ -49,7 +50,7 @@ from hardware.live.log import (
 )
 from hardware.live.observers import Coverage, JournalWriter, PlanPublisher
 from hardware.live.safety import LiveSafety
-from hardware.plant.forecasts import ScenarioForecasts
+from hardware.plant.forecasts import ForecastSource, ScenarioForecasts
 from hardware.plant.mqtt_house import MqttHouse
 from hardware.wire.security import check_transport
 from twin.config import HouseConfig, load_house, reference_house
@@ -177,13 +178,18 @@ class LiveRun:
                 keeper.on_end("not started")
             raise
         clock, control = setup.clock, config.control
-        forecasts = ScenarioForecasts(house, setup.forecasts_scenario, control.horizon_s, calendar=setup.calendar)
+        forecasts: ForecastSource = ScenarioForecasts(house, setup.forecasts_scenario, control.horizon_s,
+                                                      calendar=setup.calendar)
+        if config.feeds is not None:  # the real feeds (OTE, Open-Meteo …) instead of the scenario's replay
+            forecasts = feed_source(config, house, base=forecasts)
         interval = control.decision_interval_s
         settings = RunSettings(decision_interval_s=interval, horizon_s=control.horizon_s, seed=opts.seed)
         env = simpy.rt.RealtimeEnvironment(initial_time=clock.now_s(), factor=1.0 / clock.speed, strict=False)
         first_s, end_s = self._window(setup, env)
 
         plant = MqttHouse(house, config, clock, env, forecasts, opts.mode)
+        if isinstance(forecasts, FeedForecastSource):
+            forecasts.health.events = plant.events  # feed fallbacks alert on pems/alerts
         plant.connect()  # before anything is written: an unreachable broker leaves no run directory behind
         try:
             out = prepare_run_directory(opts.out)
