@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 
+from hardware.outputs.config import OutputsConfig
 from hardware.wire.topics import DEFAULT_TEMPLATES, TopicMap
 from twin.config import read_toml
 from twin.errors import ConfigError
@@ -260,6 +261,7 @@ class LiveConfig:
     clock: ClockConfig = ClockConfig()
     control: ControlConfig = ControlConfig()
     failsafe: FailsafeConfig = FailsafeConfig()
+    outputs: OutputsConfig = OutputsConfig()  # [outputs.influxdb]: results into InfluxDB (docs/outputs.md)
     house_file: Name = ""  # house TOML; empty: the bundled reference house
 
     def __post_init__(self) -> None:

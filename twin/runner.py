@@ -32,6 +32,18 @@ SafetyFilter = Callable[[Command, Observation], Command]
 ProgressFn = Callable[[float, float], None]
 
 
+class DecisionObserver(Protocol):
+    """Sees every decision after it was applied and metered (outputs: InfluxDB, Home Assistant, …).
+
+    Must not block: an observer that does I/O hands the work to its own thread.
+    """
+
+    def on_decision(self, obs: Observation, command: Command | None, decide_s: float, *,
+                    interval: IntervalRecord | None = None, controller: Any = None) -> None: ...
+
+    def on_end(self) -> None: ...
+
+
 class MeteredPlant(Protocol):
     """A plant that can also report what happened over the interval that just ended."""
 
@@ -71,7 +83,8 @@ class RunResult:
 
 def control_loop(env: simpy.Environment, plant: MeteredPlant, controller: Controller, interval_s: float,
                  end_s: float, recorder: RunLogRecorder, safety: SafetyFilter | None = None,
-                 progress: ProgressFn | None = None) -> Generator[simpy.Event, Any, None]:
+                 progress: ProgressFn | None = None, observers: tuple[DecisionObserver, ...] = ()
+                 ) -> Generator[simpy.Event, Any, None]:
     """SimPy process: decide, apply, wait, record — until ``end_s`` on the env's clock."""
     start_env = env.now
     total = end_s - start_env
@@ -88,7 +101,10 @@ def control_loop(env: simpy.Environment, plant: MeteredPlant, controller: Contro
             command = safety(command, obs)
         plant.apply(command)
         yield env.timeout(min(interval_s, end_s - env.now))
-        recorder.record(obs.time, obs, command, decide_s, plant.take_interval())
+        interval = plant.take_interval()
+        recorder.record(obs.time, obs, command, decide_s, interval)
+        for observer in observers:
+            observer.on_decision(obs, command, decide_s, interval=interval, controller=controller)
         k += 1
         if progress is not None and k % report_every == 0:
             progress(env.now - start_env, total)
@@ -98,7 +114,7 @@ def control_loop(env: simpy.Environment, plant: MeteredPlant, controller: Contro
 
 def simulate(house: HouseConfig, scenario: Scenario, controller: Controller, settings: RunSettings | None = None,
              *, controller_name: str = "", safety: SafetyFilter | None = None,
-             progress: ProgressFn | None = None) -> RunResult:
+             progress: ProgressFn | None = None, observers: tuple[DecisionObserver, ...] = ()) -> RunResult:
     """Run ``controller`` on the twin of ``house`` through ``scenario``; return the log and KPIs.
 
     A controller with ``perfect_foresight = True`` (an oracle) is shown the actual future
@@ -115,10 +131,12 @@ def simulate(house: HouseConfig, scenario: Scenario, controller: Controller, set
     recorder = RunLogRecorder(house.room_names)
     safety = safety if safety is not None else SafetyLayer(house)
     env.process(control_loop(env, plant, controller, settings.decision_interval_s, plant.duration_s, recorder,
-                             safety, progress))
+                             safety, progress, observers))
     wall0 = time.perf_counter()
     env.run()
     wall_s = time.perf_counter() - wall0
+    for observer in observers:
+        observer.on_end()
     log = recorder.to_frame()
     kpis = compute_kpis(log, house)
     meta = {"wall_time_s": wall_s, "simulated_s": plant.duration_s,
