@@ -64,6 +64,9 @@ def bench(
     policy: Annotated[list[Path] | None, typer.Option(help="RL policy file (.npz, see examples/train_ppo.py) to run "
                                                       "as controller rl-<file stem>, after --controllers "
                                                       "(repeatable)")] = None,
+    influxdb_url: Annotated[str | None, typer.Option(help="Also write every run's log to this InfluxDB 1.x "
+                                                     "(see docs/outputs.md)")] = None,
+    influxdb_database: Annotated[str, typer.Option(help="InfluxDB database for --influxdb-url")] = "pems",
 ) -> None:
     """Run every (scenario, controller) pair on the twin (on Dask) and write KPIs and a report."""
     from benchmarks.bench import BenchSpec, check_spec, kpi_frame, run_on_dask, write_bench  # the twin, lazily
@@ -88,6 +91,13 @@ def bench(
 
             results = run_on_dask(spec, show)
         write_bench(spec, results, command=shlex.join(["pems", *sys.argv[1:]]))
+        if influxdb_url:
+            from hardware.outputs.export import cli_config, export_run_log
+
+            config = cli_config(influxdb_url, influxdb_database)
+            for pair in results:
+                export_run_log(pair.result.log, config, spec.out / "influx-spool",
+                               f"bench:{pair.result.scenario}:{pair.result.controller}")
     except TwinError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:  # e.g. a scheduler that cannot be reached

@@ -71,6 +71,9 @@ def simulate(
     decision_interval_s: Annotated[float, typer.Option(help="Seconds between decisions")] = 300.0,
     seed: Annotated[int, typer.Option(help="Seed handed to the controller")] = 0,
     plots: Annotated[bool, typer.Option(help="Write plots/*.png")] = True,
+    influxdb_url: Annotated[str | None, typer.Option(help="Also write the results to this InfluxDB 1.x "
+                                                     "(e.g. http://127.0.0.1:8086; see docs/outputs.md)")] = None,
+    influxdb_database: Annotated[str, typer.Option(help="InfluxDB database for --influxdb-url")] = "pems",
 ) -> None:
     """Run one controller through one scenario on the twin; write log, KPIs and plots."""
     from twin.output import save_run
@@ -83,9 +86,24 @@ def simulate(
         settings = RunSettings(decision_interval_s=decision_interval_s, seed=seed)
         world = load_scenario(scenario)
         policy = make_controller(controller, ControllerContext(house_config, world, decision_interval_s, seed))
+        observers: tuple = ()
+        writer = None
+        if influxdb_url:
+            # The only place twin/ reaches into hardware/, lazily and on request: the writer is an output.
+            from hardware.outputs.export import cli_config, simulation_observer
+
+            observer, writer = simulation_observer(
+                cli_config(influxdb_url, influxdb_database), out.with_name(out.name + ".influx-spool"),
+                house_config.room_names, [r.heater_power_kw for r in house_config.rooms],
+                f"sim:{world.name}:{controller}")
+            observers = (observer,)
         with DelayedProgress(f"{world.name} × {controller}") as progress:
             result = run_simulation(house_config, world, policy, settings, controller_name=controller,
-                                    progress=progress)
+                                    progress=progress, observers=observers)
+        if writer is not None:
+            writer.close()
+            if writer.spool.pending_bytes:
+                err_console.print(f"InfluxDB at {influxdb_url} unreachable: points kept in {writer.spool.folder}")
         save_run(result, out, plots=plots)
     except TwinError as exc:
         raise fail(str(exc)) from None

@@ -23,6 +23,7 @@ class Spool:
         self.offset_path = self.folder / "sent.offset"
         self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for appends
         self._sent = self._read_offset()
+        self._size = self._file.tell()
 
     def _read_offset(self) -> int:
         try:
@@ -37,15 +38,17 @@ class Spool:
 
     @property
     def pending_bytes(self) -> int:
-        return self._file.tell() - self._sent
+        return self._size - self._sent
 
     def append(self, lines: list[str]) -> None:
         """Store ``lines`` durably (fsync'd) before anything tries to send them."""
         if not lines:
             return
-        self._file.write(("\n".join(lines) + "\n").encode())
+        data = ("\n".join(lines) + "\n").encode()
+        self._file.write(data)
         self._file.flush()
         os.fsync(self._file.fileno())
+        self._size += len(data)
 
     def pending(self, max_bytes: int) -> tuple[bytes, int]:
         """Up to ``max_bytes`` of unsent whole lines (at least one line) and their length."""
@@ -63,11 +66,11 @@ class Spool:
     def acknowledge(self, n_bytes: int) -> None:
         """The database stored the next ``n_bytes``: advance (and truncate once everything is sent)."""
         self._sent += n_bytes
-        if self._sent >= self._file.tell():
+        if self._sent >= self._size:
             self._file.truncate(0)
             self._file.seek(0)
             os.fsync(self._file.fileno())
-            self._sent = 0
+            self._sent = self._size = 0
         tmp = self.offset_path.with_suffix(".tmp")
         tmp.write_text(str(self._sent))
         os.replace(tmp, self.offset_path)
