@@ -136,6 +136,26 @@ def summary(kpis: "pd.DataFrame") -> Table:  # noqa: UP037 - pandas is imported 
     return table
 
 
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (pems simulate --out, pems live --out, "
+                                                 "a bench's runs/<scenario>/<controller>)")],
+    house: Annotated[Path | None, typer.Option(help="House TOML of the run (default: the bundled reference "
+                                                     "house); for a real house, the identified one")] = None,
+    scenario: Annotated[str | None, typer.Option(help="The run's scenario name or file, for the recorded weather "
+                                                      "and starting state (default: the one in meta.json)")] = None,
+) -> None:
+    """Write RUN_DIR/report/index.html: plan vs actual, forecast error, savings, alerts, controller health."""
+    from benchmarks.run_report.page import write_report
+    from twin.cli import console, fail
+
+    try:
+        page = write_report(run_dir, house, scenario)
+    except TwinError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"wrote {page}")
+
+
 def register(app: typer.Typer) -> None:
-    """The ``pems.cli`` entry point: add ``pems bench`` to the app."""
+    """The ``pems.cli`` entry point: add ``pems bench`` and ``pems report`` to the app."""
     app.command("bench")(bench)
+    app.command("report")(report)

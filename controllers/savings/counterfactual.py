@@ -116,6 +116,8 @@ def counterfactual_days(log: pd.DataFrame, actual_house: HouseConfig, model_hous
     interval = decision_interval_s or float(np.median(log["duration_s"]))
     out = []
     for day in complete_days(log):
+        if first_temps_c is None and not (log.index < day).any():
+            continue  # the state the day started from is not in the log (a run's first day, no initial state)
         part = log[(log.index >= day) & (log.index < (day + pd.Timedelta(days=1)).normalize())]
         temps0, soc0, ev_soc0 = start_state(log, day, first_temps_c, first_soc)
         scenario = day_scenario(part, actual_house, ev_sessions, comfort_mode, ev_soc0, weather,
