@@ -15,7 +15,6 @@ import typer
 
 from twin.errors import ConfigError, TwinError
 
-MODES = ("simulation", "advisory", "partial", "full")
 
 
 def _logging(level: str) -> None:
@@ -69,17 +68,16 @@ def live(
         from hardware.config import load_live_config
         from hardware.live.runner import run_live
         from twin.progress import DelayedProgress
-        from twin.safety import RolloutMode
+        from hardware.outputs.mode_gate import parse_rollout_mode  # the gate Home Assistant's select uses too
 
-        if mode.lower() not in MODES:
-            raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+        rollout_mode = parse_rollout_mode(mode, "--mode")
         if duration_h is not None and not 0 < duration_h <= 24 * 366:
             raise ConfigError(f"--duration-h {duration_h} is outside (0, 8784]")
         if speed is not None and not 0.01 <= speed <= 100_000:
             raise ConfigError(f"--speed {speed} is outside [0.01, 100000]")
         live_config = load_live_config(config)
         with _stop_on_sigterm(), DelayedProgress(f"live {mode.lower()} × {controller}") as progress:
-            result = run_live(live_config, controller, RolloutMode(mode.lower()), out,
+            result = run_live(live_config, controller, rollout_mode, out,
                               duration_s=None if duration_h is None else duration_h * 3600.0, speed=speed, seed=seed,
                               progress=progress, plots=plots)
     except TwinError as exc:
