@@ -16,7 +16,6 @@ import typer
 from twin.errors import ConfigError, TwinError
 
 
-
 def _logging(level: str) -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -67,8 +66,8 @@ def live(
         _logging(log_level)
         from hardware.config import load_live_config
         from hardware.live.runner import run_live
-        from twin.progress import DelayedProgress
         from hardware.outputs.mode_gate import parse_rollout_mode  # the gate Home Assistant's select uses too
+        from twin.progress import DelayedProgress
 
         rollout_mode = parse_rollout_mode(mode, "--mode")
         if duration_h is not None and not 0 < duration_h <= 24 * 366:

@@ -25,12 +25,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import simpy
 import simpy.rt
 
-from hardware.plant.clock import HouseClock
 from hardware.config import LiveConfig
 from hardware.errors import LiveError
 from hardware.failsafe.events import EventKind
 from hardware.failsafe.fallback import GuardedController
-from hardware.plant.forecasts import ScenarioForecasts
+from hardware.failsafe.watchdog import LinkState
 from hardware.live.log import (
     EVENTS,
     JOURNAL,
@@ -44,11 +43,12 @@ from hardware.live.log import (
     write_atomically,
     write_json_atomically,
 )
-from hardware.wire.mqtt import MqttLink
+from hardware.plant.clock import HouseClock
+from hardware.plant.forecasts import ScenarioForecasts
 from hardware.plant.mqtt_house import MqttHouse, command_summary
+from hardware.wire.mqtt import MqttLink
 from hardware.wire.schemas import EmulatorClock, PayloadError, parse_payload
 from hardware.wire.security import check_transport
-from hardware.failsafe.watchdog import LinkState
 from twin.config import HouseConfig, load_house, reference_house
 from twin.contracts import Command, Controller, Observation
 from twin.errors import TwinError
@@ -206,21 +206,22 @@ def _stopper(env: simpy.Environment, stop: threading.Event, speed: float) -> Gen
 
 def _loop(env: simpy.Environment, plant: MqttHouse, controller: Controller, interval_s: float, first_s: float,
           end_s: float, recorder: PartitionedRunLog, safety: LiveSafety, startup_wait_s: float,
-          progress: ProgressFn | None) -> Generator[simpy.Event, Any, None]:
+          progress: ProgressFn | None, observers: tuple[Any, ...] = ()) -> Generator[simpy.Event, Any, None]:
     env.process(_flusher(env, recorder, first_s, interval_s))
     if first_s > env.now:
         yield env.timeout(first_s - env.now)
     missing = plant.wait_for_readings(startup_wait_s)
     if missing:
         log.warning("starting without fresh readings from %s (they count as stale)", ", ".join(missing))
-    yield env.process(control_loop(env, plant, controller, interval_s, end_s, recorder, safety, progress))
+    yield env.process(control_loop(env, plant, controller, interval_s, end_s, recorder, safety, progress,
+                                   observers))
 
 
 def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: Path, *,
              house: HouseConfig | None = None, duration_s: float | None = None, speed: float | None = None,
              seed: int = 0, progress: ProgressFn | None = None, plots: bool = True,
              controller: Controller | None = None, stop: threading.Event | None = None,
-             plant_ready: Callable[[MqttHouse], None] | None = None) -> RunResult:
+             plant_ready: Callable[[MqttHouse], None] | None = None, observers: tuple[Any, ...] = ()) -> RunResult:
     """Drive the house behind the broker with a registered controller until the end; write ``out``.
 
     The run ends after ``duration_s`` house seconds, when the forecast source runs out, on
@@ -277,6 +278,15 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
         except ValueError as exc:
             log.warning("not restoring the safety history: %s", exc)
     plant.safety_history = safety.gate.history
+    influx_writer = None
+    if config.outputs.influxdb is not None:  # results into InfluxDB: an observer with its own thread and spool
+        from hardware.outputs.influx import InfluxWriter
+        from hardware.outputs.observer import InfluxObserver
+
+        influx = config.outputs.influxdb
+        influx_writer = InfluxWriter(influx, influx.spool_dir or out / "influx-spool")
+        observers = (*observers, InfluxObserver(influx_writer, house.room_names, source="live",
+                                                heater_kw=[r.heater_power_kw for r in house.rooms]))
     if plant_ready is not None:
         plant_ready(plant)
     meta: dict[str, Any] = {
@@ -296,7 +306,7 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
     failure: BaseException | None = None
     try:
         process = env.process(_loop(env, plant, controller, interval, first_s, end_s, recorder, safety,
-                                    control.startup_wait_s, progress))
+                                    control.startup_wait_s, progress, observers))
         if stop is not None:
             env.process(_stopper(env, stop, clock.speed))
         env.run(until=process)
@@ -311,6 +321,10 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
         journal.close()
         recorder.flush()
         plant.events.close()
+        for observer in observers:
+            observer.on_end()
+        if influx_writer is not None:
+            influx_writer.close()  # what cannot be written now stays in the spool for the next start
     result = _finish(out, house, controller_name, settings, meta, status, plant, wall0, plots)
     if failure is not None:
         raise failure

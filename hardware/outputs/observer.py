@@ -98,17 +98,17 @@ class InfluxObserver:
         if interval is not None:
             points += self._energy(obs, command, interval)
         points += self._forecast(obs)
-        plan = getattr(controller, "plan", None)
+        # a guarded controller (live) holds the planning one as ``primary``
+        plan = getattr(controller, "plan", None) or getattr(getattr(controller, "primary", None), "plan", None)
         if plan is not None and getattr(plan, "start", None) != self._last_plan_start:
             self._last_plan_start = plan.start
             points += self._plan(plan)
         self.writer.submit(points)
 
     def on_end(self, *_args: Any, **_kwargs: Any) -> None:
-        """The day in progress as an incomplete ``kpi_day``; then everything is flushed."""
+        """The day in progress as an incomplete ``kpi_day`` (the writer's ``close()`` sends what is left)."""
         if self._day is not None:
             self.writer.submit([self._day.point(self._m("kpi_day"), self.tags, complete=False)])
-        self.writer.flush()
 
     # --- events from the live layer -----------------------------------------------------------------
 

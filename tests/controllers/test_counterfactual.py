@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from builders import simple_scenario, small_house
+
 from controllers.mpc.controller import MpcController
 from controllers.rule_based import RuleBasedController
 from controllers.savings.counterfactual import complete_days, counterfactual_days, scenario_start_state, write_savings

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from builders import simple_scenario, small_house
+
 from hardware.outputs.config import InfluxOutputConfig
 from hardware.outputs.influx import InfluxWriter
 from hardware.outputs.observer import InfluxObserver
@@ -70,9 +70,10 @@ def test_dashboard_json_has_the_schema_fields_it_uses(path):
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     """A short MPC run through the observer, plus the events and savings the live layer writes."""
+    from influxdb_server import INFLUXD, InfluxServer
+
     from controllers.mpc.controller import MpcController
     from controllers.savings.counterfactual import write_savings
-    from influxdb_server import INFLUXD, InfluxServer
 
     if INFLUXD is None:
         pytest.skip("influxd is not installed")

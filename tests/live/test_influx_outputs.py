@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from builders import simple_scenario, small_house
+
 from hardware.outputs.config import InfluxOutputConfig
 from hardware.outputs.influx import InfluxWriter
 from hardware.outputs.line_protocol import Point

@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from builders import simple_scenario, small_house
 from typer.testing import CliRunner
 
-from builders import simple_scenario, small_house
 from controllers.rule_based import RuleBasedController
 from twin.output import save_run
 from twin.runner import RunSettings, simulate
