@@ -45,9 +45,14 @@ class ResidualBands:
         for key in [k for k in self._issued if k[1] < time_ns]:
             del self._issued[key]
 
-    def band(self, quantity: str, bucket_h: int, value: float) -> tuple[float, float] | None:
+    def offsets(self, quantity: str, bucket_h: int) -> tuple[float, float] | None:
+        """The 10th and 90th percentile of the errors at that lead (``None`` while too few)."""
         errors = self._errors.get((quantity, bucket_h))
         if errors is None or len(errors) < self.min_samples:
             return None
         low, high = np.quantile(np.fromiter(errors, float), [0.1, 0.9])
-        return value + float(low), value + float(high)
+        return float(low), float(high)
+
+    def band(self, quantity: str, bucket_h: int, value: float) -> tuple[float, float] | None:
+        offsets = self.offsets(quantity, bucket_h)
+        return None if offsets is None else (value + offsets[0], value + offsets[1])

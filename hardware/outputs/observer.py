@@ -184,6 +184,7 @@ class InfluxObserver:
         series = {q: np.asarray(getattr(forecast, q), float) for q in FORECAST_QUANTITIES}
         quantiles = getattr(forecast, "quantiles", None)  # optional: {quantity: (p10, p90)} arrays
         self.bands.forget_before(time_ns(obs.time))
+        offsets: dict[tuple[str, int], tuple[float, float] | None] = {}  # once per (quantity, lead) per issue
         out = []
         for k in range(forecast.horizon_steps):
             target_ns = start_ns + k * step_ns
@@ -199,7 +200,11 @@ class InfluxObserver:
                 if quantiles is not None and quantity in quantiles:
                     band = (float(quantiles[quantity][0][k]), float(quantiles[quantity][1][k]))
                 else:
-                    band = self.bands.band(quantity, bucket, value)
+                    key = (quantity, bucket)
+                    if key not in offsets:
+                        offsets[key] = self.bands.offsets(quantity, bucket)
+                    offset = offsets[key]
+                    band = None if offset is None else (value + offset[0], value + offset[1])
                     self.bands.remember(quantity, target_ns, bucket, value)
                 if band is not None:
                     fields[f"{quantity}_p10"], fields[f"{quantity}_p90"] = band
