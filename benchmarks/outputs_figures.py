@@ -172,8 +172,9 @@ def counterfactual_figures(days: float = 1.0) -> dict[str, Any]:
         ends = log[f"temp_c.{room.name}"].to_numpy()
         history[ROOM_PREFIX + room.name] = np.concatenate([[temps0[house.room_names.index(room.name)]], ends[:-1]])
         history[HEATER_PREFIX + room.name] = log[f"heating_kwh.{room.name}"] / hours
+    # the house's own coupling layout (which walls exist is known; their conductances are fitted)
     settings = IdentifySettings(window_azimuth_deg={r.name: r.window_azimuth_deg for r in house.rooms},
-                                max_evaluations=60)
+                                couplings=tuple(tuple(c.rooms) for c in house.couplings), max_evaluations=30)
     t0 = time.perf_counter()
     fit = identify(thermal_data(history, house.location, settings), settings, house.location)
     identify_s = time.perf_counter() - t0

@@ -1,8 +1,8 @@
 """The InfluxDB writer: a thread, a bounded queue and a write-ahead spool; the control loop never waits.
 
-``submit(points)`` only encodes and puts lines on a queue (never blocks; when the queue is full
-the lines are counted as dropped and an error is logged once). The writer thread appends each
-batch to the :class:`~hardware.outputs.spool.Spool` (fsync'd), then sends the spool's unsent
+``submit(points)`` only puts the points on a queue (never blocks; when the queue is full they are
+counted as dropped and an error is logged once); they are encoded on the writer's thread, which
+appends each batch to the :class:`~hardware.outputs.spool.Spool` (fsync'd), then sends the spool's unsent
 lines in order to ``/write`` (1.x) or ``/api/v2/write`` (2.x). While the database is away the
 lines wait on disk, and they are retried every ``retry_s``; a 4xx answer other than 429 means the
 data itself is refused, so that batch is set aside in ``rejected.lp`` (never retried forever,
@@ -64,7 +64,8 @@ class InfluxWriter:
     # --- the control loop's side: never blocks -----------------------------------------------------
 
     def submit(self, points: Iterable[Point]) -> None:
-        lines = [line for line in (p.encode() for p in points) if line]
+        """Queue ``points``; they are encoded on the writer's thread, not the caller's."""
+        lines = list(points)
         if not lines:
             return
         with self._lock:
@@ -118,7 +119,7 @@ class InfluxWriter:
                     if item is _STOP:
                         stopping = True
                         break
-                    lines.extend(item)  # type: ignore[arg-type]
+                    lines.extend(line for line in (p.encode() for p in item) if line)  # type: ignore[attr-defined]
                     batches += 1
                     if len(lines) >= self.config.batch_size:
                         break
