@@ -59,8 +59,10 @@ class SavingsSink(Protocol):
 
 def complete_days(log: pd.DataFrame) -> list[pd.Timestamp]:
     """Local days the log covers from midnight to midnight without gaps."""
-    days = []
-    for day, part in log.groupby(log.index.normalize()):
+    days: list[pd.Timestamp] = []
+    index = pd.DatetimeIndex(log.index)
+    for key, part in log.groupby(index.normalize()):
+        day = pd.Timestamp(key)  # groupby keys of a DatetimeIndex are Timestamps
         covered = float(part["duration_s"].sum())
         expected = ((day + pd.Timedelta(days=1)).normalize() - day).total_seconds()  # 23/25 h on DST days
         if part.index[0] == day and abs(covered - expected) < 1.0:

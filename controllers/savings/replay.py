@@ -33,7 +33,8 @@ def comfort_modes_from_log(log: pd.DataFrame, house: HouseConfig) -> np.ndarray:
     upper = log[f"comfort_upper_c.{room.name}"].to_numpy(float)
     bands = room.comfort.bands()
     distance = np.stack([np.abs(lower - b.lower_c) + np.abs(upper - b.upper_c) for b in bands], axis=1)
-    return np.argmin(distance, axis=1).astype(float)
+    modes: np.ndarray = np.argmin(distance, axis=1).astype(float)
+    return modes
 
 
 def ev_sessions_from_log(log: pd.DataFrame, capacity_kwh: float = 60.0, target_soc: float = 0.8
@@ -85,7 +86,7 @@ def day_scenario(log: pd.DataFrame, house: HouseConfig, ev_sessions: Sequence[Ev
         for column in ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "wind_speed_m_s"):
             if column in weather:
                 data[column] = weather[column].reindex(index, method="ffill").to_numpy(float)
-    data.index.freq = step
+    data.index = pd.DatetimeIndex(index, freq=pd.tseries.frequencies.to_offset(step))
     end = index[-1] + step
     sessions = ev_sessions_from_log(log) if ev_sessions is None else tuple(ev_sessions)
     kept = []
@@ -143,11 +144,13 @@ def start_state(log: pd.DataFrame, day_start: pd.Timestamp, first_temps_c: np.nd
     if before.empty:
         if first_temps_c is None:
             raise ValueError(f"the state at {day_start} precedes the log: pass first_temps_c / first_soc")
-        return np.asarray(first_temps_c, float), float(first_soc if first_soc is not None else math.nan), math.nan
+        soc = math.nan if first_soc is None else float(first_soc)
+        return np.asarray(first_temps_c, float), soc, math.nan
     last = before.iloc[-1]
     return (np.array([float(last[f"temp_c.{r}"]) for r in rooms]), float(last["battery_soc"]),
             float(last["ev_soc"]))
 
 
 def day_cost(log: pd.DataFrame, house: HouseConfig) -> float:
-    return float(compute_kpis(log, house)["cost"])
+    cost = compute_kpis(log, house)["cost"]
+    return math.nan if cost is None else float(cost)
