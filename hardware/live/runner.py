@@ -285,8 +285,11 @@ def run_live(config: LiveConfig, controller_name: str, mode: RolloutMode, out: P
 
         influx = config.outputs.influxdb
         influx_writer = InfluxWriter(influx, influx.spool_dir or out / "influx-spool")
-        observers = (*observers, InfluxObserver(influx_writer, house.room_names, source="live",
-                                                heater_kw=[r.heater_power_kw for r in house.rooms]))
+        from hardware.outputs.live_events import EventForwarder
+
+        influx_observer = InfluxObserver(influx_writer, house.room_names, source="live",
+                                         heater_kw=[r.heater_power_kw for r in house.rooms])
+        observers = (*observers, influx_observer, EventForwarder(plant.events, influx_observer))
     if plant_ready is not None:
         plant_ready(plant)
     meta: dict[str, Any] = {

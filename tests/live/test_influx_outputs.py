@@ -98,3 +98,24 @@ def test_simulated_run_writes_every_measurement(influxdb, tmp_path):
     assert body["results"][0]["series"][0]["values"][0][1] == pytest.approx(first_day["cost"].sum(), rel=1e-9)
     # P10/P90 bands appear once the forecasts have a history of errors
     assert _count(influxdb, "sim", "pems_forecast", "outdoor_temp_c_p90") > 0
+
+
+def test_fail_safe_alerts_and_overrides_reach_the_event_measurement(influxdb, tmp_path):
+    from hardware.failsafe.events import EventKind, EventLog
+    from hardware.outputs.live_events import EventForwarder
+
+    influxdb.create_database("events")
+    writer = InfluxWriter(InfluxOutputConfig(url=influxdb.url, database="events"), tmp_path / "spool")
+    observer = InfluxObserver(writer, ("r0",), source="live")
+    events = EventLog()
+    forwarder = EventForwarder(events, observer)
+    events.record(EventKind.LINK_STATE, "RUNNING")  # not an alert: not forwarded
+    events.record(EventKind.READBACK_MISSING, "battery did not confirm", device="battery", alert=True)
+    forwarder.on_decision()
+    events.record(EventKind.OVERRIDE, "relay switched by hand", device="heating/r0")
+    forwarder.on_decision()
+    forwarder.on_decision()  # nothing new: nothing written twice
+    writer.close()
+    body = influxdb.query('SELECT "message", "kind", "device" FROM "pems_event"', "events")
+    rows = body["results"][0]["series"][0]["values"]
+    assert [(r[2], r[3]) for r in rows] == [("alert", "battery"), ("override", "heating/r0")]
