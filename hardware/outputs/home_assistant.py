@@ -140,3 +140,49 @@ class HomeAssistantBridge:
             if change is None:
                 logger.info("mode request %r from Home Assistant changed nothing", text)
             self.publish_mode()  # echo the mode in force either way, so the select shows the truth
+
+
+class HomeAssistantObserver:
+    """The runner-loop observer that keeps the HA sensors fresh: plan status, next hours, today's cost.
+
+    Also a savings sink (``controllers.savings.counterfactual.write_savings``).
+    """
+
+    def __init__(self, bridge: HomeAssistantBridge, hours_ahead: int = 6) -> None:
+        self.bridge = bridge
+        self.hours_ahead = hours_ahead
+        self._day: Any = None
+        self._cost_today = 0.0
+
+    def on_decision(self, obs: Any, command: Any, decide_s: float, *, interval: Any = None,
+                    controller: Any = None) -> None:
+        import pandas as pd
+
+        day = pd.Timestamp(obs.time).normalize()
+        if day != self._day:
+            self._day, self._cost_today = day, 0.0
+        if interval is not None:
+            self._cost_today += float(interval.meter.cost)
+        plan = getattr(controller, "plan", None) or getattr(getattr(controller, "primary", None), "plan", None)
+        hours: list[dict[str, Any]] = []
+        if plan is not None:
+            start = pd.Timestamp(plan.start)
+            for k, edge_s in enumerate(plan.grid.edges_s[:-1]):
+                if edge_s >= self.hours_ahead * 3600.0:
+                    break
+                hours.append({"start": (start + pd.Timedelta(seconds=float(edge_s))).isoformat(),
+                              "heating_kw": round(float(plan.duty[k].sum()), 3),
+                              "battery_kw": round(float(plan.battery_kw[k]), 3),
+                              "ev_kw": round(float(plan.ev_kw[k]), 3),
+                              "grid_import_kw": round(float(plan.grid_import_kw[k]), 3)})
+        status = str(getattr(command, "plan_status", "") or "")
+        self.bridge.publish_plan(status, hours)
+        self.bridge.publish_money(self._cost_today)
+
+    def on_end(self) -> None:
+        pass
+
+    def savings(self, day_start: Any, actual_cost: float, counterfactual_cost: float, low: float,
+                high: float) -> None:
+        savings = counterfactual_cost - actual_cost
+        self.bridge.publish_money(self._cost_today, savings, round(low, 3), round(high, 3), str(day_start)[:10])

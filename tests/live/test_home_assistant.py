@@ -149,3 +149,33 @@ def test_entities_appear_mode_round_trips_and_a_forbidden_user_changes_nothing(s
         bridge.link.abandon(with_will=True)  # the controller dies: HA must see it unavailable
     assert ha.wait_for("pems/status", payload=b"offline", timeout_s=15) is not None
     ha.close()
+
+
+def test_sensors_follow_a_simulated_run(secured, monkeypatch):
+    """The observer on the runner loop keeps plan status, next hours and today's cost on their topics."""
+    from builders import simple_scenario, small_house
+
+    from controllers.mpc.controller import MpcController
+    from hardware.outputs.home_assistant import HomeAssistantObserver
+    from twin.runner import RunSettings, simulate
+
+    monkeypatch.setenv("PEMS_HA_TEST_PW", PASSWORDS["pems"])
+    bridge = _bridge(secured, ModeGate(RolloutMode.ADVISORY))
+    bridge.start()
+    ha = Watcher(secured, "homeassistant", ["pems/ha/#"])
+    try:
+        house = small_house(n_rooms=1)
+        scenario = simple_scenario(days=0.25, seed=4)
+        result = simulate(house, scenario, MpcController(house), RunSettings(horizon_s=6 * 3600.0),
+                          observers=(HomeAssistantObserver(bridge),))
+        time.sleep(1.0)
+        got = ha.drain()
+    finally:
+        bridge.stop()
+        ha.close()
+    costs = [float(p) for t, p, _ in got if t == "pems/ha/cost_today"]
+    assert costs and costs[-1] == pytest.approx(result.log["cost"].sum(), abs=1e-3)
+    plans = [json.loads(p) for t, p, _ in got if t == "pems/ha/plan"]
+    assert plans and plans[-1]["hours"] and "battery_kw" in plans[-1]["hours"][0]
+    statuses = {p.decode() for t, p, _ in got if t == "pems/ha/plan_status"}
+    assert statuses <= {"optimal", "feasible", "last_plan", "fallback"} and statuses
