@@ -68,6 +68,9 @@ def bench(
                                                       "(repeatable)")] = None,
     wide: Annotated[bool, typer.Option("--wide", help="Print the summary as one wide table (a row per run) "
                                        "instead of a block per run")] = False,
+    influxdb_url: Annotated[str | None, typer.Option(help="Also write every run's log to this InfluxDB 1.x "
+                                                     "(see docs/outputs.md)")] = None,
+    influxdb_database: Annotated[str, typer.Option(help="InfluxDB database for --influxdb-url")] = "pems",
 ) -> None:
     """Run every (scenario, controller) pair on the twin (on Dask) and write KPIs and a report."""
     from benchmarks.bench import BenchSpec, check_spec, kpi_frame, run_on_dask, write_bench  # the twin, lazily
@@ -94,6 +97,13 @@ def bench(
 
             results = run_on_dask(spec, show)
         write_bench(spec, results, command=shlex.join(["pems", *sys.argv[1:]]))
+        if influxdb_url:
+            from hardware.outputs.export import cli_config, export_run_log
+
+            config = cli_config(influxdb_url, influxdb_database)
+            for pair in results:
+                export_run_log(pair.result.log, config, spec.out / "influx-spool",
+                               f"bench:{pair.result.scenario}:{pair.result.controller}")
     except TwinError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:  # e.g. a scheduler that cannot be reached
@@ -175,8 +185,26 @@ def print_summary(console: Console, kpis: "pd.DataFrame", *, wide: bool) -> None
         console.print(table)
     finally:
         console.width = width
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (pems simulate --out, pems live --out, "
+                                                 "a bench's runs/<scenario>/<controller>)")],
+    house: Annotated[Path | None, typer.Option(help="House TOML of the run (default: the bundled reference "
+                                                     "house); for a real house, the identified one")] = None,
+    scenario: Annotated[str | None, typer.Option(help="The run's scenario name or file, for the recorded weather "
+                                                      "and starting state (default: the one in meta.json)")] = None,
+) -> None:
+    """Write RUN_DIR/report/index.html: plan vs actual, forecast error, savings, alerts, controller health."""
+    from benchmarks.run_report.page import write_report
+    from twin.cli import console, fail
+
+    try:
+        page = write_report(run_dir, house, scenario)
+    except TwinError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"wrote {page}")
 
 
 def register(app: typer.Typer) -> None:
-    """The ``pems.cli`` entry point: add ``pems bench`` to the app."""
+    """The ``pems.cli`` entry point: add ``pems bench`` and ``pems report`` to the app."""
     app.command("bench")(bench)
+    app.command("report")(report)

@@ -14,10 +14,6 @@ from typing import Annotated
 import typer
 
 from twin.errors import ConfigError, TwinError
-from twin.safety import RolloutMode
-
-MODES = tuple(mode.value for mode in RolloutMode)
-
 
 #: Loggers whose records go to the run's log file only (solver chatter), never to the console.
 QUIET_LOGGERS = ("pyomo", "cplex", "glpk", "cbc", "highs", "appsi")
@@ -90,17 +86,17 @@ def live(
         _logging(log_level)
         from hardware.config import load_live_config
         from hardware.live.runner import LiveRun, LiveRunOptions
+        from hardware.outputs.mode_gate import parse_rollout_mode  # the gate Home Assistant's select uses too
         from twin.progress import DelayedProgress
 
-        if mode.lower() not in MODES:
-            raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+        rollout_mode = parse_rollout_mode(mode, "--mode")
         if duration_h is not None and not 0 < duration_h <= 24 * 366:
             raise ConfigError(f"--duration-h {duration_h} is outside (0, 8784]")
         if speed is not None and not 0.01 <= speed <= 100_000:
             raise ConfigError(f"--speed {speed} is outside [0.01, 100000]")
         live_config = load_live_config(config)
         with _stop_on_sigterm(), DelayedProgress(f"live {mode.lower()} × {controller}") as progress:
-            options = LiveRunOptions(controller, RolloutMode(mode.lower()), out, speed=speed, seed=seed, plots=plots,
+            options = LiveRunOptions(controller, rollout_mode, out, speed=speed, seed=seed, plots=plots,
                                      duration_s=None if duration_h is None else duration_h * 3600.0)
             result = LiveRun(live_config, options, progress=progress).run()
     except TwinError as exc:

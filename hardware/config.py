@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 
 from hardware.feeds.config import ComfortScheduleConfig, FeedsConfig
+from hardware.outputs.config import OutputsConfig
 from hardware.wire.topics import DEFAULT_TEMPLATES, TopicMap
 from twin.config import read_toml
 from twin.errors import ConfigError
@@ -299,6 +300,7 @@ class LiveConfig:
     history: HistoryConfig = HistoryConfig()
     feeds: FeedsConfig | None = None  # live prices/weather instead of the scenario's (docs/feeds.md)
     comfort: ComfortScheduleConfig = ComfortScheduleConfig()  # the weekly schedule used with [feeds]
+    outputs: OutputsConfig = OutputsConfig()  # [outputs.influxdb]: results into InfluxDB (docs/outputs.md)
     house_file: Name = ""  # house TOML; empty: the bundled reference house
 
     def __post_init__(self) -> None:

@@ -80,12 +80,15 @@ def simulate(
                                               "the data before it is the controller's history, never run")] = None,
     days: Annotated[float | None, typer.Option(help="Run window length in days (default: to the scenario's end)")
                     ] = None,
+    influxdb_url: Annotated[str | None, typer.Option(help="Also write the results to this InfluxDB 1.x "
+                                                     "(e.g. http://127.0.0.1:8086; see docs/outputs.md)")] = None,
+    influxdb_database: Annotated[str, typer.Option(help="InfluxDB database for --influxdb-url")] = "pems",
 ) -> None:
     """Run one controller through one scenario on the twin; write log, KPIs and plots."""
     from twin.library_log import LOG_FILE_NAME, library_log
     from twin.output import save_run
     from twin.progress import DelayedProgress
-    from twin.runner import RunSettings
+    from twin.runner import DecisionObserver, RunSettings
     from twin.runner import simulate as run_simulation
     from twin.window import window_and_history
 
@@ -95,11 +98,26 @@ def simulate(
         world, history = window_and_history(scenario, start, days)
         policy = make_controller(controller, ControllerContext(house_config, world, decision_interval_s, seed,
                                                                history=history))
+        observers: tuple[DecisionObserver, ...] = ()
+        writer = None
+        if influxdb_url:
+            # The only place twin/ reaches into hardware/, lazily and on request: the writer is an output.
+            from hardware.outputs.export import cli_config, simulation_observer
+
+            observer, writer = simulation_observer(
+                cli_config(influxdb_url, influxdb_database), out.with_name(out.name + ".influx-spool"),
+                house_config.room_names, [r.heater_power_kw for r in house_config.rooms],
+                f"sim:{world.name}:{controller}", controller=policy)
+            observers = (observer,)
         with tempfile.TemporaryDirectory(prefix="pems-log-") as tmp:
             log_path = Path(tmp) / LOG_FILE_NAME
             with library_log(log_path) as library, DelayedProgress(f"{world.name} × {controller}") as progress:
                 result = run_simulation(house_config, world, policy, settings, controller_name=controller,
-                                        progress=progress)
+                                        progress=progress, observers=observers)
+            if writer is not None:
+                writer.close()
+                if writer.spool.pending_bytes:
+                    err_console.print(f"InfluxDB at {influxdb_url} unreachable: points kept in {writer.spool.folder}")
             save_run(result, out, plots=plots, texts={LOG_FILE_NAME: log_path.read_text(encoding="utf-8")})
         warnings_line = library.line(str(out / LOG_FILE_NAME))
     except TwinError as exc:

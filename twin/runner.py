@@ -14,7 +14,10 @@ the decision time) and once when the run is over (``on_end(status)``). The plant
 and applies; the plan on ``pems/plan``, the command journal, the event log, an InfluxDB writer
 or a Parquet history are observers. Observers run in the loop, so one must return quickly (a
 slow output queues its work and writes it from a thread of its own); an observer that raises is
-logged and skipped — an output never stops the house being controlled. ``on_end`` is called by
+logged and skipped — an output never stops the house being controlled. An observer that also
+wants what the plant metered over the interval (energy, cost: an InfluxDB writer) defines
+``on_interval(time, obs, command, interval)``, called when the interval ends (optional: see
+:func:`notify_interval`). ``on_end`` is called by
 whoever drives the loop (:func:`simulate`, the live runner) with ``"finished"``, ``"interrupted"``,
 ``"failed: …"`` or ``"crashed"``.
 """
@@ -79,6 +82,19 @@ def notify_decision(observers: Sequence[DecisionObserver], obs: Observation, com
             observer.on_decision(obs.time, obs, command, info)
         except Exception:  # noqa: BLE001 - an output must never stop control
             log.exception("observer %s failed on the decision at %s", type(observer).__name__, obs.time)
+
+
+def notify_interval(observers: Sequence[DecisionObserver], obs: Observation, command: Command,
+                    interval: IntervalRecord) -> None:
+    """``on_interval`` of the observers that define it, when the interval after a decision has been metered."""
+    for observer in observers:
+        hook = getattr(observer, "on_interval", None)
+        if hook is None:
+            continue
+        try:
+            hook(obs.time, obs, command, interval)
+        except Exception:  # noqa: BLE001 - an output must never stop control
+            log.exception("observer %s failed on the interval from %s", type(observer).__name__, obs.time)
 
 
 def notify_end(observers: Sequence[DecisionObserver], status: str) -> None:
@@ -156,7 +172,10 @@ def control_loop(env: simpy.Environment, plant: MeteredPlant, controller: Contro
             advice = advisor(proposed, obs) if advisor is not None else command
             notify_decision(observers, obs, command, PlanInfo(proposed, advice, decide_s))
         yield env.timeout(min(interval_s, end_s - env.now))
-        recorder.record(obs.time, obs, command, decide_s, plant.take_interval())
+        interval = plant.take_interval()
+        recorder.record(obs.time, obs, command, decide_s, interval)
+        if observers:
+            notify_interval(observers, obs, command, interval)
         k += 1
         if progress is not None and k % report_every == 0:
             progress(env.now - start_env, total)

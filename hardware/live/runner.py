@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import simpy
 import simpy.rt
@@ -59,6 +59,9 @@ from twin.errors import TwinError
 from twin.registry import ControllerContext, make_controller
 from twin.runner import DecisionObserver, ProgressFn, RunResult, RunSettings, control_loop, notify_end
 from twin.safety import RolloutMode
+
+if TYPE_CHECKING:
+    from hardware.outputs.influx import InfluxWriter
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,22 @@ class LiveRun:
         guarded.reset()
         return guarded
 
+    def _influx(self, out: Path, controller: Controller, plant: MqttHouse,
+                observers: list[DecisionObserver]) -> InfluxWriter | None:
+        """``[outputs.influxdb]``: results into InfluxDB, an observer with its own thread and spool."""
+        influx = self.config.outputs.influxdb
+        if influx is None:
+            return None
+        from hardware.outputs.influx import InfluxWriter
+        from hardware.outputs.live_events import EventForwarder
+        from hardware.outputs.observer import InfluxObserver
+
+        writer = InfluxWriter(influx, influx.spool_dir or out / "influx-spool")
+        observer = InfluxObserver(writer, self.house.room_names, source="live",
+                                  heater_kw=[r.heater_power_kw for r in self.house.rooms], controller=controller)
+        observers += [observer, EventForwarder(plant.events, observer)]
+        return writer
+
     def _window(self, setup: LiveSetup, env: simpy.Environment) -> tuple[float, float]:
         """The first decision and the end [house s on the env's clock]."""
         clock, interval = setup.clock, self.config.control.decision_interval_s
@@ -220,6 +239,7 @@ class LiveRun:
         if keeper is not None:  # drift alerts go where every alert goes: the event log and pems/alerts
             keeper.alert = lambda message: plant.events.record(EventKind.FORECAST_DRIFT, message, alert=True)
             observers.append(keeper)
+        influx_writer = self._influx(out, controller, plant, observers)
         if self.on_plant_ready is not None:
             self.on_plant_ready(plant)
         meta: dict[str, Any] = {
@@ -254,6 +274,8 @@ class LiveRun:
             plant.close()  # the goodbye: every device falls back to its own rule now, not when its lease ends
             controller.close()
             notify_end(observers, status)
+            if influx_writer is not None:
+                influx_writer.close()  # what cannot be written now stays in the spool for the next start
             recorder.flush()
             plant.events.close()
             logging.getLogger().removeHandler(log_file)
