@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 def _mpc(ctx: ControllerContext, perfect_foresight: bool = False) -> Controller:
     from controllers.mpc import MpcController, MpcSettings  # Pyomo is imported only when an MPC is made
-
     from controllers.mpc.stochastic.settings import StochasticSettings
 
     # The stochastic MPC's own options (scenarios=…, risk_weight=…) are not the MPC's: one bench

@@ -109,7 +109,7 @@ class RunLogRecorder:
     @property
     def last_row(self) -> RunLogRow | None:
         """The interval recorded last (a durable log journals it as it comes)."""
-        return self._rows[-1] if self._rows else None
+        return RunLogRow._make(self._rows[-1]) if self._rows else None
 
     @property
     def tz(self) -> tzinfo | None:

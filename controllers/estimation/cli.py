@@ -141,7 +141,8 @@ def _identify(data: Path, mapping_path: Path, train: str, test: str, out: Path, 
     console.print(table)
     if report is not None:
         payload = {"train_window": [str(t) for t in train_window], "test_window": [str(t) for t in test_window],
-                   "test_data": str(test_data or data), "hit_evaluation_cap": result.evaluations >= settings.max_evaluations,
+                   "test_data": str(test_data or data),
+                   "hit_evaluation_cap": result.evaluations >= settings.max_evaluations,
                    "train_rmse_c": result.train_rmse_c, "iterations": result.evaluations,
                    "test_errors": json.loads(summary.to_json(orient="index")),
                    "per_room_mae_c": json.loads(rows.groupby(["horizon_h", "room"])["error_c"].apply(

@@ -152,10 +152,12 @@ def _evaluate(kind: Kind, data: Path, mapping_path: Path, train_until: str | Non
     console.print_json(json.dumps({"kind": kind.value, "day_ahead": headline}, default=str))
 
 
-def _with_test_data(mapping, train: pd.DataFrame, test_data: Path,  # noqa: ANN001
+def _with_test_data(mapping: HistoricalMapping, train: pd.DataFrame, test_data: Path,
                     train_until: str | None) -> tuple[pd.DataFrame, str]:
-    """Training rows of --data followed by the rows of --test-data (same mapping, same grid); the test file
-    must start after the training data (a forecast may use only the past)."""
+    """Training rows of --data followed by the rows of --test-data (same mapping, same grid).
+
+    The test file must start after the training data: a forecast may use only the past.
+    """
     from scenarios.historical.reader import read_historical
 
     test, quality = read_historical(mapping, test_data)
@@ -164,10 +166,10 @@ def _with_test_data(mapping, train: pd.DataFrame, test_data: Path,  # noqa: ANN0
     if test.index[0] <= train.index[-1]:
         raise TwinError(f"--test-data starts at {test.index[0]}, not after the training data's end "
                         f"{train.index[-1]}: give a later test file (or use --train-until on one file)")
-    if test.index.freq != train.index.freq:
-        raise TwinError(f"--test-data is on a {test.index.freq} grid, --data on {train.index.freq}")
+    step, test_step = train.index[1] - train.index[0], test.index[1] - test.index[0]
+    if test_step != step:
+        raise TwinError(f"--test-data is on a {test_step} grid, --data on {step}")
     columns = [c for c in train.columns if c in test.columns]
-    step = train.index[1] - train.index[0]
     grid = pd.date_range(train.index[0], test.index[-1], freq=step)
     joined = pd.concat([train[columns], test[columns]]).reindex(grid)  # a gap between the files stays NaN
     return joined, train_until or str(test.index[0])

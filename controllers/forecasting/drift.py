@@ -17,6 +17,8 @@ from controllers.forecasting.base import ForecastError
 
 @dataclass(frozen=True, slots=True)
 class DriftAlert:
+    """A forecaster whose rolling error has grown past ``factor`` × its training error."""
+
     kind: str
     rolling_mae: float
     training_mae: float
@@ -30,6 +32,8 @@ class DriftAlert:
 
 
 class DriftMonitor:
+    """The rolling MAE of one forecaster over ``window`` decisions, compared with its training MAE."""
+
     def __init__(self, kind: str, training_mae: float, factor: float = 1.5, window: int = 96 * 7) -> None:
         if not (math.isfinite(training_mae) and training_mae > 0.0):
             raise ForecastError(f"drift {kind}: training MAE {training_mae!r} must be a positive number")

@@ -184,8 +184,11 @@ def report(scored: pd.DataFrame, kind: str, *, capacity: float | None = None, ho
 
 
 def mape_floor(actual: np.ndarray, kind: str, capacity: float | None) -> float:
-    """The |actual| above which MAPE counts a row: 10 % of PV capacity, 0.01 per kWh for prices, else 10 % of
-    the mean |actual| (a house idle at night has near-zero load; one such hour made MAPE thousands of %)."""
+    """The |actual| above which MAPE counts a row.
+
+    10 % of PV capacity, 0.01 per kWh for prices, else 10 % of the mean |actual| (a house idle at
+    night has near-zero load; one such hour made MAPE thousands of %).
+    """
     if kind == "pv" and capacity:
         return 0.1 * capacity
     if kind == "price":

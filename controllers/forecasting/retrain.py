@@ -138,8 +138,10 @@ class ModelStore:
 
 def retrain_once(store: ModelStore, kind: str, candidate: Any, history: pd.DataFrame, now: pd.Timestamp,
                  timezone: str, settings: RetrainSettings, exogenous: pd.DataFrame | None = None) -> RetrainOutcome:
-    """One A/B cycle: fit ``candidate`` (untrained) on the window before the test days, score it and the
-    current model on the test days, keep the better one. ``history`` must end at ``now``."""
+    """One A/B cycle: fit a candidate, score it and the current model on the same days, keep the better.
+
+    ``candidate`` (untrained) is fitted on the window before the test days; ``history`` must end at ``now``.
+    """
     history = history[history.index < now]
     if history.empty:
         raise ForecastError(f"retrain {kind}: no history before {now}")
@@ -239,4 +241,5 @@ class RetrainWorker:
 
 
 def settings_dict(settings: RetrainSettings) -> dict[str, float]:
+    """The settings as plain JSON data (kept beside each stored model)."""
     return asdict(settings)

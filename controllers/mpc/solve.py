@@ -83,10 +83,10 @@ class Optimizer:
         return ("milp",) if self.settings.strategy == "milp" else ("lp", "dispatch", "milp")
 
     def prepare(self) -> None:
-        """Build every model the strategy may use and hand it to its solver, so that the first
-        re-plan only solves (call at the controller's construction, once per house).
+        """Build every model the strategy may use and hand it to its solver.
 
-        A solver that is not installed is left for the first solve to report.
+        Called at the controller's construction, once per house, so that the first re-plan only
+        solves. A solver that is not installed is left for the first solve to report.
         """
         for kind in self.kinds:
             model = self.model(kind)

@@ -72,9 +72,12 @@ def complete_days(log: pd.DataFrame) -> list[pd.Timestamp]:
 
 def model_band(model_house: HouseConfig, day_log: pd.DataFrame, temps0: np.ndarray,
                weather: pd.DataFrame | None) -> tuple[float, float]:
-    """``(temperature RMSE [K], ± cost band)``: the model run open loop through the day on the
-    recorded heat (each room's metered heating energy as its mean power per interval), the
-    recorded outdoor temperature and irradiance, against the recorded room temperatures."""
+    """``(temperature RMSE [K], ± cost band)`` of the house model over one recorded day.
+
+    The model runs open loop through the day on the recorded heat (each room's metered heating
+    energy as its mean power per interval), the recorded outdoor temperature and irradiance,
+    against the recorded room temperatures.
+    """
     from controllers.estimation.identify import (
         HEATER_PREFIX,
         ROOM_PREFIX,

@@ -152,5 +152,6 @@ def start_state(log: pd.DataFrame, day_start: pd.Timestamp, first_temps_c: np.nd
 
 
 def day_cost(log: pd.DataFrame, house: HouseConfig) -> float:
+    """The cost KPI of a (day's) run log; NaN when it has none."""
     cost = compute_kpis(log, house)["cost"]
     return math.nan if cost is None else float(cost)

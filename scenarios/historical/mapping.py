@@ -31,7 +31,8 @@ One ``[historical]`` table (the marker other scenario loaders skip on)::
     base_load_kw = { column = "load", unit = "W" }
 
 Optional tables: ``constants`` (canonical name = number), ``derived`` (``ghi_w_m2 = "closure"``,
-``name = {from = "other", scale = 1, offset = 0}`` or ``name = {expr = "a - b + c"}``), ``prices`` (bundled OTE day-ahead +
+``name = {from = "other", scale = 1, offset = 0}`` or ``name = {expr = "a - b + c"}``),
+``prices`` (bundled OTE day-ahead +
 ``scenarios.prices.Tariff``), ``climatology`` (an outdoor temperature curve when none was
 measured), ``comfort_schedule`` (``scenarios.synthetic_spec.ComfortScheduleParams``),
 ``forecast_errors`` (``scenarios.forecast_errors.ForecastErrorParams``) and

@@ -61,6 +61,8 @@ class SeriesSpec:
 
 @dataclass(frozen=True, slots=True)
 class SourceConfig:
+    """Where the history is read from: an InfluxDB 1.x or 2.x and how to log in."""
+
     kind: str
     url: str
     database: str = ""
@@ -76,6 +78,8 @@ class SourceConfig:
 
 @dataclass(frozen=True, slots=True)
 class ImportConfig:
+    """A parsed ``history.toml``: the source, the series to read and how they map to the canonical columns."""
+
     path: Path
     source: SourceConfig
     timezone: str

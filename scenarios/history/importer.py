@@ -26,6 +26,8 @@ from twin.errors import ScenarioError
 
 @dataclass(frozen=True)
 class ImportResult:
+    """What an import wrote: the folder, its rows and days, and the readings found per column."""
+
     out: Path
     rows: int
     days: int
@@ -40,6 +42,7 @@ def _canonical(values: np.ndarray, spec: SeriesSpec, step_s: float) -> np.ndarra
 
 
 def chunks(start: pd.Timestamp, end: pd.Timestamp, days: float) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """[start, end) cut into queries of at most ``days`` (one query per chunk keeps memory bounded)."""
     edges = list(pd.date_range(start, end, freq=pd.Timedelta(days=days)))
     if edges[-1] < end:
         edges.append(end)

@@ -162,4 +162,5 @@ class Influx2:
 
 
 def connect(source: SourceConfig) -> Influx1 | Influx2:
+    """A client for the configured InfluxDB version."""
     return Influx1(source) if source.kind == "influxdb1" else Influx2(source)

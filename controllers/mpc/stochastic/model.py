@@ -88,8 +88,10 @@ class StochasticModel:
             m.switch_low[name], first.component(name)[0], m.switch_high[name]))
 
     def first_stage_integral(self, tol: float = 1e-6) -> bool:
-        """Whether block 0 of the solution is a valid command: not charging and discharging at once,
-        the car off or within its charger's range."""
+        """Whether block 0 of the solution is a valid command.
+
+        Valid: not charging and discharging at once, the car off or within its charger's range.
+        """
         first = self.scenarios[0]
         m = first.m
         if first.has_battery and min(pyo.value(m.charge[0]), pyo.value(m.discharge[0])) > tol:
@@ -101,8 +103,11 @@ class StochasticModel:
         return True
 
     def round_first_stage(self) -> None:
-        """Close block 0's binaries at the relaxation's rounding (charge if it charges more than it
-        discharges; the car on if it gets at least half the charger's minimum)."""
+        """Close block 0's binaries at the relaxation's rounding.
+
+        Charge if it charges more than it discharges; the car on if it gets at least half the
+        charger's minimum.
+        """
         first = self.scenarios[0]
         m = first.m
         values = {}

@@ -86,8 +86,11 @@ def scenario_tree(base: PlanInputs, grid: BlockGrid, s: StochasticSettings, pv_c
 
 
 def distances(tree: ScenarioSet, grid: BlockGrid) -> np.ndarray:
-    """Pairwise distance of the scenarios: per input, the block-length-weighted L1 distance of the
-    trajectories, each input normalised by its largest pairwise distance (so each counts alike)."""
+    """Pairwise distance of the scenarios.
+
+    Per input, the block-length-weighted L1 distance of the trajectories, each input normalised by
+    its largest pairwise distance (so each counts alike).
+    """
     dt_h = grid.durations_h
     total = np.zeros((len(tree), len(tree)))
     for name in ("pv_kw", "base_load_kw", "import_price_per_kwh", "outdoor_c"):
