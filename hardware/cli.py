@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,24 +11,8 @@ from typing import Annotated
 
 import typer
 
+from hardware.console_log import configure_logging
 from twin.errors import ConfigError, TwinError
-
-#: Loggers whose records go to the run's log file only (solver chatter), never to the console.
-QUIET_LOGGERS = ("pyomo", "cplex", "glpk", "cbc", "highs", "appsi")
-
-
-def _quiet(record: logging.LogRecord) -> bool:
-    return not record.name.startswith(QUIET_LOGGERS)
-
-
-def _logging(level: str) -> None:
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        raise ConfigError(f"--log-level {level!r} is not one of debug, info, warning, error")
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_quiet)  # solver output goes to the run's log file (hardware.live.runner)
-
 
 @contextmanager
 def _stop_on_sigterm() -> Iterator[None]:
@@ -83,7 +65,7 @@ def live(
                                                    ("out", out)) if value is None]
         if missing:
             raise ConfigError(f"pems live needs {', '.join(missing)} (or: pems live finish RUN_DIR)")
-        _logging(log_level)
+        configure_logging(log_level)
         from hardware.config import load_live_config
         from hardware.live.runner import LiveRun, LiveRunOptions
         from hardware.outputs.mode_gate import parse_rollout_mode  # the gate Home Assistant's select uses too
@@ -133,7 +115,7 @@ def emulate(
     from twin.cli import console, fail
 
     try:
-        _logging(log_level)
+        configure_logging(log_level)
         from hardware.config import BrokerConfig, TopicsConfig, load_live_config
         from hardware.emulator.emulated_house import HouseEmulator, scenario_window
         from twin.config import load_house, reference_house

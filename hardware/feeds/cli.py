@@ -99,14 +99,14 @@ def feeds(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
 ) -> None:
     """Fetch every feed once and show what the controller would see (48 h of prices, weather, PV and load)."""
-    from hardware.cli import _logging
+    from hardware.console_log import configure_logging
     from hardware.config import load_live_config
     from hardware.feeds.source import feed_source
     from twin.cli import console, fail
     from twin.config import load_house, reference_house
 
     try:
-        _logging(log_level)
+        configure_logging(log_level)
         live = load_live_config(config)
         if live.feeds is None:
             raise ConfigError(f"{config}: no [feeds] table (see docs/feeds.md)", "feeds")
