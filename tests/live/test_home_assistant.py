@@ -98,6 +98,15 @@ def test_entities_appear_mode_round_trips_and_a_forbidden_user_changes_nothing(s
     bridge = _bridge(secured, gate)
     bridge.start()
     try:
+        # Wait until the configs have passed the broker (a subscriber that was already there gets them
+        # live, with the retain flag cleared), then look as a freshly started Home Assistant would.
+        early = Watcher(secured, "homeassistant", ["homeassistant/+/pems/+/config"])
+        seen: set[str] = set()
+        deadline = time.monotonic() + 5
+        while len(seen) < 5 and time.monotonic() < deadline:
+            seen |= {topic for topic, _, _ in early.drain()}
+            time.sleep(0.05)
+        early.close()
         ha = Watcher(secured, "homeassistant", ["homeassistant/#", "pems/#"])
         # retained configs, as a freshly started Home Assistant sees them
         configs = {}
