@@ -50,6 +50,7 @@ from hardware.live.log import (
 )
 from hardware.live.observers import Coverage, JournalWriter, PlanPublisher
 from hardware.live.safety import LiveSafety
+from hardware.outputs.mode_gate import ModeGate
 from hardware.plant.forecasts import ForecastSource, ScenarioForecasts
 from hardware.plant.mqtt_house import MqttHouse
 from hardware.wire.security import check_transport
@@ -61,6 +62,7 @@ from twin.runner import DecisionObserver, ProgressFn, RunResult, RunSettings, co
 from twin.safety import RolloutMode
 
 if TYPE_CHECKING:
+    from hardware.outputs.home_assistant import HomeAssistantBridge
     from hardware.outputs.influx import InfluxWriter
 
 log = logging.getLogger(__name__)
@@ -166,6 +168,28 @@ class LiveRun:
         observers += [observer, EventForwarder(plant.events, observer)]
         return writer
 
+    def _home_assistant(self, controller: Controller, gate: ModeGate,
+                        observers: list[DecisionObserver]) -> HomeAssistantBridge | None:
+        """``[outputs.home_assistant]``: discovery, sensors and the mode ``select`` on the run's broker.
+
+        Its own connection with the controller's credentials (client id ``<client_id>-ha``); the
+        controller's connection keeps ``pems/status`` (birth and last will), which every entity's
+        availability follows.
+        """
+        settings = self.config.outputs.home_assistant
+        if settings is None or not settings.enabled:
+            return None
+        from dataclasses import replace
+
+        from hardware.outputs.home_assistant import DiscoverySettings, HomeAssistantBridge, HomeAssistantObserver
+
+        broker = self.config.broker
+        bridge = HomeAssistantBridge(broker, gate, DiscoverySettings(prefix=settings.prefix,
+                                                                     expire_after_s=settings.expire_after_s),
+                                     own_status=False, client_id=f"{broker.client_id[:60]}-ha")
+        observers.append(HomeAssistantObserver(bridge, settings.hours_ahead, controller=controller))
+        return bridge
+
     def _window(self, setup: LiveSetup, env: simpy.Environment) -> tuple[float, float]:
         """The first decision and the end [house s on the env's clock]."""
         clock, interval = setup.clock, self.config.control.decision_interval_s
@@ -223,7 +247,23 @@ class LiveRun:
         plant.events.attach(out / EVENTS)
         failsafe.outbox.attach(out / PUBLISHED)
         recorder = PartitionedRunLog(house.room_names, out, control.log_flush_intervals)
-        safety = LiveSafety(house, opts.mode, failsafe, control.lease_s)
+        # The one rollout-mode gate (Home Assistant's select writes through it): read by the safety layer at
+        # every decision, which switches the plant's dispatch and the plan publisher with it. Never above
+        # the mode the run started in: the devices were reconciled and leased for that one.
+        mode_gate = ModeGate(opts.mode, ceiling=opts.mode)
+        publisher = PlanPublisher(failsafe, plant.topics, opts.mode, house.room_names, controller)
+        bridge: HomeAssistantBridge | None = None
+
+        def switch_mode(old: RolloutMode, new: RolloutMode) -> None:
+            plant.set_mode(new)
+            publisher.mode = new
+            source = mode_gate.history[-1].source if mode_gate.history else "?"
+            plant.events.record(EventKind.MODE_CHANGE, f"rollout mode {old.name} -> {new.name} from this decision "
+                                f"(requested by {source})", alert=True)
+            if bridge is not None:
+                bridge.publish_mode()
+
+        safety = LiveSafety(house, opts.mode, failsafe, control.lease_s, mode_gate, switch_mode)
         previous = failsafe.previous
         if previous is not None and previous.safety is not None:
             try:
@@ -233,13 +273,16 @@ class LiveRun:
         coverage = Coverage(house.room_names, lambda: sum(plant.published.values()), bool(plant.allowed))
         observers: list[DecisionObserver] = [
             coverage,
-            PlanPublisher(failsafe, plant.topics, opts.mode, house.room_names, controller),
+            publisher,
             JournalWriter(CommandJournal(out / JOURNAL), failsafe, house.room_names, controller),
             *opts.observers]
         if keeper is not None:  # drift alerts go where every alert goes: the event log and pems/alerts
             keeper.alert = lambda message: plant.events.record(EventKind.FORECAST_DRIFT, message, alert=True)
             observers.append(keeper)
         influx_writer = self._influx(out, controller, plant, observers)
+        bridge = self._home_assistant(controller, mode_gate, observers)
+        if bridge is not None:
+            bridge.start()
         if self.on_plant_ready is not None:
             self.on_plant_ready(plant)
         meta: dict[str, Any] = {
@@ -272,6 +315,8 @@ class LiveRun:
             status, failure = f"failed: {exc}", exc
         finally:
             plant.close()  # the goodbye: every device falls back to its own rule now, not when its lease ends
+            if bridge is not None:
+                bridge.stop()
             controller.close()
             notify_end(observers, status)
             if influx_writer is not None:

@@ -66,12 +66,24 @@ class InfluxOutputConfig:
         return value
 
 
+@with_config(ConfigDict(extra="forbid", allow_inf_nan=False, strict=True))
+@dataclass(frozen=True, slots=True)
+class HomeAssistantOutputConfig:
+    """``[outputs.home_assistant]``: MQTT discovery on the controller's broker, with its credentials."""
+
+    enabled: bool = True
+    prefix: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_/-]+$")] = "homeassistant"
+    hours_ahead: Annotated[int, Field(ge=1, le=48)] = 6
+    expire_after_s: Annotated[int, Field(ge=60, le=86400)] = 900
+
+
 @with_config(ConfigDict(extra="forbid", strict=True))
 @dataclass(frozen=True, slots=True)
 class OutputsConfig:
     """``[outputs]``: each output is off unless its table is present."""
 
     influxdb: InfluxOutputConfig | None = None
+    home_assistant: HomeAssistantOutputConfig | None = None
 
 
 def influx_config_from_dict(data: dict[str, object]) -> InfluxOutputConfig:
