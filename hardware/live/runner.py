@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import simpy
 import simpy.rt
@@ -62,6 +62,8 @@ from twin.runner import DecisionObserver, ProgressFn, RunResult, RunSettings, co
 from twin.safety import RolloutMode
 
 if TYPE_CHECKING:
+    from controllers.savings.counterfactual import SavingsSink
+    from hardware.live.savings import DailySavings
     from hardware.outputs.home_assistant import HomeAssistantBridge
     from hardware.outputs.influx import InfluxWriter
 
@@ -131,6 +133,7 @@ class LiveRun:
         self.house = options.house if options.house is not None else (
             load_house(config.house_file) if config.house_file else reference_house())
         self.plant: MqttHouse | None = None
+        self.savings: DailySavings | None = None  # daily counterfactual savings, when an output takes them
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -189,6 +192,23 @@ class LiveRun:
                                      own_status=False, client_id=f"{broker.client_id[:60]}-ha")
         observers.append(HomeAssistantObserver(bridge, settings.hours_ahead, controller=controller))
         return bridge
+
+    def _savings(self, observers: list[DecisionObserver]) -> DailySavings | None:
+        """Daily counterfactual savings into the outputs that take them (InfluxDB, Home Assistant)."""
+        outputs = self.config.outputs
+        sinks = [cast("SavingsSink", o) for o in observers if callable(getattr(o, "savings", None))]
+        if not outputs.savings or not sinks:
+            return None
+        from hardware.live.savings import DailySavings
+
+        if outputs.savings_house_file:
+            model, note = load_house(Path(outputs.savings_house_file)), f"house model {outputs.savings_house_file}"
+        else:
+            model, note = self.house, "no identified house model (outputs.savings_house_file): the configured house"
+            log.warning("daily savings replay on %s", note)
+        daily = DailySavings(self.house, model, sinks, self.config.control.decision_interval_s, note)
+        observers.insert(0, daily)  # ends first: a day still being computed reaches the sinks before they close
+        return daily
 
     def _window(self, setup: LiveSetup, env: simpy.Environment) -> tuple[float, float]:
         """The first decision and the end [house s on the env's clock]."""
@@ -283,6 +303,7 @@ class LiveRun:
         bridge = self._home_assistant(controller, mode_gate, observers)
         if bridge is not None:
             bridge.start()
+        self.savings = self._savings(observers)
         if self.on_plant_ready is not None:
             self.on_plant_ready(plant)
         meta: dict[str, Any] = {
@@ -315,10 +336,10 @@ class LiveRun:
             status, failure = f"failed: {exc}", exc
         finally:
             plant.close()  # the goodbye: every device falls back to its own rule now, not when its lease ends
-            if bridge is not None:
-                bridge.stop()
             controller.close()
             notify_end(observers, status)
+            if bridge is not None:
+                bridge.stop()
             if influx_writer is not None:
                 influx_writer.close()  # what cannot be written now stays in the spool for the next start
             recorder.flush()

@@ -84,6 +84,10 @@ class OutputsConfig:
 
     influxdb: InfluxOutputConfig | None = None
     home_assistant: HomeAssistantOutputConfig | None = None
+    # The identified house model (``pems identify``) the daily counterfactual savings replay on; empty:
+    # the run's configured house (logged as such). Savings are computed when an output above is set.
+    savings_house_file: Name = ""
+    savings: bool = True
 
 
 def influx_config_from_dict(data: dict[str, object]) -> InfluxOutputConfig:
