@@ -28,6 +28,25 @@ from twin.runner import PlanInfo
 log = logging.getLogger(__name__)
 
 
+#: The recorded inputs the replay reads; a live meter may leave an interval without one (a stale reading).
+INPUTS = ("pv_kwh", "base_load_kwh", "outdoor_temp_c", "import_price_per_kwh",
+          "export_price_per_kwh")
+
+
+def _filled(frame: pd.DataFrame) -> pd.DataFrame:
+    """Intervals without a recorded input take their neighbour's (logged: the day's savings are approximate)."""
+    frame = frame.copy()
+    if "pv_curtailed_kwh" in frame:  # a live meter does not see curtailment: none known, none replayed
+        frame["pv_curtailed_kwh"] = frame["pv_curtailed_kwh"].fillna(0.0)
+    columns = [c for c in INPUTS if c in frame]
+    missing = int(frame[columns].isna().any(axis=1).sum())
+    if missing:
+        log.warning("savings: %d interval(s) without a recorded input (PV, load, weather or price): "
+                    "filled from their neighbours", missing)
+        frame[columns] = frame[columns].ffill().bfill()
+    return frame
+
+
 class DailySavings:
     """``on_interval`` records; a new local day starts a background counterfactual of the one that ended."""
 
@@ -66,7 +85,7 @@ class DailySavings:
 
     def _compute(self, recorder: RunLogRecorder, day: pd.Timestamp) -> None:
         try:
-            frame = recorder.to_frame()
+            frame = _filled(recorder.to_frame())
             days = [d for d in counterfactual_days(frame, self.house, self.model_house,
                                                    decision_interval_s=self.decision_interval_s) if d.day == day]
             if not days:

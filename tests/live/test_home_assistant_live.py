@@ -131,3 +131,34 @@ def test_home_assistant_lowers_a_live_run_to_advisory_at_the_next_decision(secur
     assert configs["homeassistant/select/pems/rollout_mode/config"]["command_topic"] == "pems/mode/set"
     assert {t.split("/")[3] for t in configs} >= {"rollout_mode", "plan_status", "plan_next_hours", "cost_today",
                                                   "savings_today"}
+
+
+def test_a_live_run_across_midnight_writes_the_days_savings_to_home_assistant(broker, tmp_path):
+    """A day of an emulated live run at high speed: at midnight its counterfactual savings reach HA's sensor."""
+    speed = 2400.0
+    house = reference_house()
+    data = tomllib.loads(live_config_text(broker, SCENARIO, speed))
+    data["outputs"] = {"home_assistant": {}}
+    config = live_config_from_dict(data)
+    world = scenario_window(load_scenario(SCENARIO), "2024-01-15T23:00", 25.5)
+    emulator = HouseEmulator(house, world, BrokerConfig(host=broker.host, port=broker.port),
+                             config.topics.topic_map(house.room_names), speed=speed, start_delay_s=1.0)
+    thread = threading.Thread(target=lambda: emulator.run(linger_s=0.5), daemon=True)
+    thread.start()
+    run = LiveRun(config, LiveRunOptions("rule-based", RolloutMode.FULL, tmp_path / "run", house=house, plots=False))
+    try:
+        run.run()
+    finally:
+        thread.join(timeout=60)
+    assert run.savings is not None and run.savings.failures == []
+    [day] = run.savings.results
+    print(f"savings of {day.day.date()}: {day.savings:.3f} (actual {day.actual_cost:.3f}, "
+          f"baseline {day.counterfactual_cost:.3f}, band ±{day.band:.3f}, model RMSE {day.model_rmse_c:.3f} K)")
+    assert str(day.day.date()) == "2024-01-16"
+    # the rule-based controller against its own replay on the exact house: next to nothing saved
+    assert abs(day.savings) <= 0.05 * day.actual_cost + 0.05
+    import paho.mqtt.subscribe as subscribe
+
+    message = subscribe.simple("pems/ha/savings", hostname=broker.host, port=broker.port, retained=True)
+    payload = json.loads(message.payload, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert payload["day"] == "2024-01-16" and abs(payload["savings"] - round(day.savings, 3)) < 1e-9
