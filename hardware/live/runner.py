@@ -182,7 +182,6 @@ class LiveRun:
         settings = self.config.outputs.home_assistant
         if settings is None or not settings.enabled:
             return None
-        from dataclasses import replace
 
         from hardware.outputs.home_assistant import DiscoverySettings, HomeAssistantBridge, HomeAssistantObserver
 
