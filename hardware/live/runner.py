@@ -279,6 +279,8 @@ class LiveRun:
             source = mode_gate.history[-1].source if mode_gate.history else "?"
             plant.events.record(EventKind.MODE_CHANGE, f"rollout mode {old.name} -> {new.name} from this decision "
                                 f"(requested by {source})", alert=True)
+            meta.setdefault("mode_changes", []).append({"time": clock.timestamp(env.now).isoformat(),
+                                                        "old": old.value, "new": new.value, "source": source})
             if bridge is not None:
                 bridge.publish_mode()
 

@@ -128,6 +128,8 @@ def test_home_assistant_lowers_a_live_run_to_advisory_at_the_next_decision(secur
     assert "home-assistant" in changes[0]["message"]
     plans = [json.loads(line) for line in (tmp_path / "run" / "commands.jsonl").read_text().splitlines()]
     assert plans[-1]["advice"] is not None  # the plan is still published as advice
+    meta = json.loads((tmp_path / "run" / "live.json").read_text())
+    assert [(c["old"], c["new"], c["source"]) for c in meta["mode_changes"]] == [("full", "advisory", "home-assistant")]
     assert configs["homeassistant/select/pems/rollout_mode/config"]["command_topic"] == "pems/mode/set"
     assert {t.split("/")[3] for t in configs} >= {"rollout_mode", "plan_status", "plan_next_hours", "cost_today",
                                                   "savings_today"}
