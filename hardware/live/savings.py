@@ -28,7 +28,8 @@ from twin.runner import PlanInfo
 log = logging.getLogger(__name__)
 
 
-#: The recorded inputs the replay reads; a live meter may leave an interval without one (a stale reading).
+#: The recorded inputs the replay reads (with each room's temperature and heat, which the model check
+#: reads); a live meter may leave an interval without one (a stale reading).
 INPUTS = ("pv_kwh", "base_load_kwh", "outdoor_temp_c", "import_price_per_kwh",
           "export_price_per_kwh")
 
@@ -38,10 +39,10 @@ def _filled(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     if "pv_curtailed_kwh" in frame:  # a live meter does not see curtailment: none known, none replayed
         frame["pv_curtailed_kwh"] = frame["pv_curtailed_kwh"].fillna(0.0)
-    columns = [c for c in INPUTS if c in frame]
+    columns = [c for c in frame.columns if c in INPUTS or c.startswith(("temp_c.", "heating_kwh."))]
     missing = int(frame[columns].isna().any(axis=1).sum())
     if missing:
-        log.warning("savings: %d interval(s) without a recorded input (PV, load, weather or price): "
+        log.warning("savings: %d interval(s) without a recorded input (PV, load, weather, price, room): "
                     "filled from their neighbours", missing)
         frame[columns] = frame[columns].ffill().bfill()
     return frame
