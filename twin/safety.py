@@ -108,9 +108,7 @@ class SafetyLayer:
                  mode: RolloutMode = RolloutMode.FULL) -> None:
         self.house = house
         self.config = config or house.safety
-        self.mode = mode
-        allowed = ALLOWED_DEVICES[mode]
-        self._may_heat, self._may_battery, self._may_ev = "heating" in allowed, "battery" in allowed, "ev" in allowed
+        self.set_mode(mode)
         n = len(house.rooms)
         # Plain Python on 16 rooms: numpy's per-call overhead made these paths a quarter of a simulated year.
         self._relay_tuple: tuple[bool, ...] | None = None  # as last observed
@@ -121,6 +119,12 @@ class SafetyLayer:
         self._ev_last: float | None = None
         self._ev_changed_at = -math.inf
         self.interventions = 0  # commands this layer had to change
+
+    def set_mode(self, mode: RolloutMode) -> None:
+        """The rollout mode from the next command on (the device timers and history are kept)."""
+        self.mode = mode
+        allowed = ALLOWED_DEVICES[mode]
+        self._may_heat, self._may_battery, self._may_ev = "heating" in allowed, "battery" in allowed, "ev" in allowed
 
     def __call__(self, command: Command, obs: Observation) -> Command:
         now = obs.time.timestamp()

@@ -45,6 +45,7 @@ class EventKind(enum.StrEnum):
     NO_READINGS = "no_readings"  # connected, but no reading accepted for failsafe.no_readings_alert_s
     FORECAST_DRIFT = "forecast_drift"  # a learned forecaster's rolling error exceeds its training error
     FEED = "feed"  # a price/weather feed fell back (alert) or is fresh again
+    MODE_CHANGE = "mode_change"  # the rollout mode switched at a decision (CLI gate or Home Assistant)
 
 
 @dataclass(frozen=True, slots=True)

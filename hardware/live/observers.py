@@ -57,7 +57,7 @@ class PlanPublisher:
         self._last_source = "primary"  # who decided last: primary, last_plan, fallback, defaults
 
     def on_decision(self, time: datetime, obs: Observation, command: Command, info: PlanInfo) -> None:
-        if self.mode is not RolloutMode.SIMULATION:
+        if self.mode is not RolloutMode.SIMULATION:  # the mode the decision was made in (LiveSafety sets it)
             payload = {"ts": time.isoformat(), "mode": self.mode.value, "link": self.failsafe.state.value,
                        "advice": command_summary(info.advice, self.room_names),
                        "sent": command_summary(command, self.room_names)}

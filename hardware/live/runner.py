@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import simpy
 import simpy.rt
@@ -50,6 +50,7 @@ from hardware.live.log import (
 )
 from hardware.live.observers import Coverage, JournalWriter, PlanPublisher
 from hardware.live.safety import LiveSafety
+from hardware.outputs.mode_gate import ModeGate
 from hardware.plant.forecasts import ForecastSource, ScenarioForecasts
 from hardware.plant.mqtt_house import MqttHouse
 from hardware.wire.security import check_transport
@@ -61,6 +62,9 @@ from twin.runner import DecisionObserver, ProgressFn, RunResult, RunSettings, co
 from twin.safety import RolloutMode
 
 if TYPE_CHECKING:
+    from controllers.savings.counterfactual import SavingsSink
+    from hardware.live.savings import DailySavings
+    from hardware.outputs.home_assistant import HomeAssistantBridge
     from hardware.outputs.influx import InfluxWriter
 
 log = logging.getLogger(__name__)
@@ -129,6 +133,7 @@ class LiveRun:
         self.house = options.house if options.house is not None else (
             load_house(config.house_file) if config.house_file else reference_house())
         self.plant: MqttHouse | None = None
+        self.savings: DailySavings | None = None  # daily counterfactual savings, when an output takes them
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -165,6 +170,44 @@ class LiveRun:
                                   heater_kw=[r.heater_power_kw for r in self.house.rooms], controller=controller)
         observers += [observer, EventForwarder(plant.events, observer)]
         return writer
+
+    def _home_assistant(self, controller: Controller, gate: ModeGate,
+                        observers: list[DecisionObserver]) -> HomeAssistantBridge | None:
+        """``[outputs.home_assistant]``: discovery, sensors and the mode ``select`` on the run's broker.
+
+        Its own connection with the controller's credentials (client id ``<client_id>-ha``); the
+        controller's connection keeps ``pems/status`` (birth and last will), which every entity's
+        availability follows.
+        """
+        settings = self.config.outputs.home_assistant
+        if settings is None or not settings.enabled:
+            return None
+
+        from hardware.outputs.home_assistant import DiscoverySettings, HomeAssistantBridge, HomeAssistantObserver
+
+        broker = self.config.broker
+        bridge = HomeAssistantBridge(broker, gate, DiscoverySettings(prefix=settings.prefix,
+                                                                     expire_after_s=settings.expire_after_s),
+                                     own_status=False, client_id=f"{broker.client_id[:60]}-ha")
+        observers.append(HomeAssistantObserver(bridge, settings.hours_ahead, controller=controller))
+        return bridge
+
+    def _savings(self, observers: list[DecisionObserver]) -> DailySavings | None:
+        """Daily counterfactual savings into the outputs that take them (InfluxDB, Home Assistant)."""
+        outputs = self.config.outputs
+        sinks = [cast("SavingsSink", o) for o in observers if callable(getattr(o, "savings", None))]
+        if not outputs.savings or not sinks:
+            return None
+        from hardware.live.savings import DailySavings
+
+        if outputs.savings_house_file:
+            model, note = load_house(Path(outputs.savings_house_file)), f"house model {outputs.savings_house_file}"
+        else:
+            model, note = self.house, "no identified house model (outputs.savings_house_file): the configured house"
+            log.warning("daily savings replay on %s", note)
+        daily = DailySavings(self.house, model, sinks, self.config.control.decision_interval_s, note)
+        observers.insert(0, daily)  # ends first: a day still being computed reaches the sinks before they close
+        return daily
 
     def _window(self, setup: LiveSetup, env: simpy.Environment) -> tuple[float, float]:
         """The first decision and the end [house s on the env's clock]."""
@@ -223,7 +266,25 @@ class LiveRun:
         plant.events.attach(out / EVENTS)
         failsafe.outbox.attach(out / PUBLISHED)
         recorder = PartitionedRunLog(house.room_names, out, control.log_flush_intervals)
-        safety = LiveSafety(house, opts.mode, failsafe, control.lease_s)
+        # The one rollout-mode gate (Home Assistant's select writes through it): read by the safety layer at
+        # every decision, which switches the plant's dispatch and the plan publisher with it. Never above
+        # the mode the run started in: the devices were reconciled and leased for that one.
+        mode_gate = ModeGate(opts.mode, ceiling=opts.mode)
+        publisher = PlanPublisher(failsafe, plant.topics, opts.mode, house.room_names, controller)
+        bridge: HomeAssistantBridge | None = None
+
+        def switch_mode(old: RolloutMode, new: RolloutMode) -> None:
+            plant.set_mode(new)
+            publisher.mode = new
+            source = mode_gate.history[-1].source if mode_gate.history else "?"
+            plant.events.record(EventKind.MODE_CHANGE, f"rollout mode {old.name} -> {new.name} from this decision "
+                                f"(requested by {source})", alert=True)
+            meta.setdefault("mode_changes", []).append({"time": clock.timestamp(env.now).isoformat(),
+                                                        "old": old.value, "new": new.value, "source": source})
+            if bridge is not None:
+                bridge.publish_mode()
+
+        safety = LiveSafety(house, opts.mode, failsafe, control.lease_s, mode_gate, switch_mode)
         previous = failsafe.previous
         if previous is not None and previous.safety is not None:
             try:
@@ -233,13 +294,17 @@ class LiveRun:
         coverage = Coverage(house.room_names, lambda: sum(plant.published.values()), bool(plant.allowed))
         observers: list[DecisionObserver] = [
             coverage,
-            PlanPublisher(failsafe, plant.topics, opts.mode, house.room_names, controller),
+            publisher,
             JournalWriter(CommandJournal(out / JOURNAL), failsafe, house.room_names, controller),
             *opts.observers]
         if keeper is not None:  # drift alerts go where every alert goes: the event log and pems/alerts
             keeper.alert = lambda message: plant.events.record(EventKind.FORECAST_DRIFT, message, alert=True)
             observers.append(keeper)
         influx_writer = self._influx(out, controller, plant, observers)
+        bridge = self._home_assistant(controller, mode_gate, observers)
+        if bridge is not None:
+            bridge.start()
+        self.savings = self._savings(observers)
         if self.on_plant_ready is not None:
             self.on_plant_ready(plant)
         meta: dict[str, Any] = {
@@ -274,6 +339,8 @@ class LiveRun:
             plant.close()  # the goodbye: every device falls back to its own rule now, not when its lease ends
             controller.close()
             notify_end(observers, status)
+            if bridge is not None:
+                bridge.stop()
             if influx_writer is not None:
                 influx_writer.close()  # what cannot be written now stays in the spool for the next start
             recorder.flush()

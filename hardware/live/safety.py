@@ -7,10 +7,12 @@ the command as the full-rollout envelope would send it; it goes to the loop's ob
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from hardware.failsafe.layer import FailSafe
 from hardware.failsafe.watchdog import LinkState
+from hardware.outputs.mode_gate import ModeGate
 from twin.config import HouseConfig
 from twin.contracts import Command, Observation
 from twin.runner import SafetyFilter
@@ -27,10 +29,18 @@ class LiveSafety:
     """
 
     def __init__(self, house: HouseConfig, mode: RolloutMode, failsafe: FailSafe,
-                 lease_s: float | None = None) -> None:
+                 lease_s: float | None = None, mode_gate: ModeGate | None = None,
+                 on_mode: Callable[[RolloutMode, RolloutMode], None] | None = None) -> None:
         self.gate = SafetyLayer(house, mode=mode)
-        # The advice is the command as it would be sent in FULL mode (a layer of its own: it is stateful).
-        self.advisor = SafetyLayer(house, mode=RolloutMode.FULL) if mode is not RolloutMode.FULL else None
+        self.mode = mode
+        # The rollout mode may change during the run (Home Assistant, through the CLI's gate): read at every
+        # decision, it switches here, and ``on_mode(old, new)`` switches the plant's dispatch and publishers.
+        self.mode_gate = mode_gate
+        self.on_mode = on_mode
+        # The advice is the command as it would be sent in FULL mode (a layer of its own: it is stateful);
+        # with a mode gate it exists from the start, as the mode may be lowered.
+        self.advisor = (SafetyLayer(house, mode=RolloutMode.FULL)
+                        if mode is not RolloutMode.FULL or mode_gate is not None else None)
         self.failsafe = failsafe
         self.lease_s = lease_s
         self.restarted = failsafe.previous is not None  # a persisted plan: a restart
@@ -41,6 +51,8 @@ class LiveSafety:
         return command
 
     def __call__(self, command: Command, obs: Observation) -> Command:
+        if self.mode_gate is not None and self.mode_gate.mode is not self.mode:
+            self._switch(self.mode_gate.mode)
         command = self._cut(command, obs)
         failsafe = self.failsafe
         if self.restarted or (failsafe.watchdog.outages and failsafe.state is not LinkState.RUNNING):
@@ -51,6 +63,13 @@ class LiveSafety:
         sent = self.gate(command, obs)
         failsafe.state_store.stage_safety(self.gate.history())
         return sent
+
+    def _switch(self, new: RolloutMode) -> None:
+        """At a decision boundary: this decision and the next pass the new mode's envelope."""
+        old, self.mode = self.mode, new
+        self.gate.set_mode(new)
+        if self.on_mode is not None:
+            self.on_mode(old, new)
 
     @property
     def advisor_filter(self) -> SafetyFilter | None:

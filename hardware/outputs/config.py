@@ -66,12 +66,28 @@ class InfluxOutputConfig:
         return value
 
 
+@with_config(ConfigDict(extra="forbid", allow_inf_nan=False, strict=True))
+@dataclass(frozen=True, slots=True)
+class HomeAssistantOutputConfig:
+    """``[outputs.home_assistant]``: MQTT discovery on the controller's broker, with its credentials."""
+
+    enabled: bool = True
+    prefix: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_/-]+$")] = "homeassistant"
+    hours_ahead: Annotated[int, Field(ge=1, le=48)] = 6
+    expire_after_s: Annotated[int, Field(ge=60, le=86400)] = 900
+
+
 @with_config(ConfigDict(extra="forbid", strict=True))
 @dataclass(frozen=True, slots=True)
 class OutputsConfig:
     """``[outputs]``: each output is off unless its table is present."""
 
     influxdb: InfluxOutputConfig | None = None
+    home_assistant: HomeAssistantOutputConfig | None = None
+    # The identified house model (``pems identify``) the daily counterfactual savings replay on; empty:
+    # the run's configured house (logged as such). Savings are computed when an output above is set.
+    savings_house_file: Name = ""
+    savings: bool = True
 
 
 def influx_config_from_dict(data: dict[str, object]) -> InfluxOutputConfig:

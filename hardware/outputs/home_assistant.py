@@ -192,4 +192,5 @@ class HomeAssistantObserver:
     def savings(self, day_start: Any, actual_cost: float, counterfactual_cost: float, low: float,
                 high: float) -> None:
         savings = counterfactual_cost - actual_cost
-        self.bridge.publish_money(self._cost_today, savings, round(low, 3), round(high, 3), str(day_start)[:10])
+        bounds = [round(b, 3) if math.isfinite(b) else None for b in (low, high)]  # JSON has no NaN
+        self.bridge.publish_money(self._cost_today, savings, bounds[0], bounds[1], str(day_start)[:10])

@@ -20,6 +20,7 @@ from twin.safety import RolloutMode
 logger = logging.getLogger(__name__)
 
 MODE_NAMES = tuple(m.name for m in RolloutMode)  # SIMULATION, ADVISORY, PARTIAL, FULL
+_RANK = {mode: rank for rank, mode in enumerate(RolloutMode)}  # how much each mode commands, in order
 
 
 def parse_rollout_mode(text: str, what: str = "rollout mode") -> RolloutMode:
@@ -43,8 +44,10 @@ class ModeChange:
 class ModeGate:
     """Holds the current mode; :meth:`request` validates, logs and applies a change."""
 
-    def __init__(self, mode: RolloutMode, apply: Callable[[ModeChange], None] | None = None) -> None:
+    def __init__(self, mode: RolloutMode, apply: Callable[[ModeChange], None] | None = None,
+                 ceiling: RolloutMode | None = None) -> None:
         self._mode = mode
+        self.ceiling = ceiling  # a live run never goes above the mode it started in (devices reconciled for it)
         self._apply = apply
         self._lock = threading.Lock()
         self.history: list[ModeChange] = []
@@ -61,6 +64,11 @@ class ModeGate:
         except ConfigError as exc:
             logger.warning("mode change from %s refused: %s", source, exc)
             self.refused.append((text, str(exc)))
+            return None
+        if self.ceiling is not None and _RANK[new] > _RANK[self.ceiling]:
+            why = f"above {self.ceiling.name}, the mode this run started in (restart pems live --mode {new.value})"
+            logger.warning("mode change to %s from %s refused: %s", new.name, source, why)
+            self.refused.append((text, why))
             return None
         with self._lock:
             old = self._mode

@@ -31,11 +31,15 @@ class Dispatch:
 
     def __init__(self, encoder: CommandEncoder, mode: RolloutMode, room_names: tuple[str, ...]) -> None:
         self.encoder = encoder
-        self.mode = mode
-        self.allowed = ALLOWED_DEVICES[mode]
+        self.set_mode(mode)
         self.room_names = room_names
         self.blocked = 0  # device parts refused by the rollout mode
         self._blind: frozenset[int] = frozenset()  # rooms without a fresh temperature at the last decision
+
+    def set_mode(self, mode: RolloutMode) -> None:
+        """The devices the next decision may command."""
+        self.mode = mode
+        self.allowed = ALLOWED_DEVICES[mode]
 
     def blind_rooms(self, stale: Collection[str]) -> frozenset[int]:
         """Rooms whose temperature is among the ``stale`` inputs of the observation."""

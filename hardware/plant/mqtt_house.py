@@ -281,6 +281,15 @@ class MqttHouse:
             if failsafe.send(device, key, message, expected, lease.ttl_s, lease.expiry_s, self._stale):
                 self.published[kind] += 1
 
+    def set_mode(self, mode: RolloutMode) -> None:
+        """A lower rollout mode from the next decision on: what may go out (dispatch), the outgoing
+        envelope and the controller's status follow; devices no longer commanded keep their last
+        lease until it lapses to their own rules."""
+        self.mode = mode
+        self.dispatch.set_mode(mode)
+        self.failsafe.mode = mode
+        self.failsafe.outbox.mode = mode
+
     @property
     def blocked(self) -> int:
         """Device commands the rollout mode refused (a layer above let them through)."""
