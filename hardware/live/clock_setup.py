@@ -97,7 +97,9 @@ def establish_clock(config: LiveConfig, house: HouseConfig, speed: float | None)
         raise LiveError(f"the emulator waits for decisions every {announced.decision_interval_s:g} s, this run "
                         f"decides every {interval:g} s (give pems emulate --decision-interval-s {interval:g})")
     start, end = announced.house_start.astimezone(tz), announced.house_end.astimezone(tz)
-    window = scenario.window(start, end) if (start, end) != (scenario.start, scenario.end) else scenario
+    # Forecasts read the scenario from the emulator's start on, past its end (a short window's horizon
+    # sees the calendar's next days, as against a real house, not the window repeating itself).
+    window = scenario.window(start, scenario.end) if start != scenario.start else scenario
     if announced.lockstep:
         return LiveSetup(LockstepClock(start, announced.wall_start_s, announced.speed), window, start, end,
                          lockstep=True)

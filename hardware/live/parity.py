@@ -206,11 +206,16 @@ def simulate_window(controller: str, scenario: str, start: str, hours: float,
                     decision_interval_s: float = 300.0) -> tuple[RunResult, list[dict[str, Any]]]:
     """The same controller on the same window, simulated; with the commands its safety layer sent."""
     house = house or reference_house()
-    window = scenario_window(load_scenario(scenario), start, hours)
+    full = load_scenario(scenario)
+    window = scenario_window(full, start, hours)
+    # The data continues past the run's end (as the live run's forecasts read it: the calendar's next
+    # days, not the window repeating itself): simulate from the window's start to the scenario's end
+    # and stop after ``hours``.
+    continued = full.window(window.start, full.end) if window.end < full.end else window
     policy = make_controller(controller, ControllerContext(house, None, decision_interval_s))
     safety = _RecordingSafety(house)
-    result = simulate(house, window, policy, RunSettings(decision_interval_s=decision_interval_s),
-                      controller_name=controller, safety=safety)
+    result = simulate(house, continued, policy, RunSettings(decision_interval_s=decision_interval_s),
+                      controller_name=controller, safety=safety, end_s=window.duration_s)
     return result, safety.sent
 
 
