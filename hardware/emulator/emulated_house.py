@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import simpy
 
 from hardware.config import BrokerConfig
@@ -82,7 +83,8 @@ class HouseEmulator:
                  speed: float = 1.0, publish_period_s: float = 60.0, start_delay_s: float = 2.0,
                  journal: Path | None = None, client_id: str = "pems-emulator",
                  heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S, lockstep: bool = False,
-                 decision_interval_s: float = 300.0, ack_timeout_s: float = LOCKSTEP_ACK_TIMEOUT_S) -> None:
+                 decision_interval_s: float = 300.0, ack_timeout_s: float = LOCKSTEP_ACK_TIMEOUT_S,
+                 end_s: float | None = None) -> None:
         if not (math.isfinite(speed) and 0.01 <= speed <= 100_000):
             raise ValueError(f"speed = {speed!r} is outside [0.01, 100000]")
         if not 1.0 <= publish_period_s <= 3600.0:
@@ -108,7 +110,9 @@ class HouseEmulator:
         self.start_delay_s = start_delay_s
         self.env = simpy.Environment()
         self.twin = SimHouse(house, scenario, self.env, horizon_s=3600.0)
-        self.duration_s = scenario.duration_s
+        # ``end_s``: play only the first ``end_s`` house seconds of ``scenario`` (whose data, EV sessions
+        # included, continue past the end: a car that leaves after it is not made to leave at it).
+        self.duration_s = scenario.duration_s if end_s is None else min(end_s, scenario.duration_s)
         n = len(house.rooms)
         self.relays = RelayBank(n)
         self.battery_lease = LeaseSlot()
@@ -188,7 +192,7 @@ class HouseEmulator:
 
     def _play(self, stop: threading.Event | None) -> None:
         clock = self.clock
-        due = sample_times(self.scenario, self.publish_period_s)
+        due = sample_times(self.scenario, self.publish_period_s, self.duration_s)
         i = 0
         while i < len(due):
             if stop is not None and stop.is_set():
@@ -241,7 +245,7 @@ class HouseEmulator:
         in the inbox (they travel before the acknowledgement on one connection) and take effect at
         ``d`` exactly. House time is announced on ``emulator_time`` before each sample.
         """
-        due = sample_times(self.scenario, self.publish_period_s)
+        due = sample_times(self.scenario, self.publish_period_s, self.duration_s)
         i = 0
         while i < len(due):
             if stop is not None and stop.is_set():
@@ -474,7 +478,8 @@ class HouseEmulator:
 
     def _announce_clock(self) -> None:
         s = self.scenario
-        clock = EmulatorClock(scenario=s.name, house_start=s.start.to_pydatetime(), house_end=s.end.to_pydatetime(),
+        end = s.start + pd.Timedelta(seconds=self.duration_s)
+        clock = EmulatorClock(scenario=s.name, house_start=s.start.to_pydatetime(), house_end=end.to_pydatetime(),
                               wall_start_s=self.clock.wall_origin_s, speed=self.speed,
                               timezone=self.house.location.timezone, lockstep=self.lockstep,
                               decision_interval_s=self.decision_interval_s if self.lockstep else None)

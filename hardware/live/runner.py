@@ -264,7 +264,8 @@ class LiveRun:
             self.on_plant_ready(plant)
         meta: dict[str, Any] = {
             "status": "running", "mode": opts.mode.value, "controller": opts.controller_name, "house": house.name,
-            "scenario": setup.forecasts_scenario.name, "speed": clock.speed, "lockstep": setup.lockstep, "decision_interval_s": interval,
+            "scenario": setup.forecasts_scenario.name, "speed": clock.speed, "lockstep": setup.lockstep,
+            "decision_interval_s": interval,
             "horizon_s": control.horizon_s, "seed": opts.seed,
             "house_file": str(config.house_file) if config.house_file and opts.house is None else None,
             "broker": f"{config.broker.host}:{config.broker.port}",

@@ -242,7 +242,7 @@ class MqttHouse:
             return
         self._sampled_at = t
         wait_s = self.config.control.sample_wait_s
-        if self.lockstep:  # the emulator publishes the readings at t once it has our acknowledgement of the last decision
+        if self.lockstep:  # the emulator publishes the readings at t once we acknowledged the last decision
             wait_s = max(wait_s, self.config.clock.wait_s)
         if wait_s <= 0.0:
             return
