@@ -66,6 +66,7 @@ class LockstepClock(HouseClock):
     """
 
     __slots__ = ("_house_s",)
+    _house_s: float
 
     def __init__(self, origin: datetime, wall_origin_s: float, speed: float = 1.0) -> None:
         super().__init__(origin, wall_origin_s, speed)
