@@ -107,6 +107,12 @@ def emulate(
     = None,
     feeds_port: Annotated[int, typer.Option(help="Also answer OTE and Open-Meteo requests on 127.0.0.1:PORT with "
                                                  "the scenario's prices and issued forecasts (0: off)")] = 0,
+    lockstep: Annotated[bool, typer.Option(help="Co-simulation clock: advance past each decision instant only when "
+                                                "the controller (clock.source = 'emulator') has acknowledged it; "
+                                                "as fast as it decides, whatever the load (--speed is nominal)")]
+    = False,
+    decision_interval_s: Annotated[float, typer.Option(help="With --lockstep: the controller's decision interval "
+                                                            "[house s]")] = 300.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Play a scenario on the twin behind the real devices' MQTT topics, N× faster than real time."""
@@ -128,10 +134,15 @@ def emulate(
         topics = live_config.topics if live_config else TopicsConfig()
         house_file = house or (Path(live_config.house_file) if live_config and live_config.house_file else None)
         house_config = load_house(house_file) if house_file else reference_house()
-        world = scenario_window(load_scenario(scenario), start, hours)
-        emulator = HouseEmulator(house_config, world, broker_config, topics.topic_map(house_config.room_names),
+        full = load_scenario(scenario)
+        world = scenario_window(full, start, hours)
+        # The twin plays the scenario from --start on and stops after --hours: its data (an EV session
+        # that ends later, tomorrow's weather) continue past the end, as the calendar does.
+        played = full.window(world.start, full.end) if world.end < full.end else world
+        emulator = HouseEmulator(house_config, played, broker_config, topics.topic_map(house_config.room_names),
                                  speed=speed, publish_period_s=publish_period_s, start_delay_s=start_delay_s,
-                                 journal=journal)
+                                 journal=journal, lockstep=lockstep, decision_interval_s=decision_interval_s,
+                                 end_s=world.duration_s)
     except (TwinError, ValueError) as exc:
         raise fail(str(exc)) from None
     console.print(f"emulating {world.name} from {world.start} to {world.end} at {speed:g}× on {host}:{port}")

@@ -123,6 +123,8 @@ class TopicsConfig:
     plan: Name = _template_field("plan")
     alerts: Name = _template_field("alerts")
     emulator_clock: Name = _template_field("emulator_clock")
+    emulator_time: Name = _template_field("emulator_time")
+    emulator_ack: Name = _template_field("emulator_ack")
     heartbeat: Name = _template_field("heartbeat")
     optim_status: Name = _template_field("optim_status")
 
@@ -174,13 +176,21 @@ class ClockConfig:
     ``wall``: the real house, real time (``speed`` must be 1). ``emulator``: the clock
     ``pems emulate`` announces (retained) on the ``emulator_clock`` topic — its scenario window,
     start and speed; ``speed`` must then match the emulator's.
+
+    ``lockstep``: require an emulator started with ``--lockstep`` (a co-simulation clock: the
+    emulator announces house time on ``emulator_time`` and advances past a decision instant only
+    when the controller has acknowledged it on ``emulator_ack``). A run follows a lockstep
+    emulator whether or not this is set; set it to refuse one that plays in real time.
     """
 
     source: Literal["wall", "emulator"] = "wall"
     speed: Annotated[float, Field(ge=0.01, le=100_000.0)] = 1.0
     wait_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 60.0  # wall seconds to wait for the emulator's clock
+    lockstep: bool = False
 
     def __post_init__(self) -> None:
+        if self.source == "wall" and self.lockstep:
+            raise ValueError("lockstep = true needs source = 'emulator' (a real house does not wait)")
         if self.source == "wall" and self.speed != 1.0:
             raise ValueError(f"speed = {self.speed} needs source = 'emulator' (a real house runs in real time)")
 

@@ -185,8 +185,12 @@ def control_loop(env: simpy.Environment, plant: MeteredPlant, controller: Contro
 
 def simulate(house: HouseConfig, scenario: Scenario, controller: Controller, settings: RunSettings | None = None,
              *, controller_name: str = "", safety: SafetyFilter | None = None,
-             progress: ProgressFn | None = None, observers: Sequence[DecisionObserver] = ()) -> RunResult:
+             progress: ProgressFn | None = None, observers: Sequence[DecisionObserver] = (),
+             end_s: float | None = None) -> RunResult:
     """Run ``controller`` on the twin of ``house`` through ``scenario``; return the log and KPIs.
+
+    ``end_s`` (house seconds from the scenario's start) stops the run early while the forecasts still
+    read the scenario beyond it (as a live run of a few hours sees the calendar's next two days).
 
     A controller with ``perfect_foresight = True`` (an oracle) is shown the actual future
     instead of the scenario's issued forecasts. Every command passes ``safety`` (by default a
@@ -202,7 +206,8 @@ def simulate(house: HouseConfig, scenario: Scenario, controller: Controller, set
         controller.reset()
     recorder = RunLogRecorder(house.room_names)
     safety = safety if safety is not None else SafetyLayer(house)
-    env.process(control_loop(env, plant, controller, settings.decision_interval_s, plant.duration_s, recorder,
+    stop_s = plant.duration_s if end_s is None else min(end_s, plant.duration_s)
+    env.process(control_loop(env, plant, controller, settings.decision_interval_s, stop_s, recorder,
                              safety, progress, observers))
     wall0 = time.perf_counter()
     try:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import simpy
 
 from hardware.config import BrokerConfig
@@ -33,10 +34,19 @@ from hardware.devices.growatt import battery_command_of
 from hardware.emulator.devices import LeaseSlot, RelayBank, local_thermostat
 from hardware.emulator.readings import DeviceStates, MeterTotals, house_readings
 from hardware.emulator.schedule import PRE_DEPARTURE_S, sample_times, scenario_window
-from hardware.plant.clock import HouseClock
+from hardware.plant.clock import HouseClock, LockstepClock
 from hardware.plant.readings import DropCounter
 from hardware.wire.mqtt import Message, MqttLink
-from hardware.wire.schemas import COMMAND_SCHEMAS, ControllerStatus, EmulatorClock, PayloadError, dump, parse_payload
+from hardware.wire.schemas import (
+    COMMAND_SCHEMAS,
+    ControllerStatus,
+    EmulatorAck,
+    EmulatorClock,
+    EmulatorTime,
+    PayloadError,
+    dump,
+    parse_payload,
+)
 from hardware.wire.topics import READING_KEYS, TopicMap
 from twin.config import HouseConfig
 from twin.contracts import Command
@@ -60,6 +70,8 @@ class CommandRecord:
 
 #: Wall seconds without the controller's heartbeat after which the emulated devices fall back.
 HEARTBEAT_TIMEOUT_S = 5.0
+#: Lockstep: wall seconds to wait for the controller's acknowledgement before playing on without it.
+LOCKSTEP_ACK_TIMEOUT_S = 300.0
 #: How often the play loop wakes at least, to notice a silence [wall s].
 HEARTBEAT_CHECK_S = 0.25
 
@@ -70,20 +82,37 @@ class HouseEmulator:
     def __init__(self, house: HouseConfig, scenario: Scenario, broker: BrokerConfig, topics: TopicMap,
                  speed: float = 1.0, publish_period_s: float = 60.0, start_delay_s: float = 2.0,
                  journal: Path | None = None, client_id: str = "pems-emulator",
-                 heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S) -> None:
+                 heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S, lockstep: bool = False,
+                 decision_interval_s: float = 300.0, ack_timeout_s: float = LOCKSTEP_ACK_TIMEOUT_S,
+                 end_s: float | None = None) -> None:
         if not (math.isfinite(speed) and 0.01 <= speed <= 100_000):
             raise ValueError(f"speed = {speed!r} is outside [0.01, 100000]")
         if not 1.0 <= publish_period_s <= 3600.0:
             raise ValueError(f"publish_period_s = {publish_period_s!r} is outside [1, 3600] s")
+        if lockstep and not 1.0 <= decision_interval_s <= 86400.0:
+            raise ValueError(f"decision_interval_s = {decision_interval_s!r} is outside [1, 86400] s")
         self.house = house
         self.scenario = scenario
+        # Lockstep (a co-simulation clock): house time advances past a decision instant only once the
+        # controller has acknowledged it on ``emulator_ack``; it is announced on ``emulator_time``.
+        self.lockstep = lockstep
+        self.decision_interval_s = decision_interval_s
+        self.ack_timeout_s = ack_timeout_s
+        self._acked_s = -math.inf  # the last decision instant the controller acknowledged [house s]
+        self._ack_seen = threading.Event()
+        self._controller_gone = False
+        self.ack_waits = 0  # decision instants the emulator waited at
+        self.ack_wait_wall_s = 0.0
+        self.late_in_lockstep = 0  # commands decided before the twin's time (lockstep should make it 0)
         self.topics = topics
         self.speed = speed
         self.publish_period_s = publish_period_s
         self.start_delay_s = start_delay_s
         self.env = simpy.Environment()
         self.twin = SimHouse(house, scenario, self.env, horizon_s=3600.0)
-        self.duration_s = scenario.duration_s
+        # ``end_s``: play only the first ``end_s`` house seconds of ``scenario`` (whose data, EV sessions
+        # included, continue past the end: a car that leaves after it is not made to leave at it).
+        self.duration_s = scenario.duration_s if end_s is None else min(end_s, scenario.duration_s)
         n = len(house.rooms)
         self.relays = RelayBank(n)
         self.battery_lease = LeaseSlot()
@@ -101,6 +130,8 @@ class HouseEmulator:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._last_heartbeat: float | None = None  # time.monotonic() of the last heartbeat seen
         subscriptions = [*topics.command_topics(), topics.topic("controller_status"), topics.topic("heartbeat")]
+        if lockstep:
+            subscriptions.append(topics.topic("emulator_ack"))
         # A whole house's readings go out in bursts: room for many samples in paho's queue.
         broker = dataclasses.replace(broker, max_queued_messages=10_000)
         self.link = MqttLink(broker, subscriptions, self._on_message, client_id=client_id,
@@ -114,6 +145,17 @@ class HouseEmulator:
             self._announce_clock()
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if self.lockstep and topic == self.topics.topic("emulator_ack"):
+            # After the commands of that decision (same connection, same QoS): they are in the inbox already.
+            try:
+                acked = parse_payload(EmulatorAck, payload).house_s
+            except PayloadError as exc:
+                self.rejections.drop(topic, f"invalid ({exc.reason})", "")
+                return
+            self._acked_s = max(self._acked_s, acked)
+            self._last_heartbeat = time.monotonic()  # an acknowledgement is a sign of life too
+            self._ack_seen.set()
+            return
         if topic == self.topics.topic("heartbeat"):
             if not retained:
                 self._last_heartbeat = time.monotonic()
@@ -130,10 +172,17 @@ class HouseEmulator:
         self.link.start()
         try:
             self._clear_retained()
-            self.clock = HouseClock(self.scenario.start.to_pydatetime(), time.time() + self.start_delay_s, self.speed)
+            if self.lockstep:
+                self.clock = LockstepClock(self.scenario.start.to_pydatetime(), time.time(), self.speed)
+            else:
+                self.clock = HouseClock(self.scenario.start.to_pydatetime(), time.time() + self.start_delay_s,
+                                        self.speed)
             self._announce_clock()
             gc.freeze()  # the twin and the scenario live for the run: keep them out of GC passes
-            self._play(stop)
+            if self.lockstep:
+                self._play_lockstep(stop)
+            else:
+                self._play(stop)
             time.sleep(linger_s)  # let the last readings reach a runner before the clock disappears
         finally:
             self.link.publish(Message(self.topics.topic("emulator_clock"), b"", retain=True))
@@ -143,7 +192,7 @@ class HouseEmulator:
 
     def _play(self, stop: threading.Event | None) -> None:
         clock = self.clock
-        due = sample_times(self.scenario, self.publish_period_s)
+        due = sample_times(self.scenario, self.publish_period_s, self.duration_s)
         i = 0
         while i < len(due):
             if stop is not None and stop.is_set():
@@ -188,6 +237,70 @@ class HouseEmulator:
             if due[i] <= t:
                 i += 1
 
+    def _play_lockstep(self, stop: threading.Event | None) -> None:
+        """Lockstep: the readings as fast as the controller acknowledges its decisions; no wall pacing.
+
+        Before any reading after a decision instant ``d`` (a multiple of ``decision_interval_s``), the
+        emulator waits until the controller has acknowledged ``d`` — by then its commands for ``d`` are
+        in the inbox (they travel before the acknowledgement on one connection) and take effect at
+        ``d`` exactly. House time is announced on ``emulator_time`` before each sample.
+        """
+        due = sample_times(self.scenario, self.publish_period_s, self.duration_s)
+        i = 0
+        while i < len(due):
+            if stop is not None and stop.is_set():
+                return
+            self._drain_inbox()
+            t = min(due[i], self._next_change_s())
+            gate = self._gate_before(t)
+            if gate is not None and self._acked_s < gate - 1e-3 and not self._controller_gone:
+                self._await_ack(gate, stop)
+                continue  # the commands may have changed what happens next
+            if self._relay_wake_s <= t:
+                self._refresh_relays(self._relay_wake_s)
+            self._publish_sample(t)
+            if due[i] <= t:
+                i += 1
+        self._drain_inbox()
+
+    def _gate_before(self, t: float) -> float | None:
+        """The last decision instant strictly before house second ``t`` (``None`` before the first)."""
+        if t <= 0.0:
+            return None
+        k = math.ceil(t / self.decision_interval_s - 1e-9) - 1
+        return min(k * self.decision_interval_s, self.duration_s)
+
+    def _drain_inbox(self) -> bool:
+        batch: list[tuple[str, bytes, bool]] = []
+        while True:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        if not batch:
+            return False
+        if self._handle(batch, self.twin.t_s):
+            self._publish_sample(self.twin.t_s)  # read-back: the state right after the command
+        return True
+
+    def _await_ack(self, gate: float, stop: threading.Event | None) -> None:
+        """Wait (wall clock, bounded) until the controller acknowledged the decision at ``gate``."""
+        wall0 = time.monotonic()
+        self.ack_waits += 1
+        while self._acked_s < gate - 1e-3 and not self._controller_gone:
+            if stop is not None and stop.is_set():
+                return
+            if time.monotonic() - wall0 > self.ack_timeout_s:
+                log.warning("lockstep: no acknowledgement of house second %.0f within %.0f wall s; playing on "
+                            "without waiting for the controller", gate, self.ack_timeout_s)
+                self._controller_gone = True
+                break
+            self._ack_seen.wait(0.05)
+            self._ack_seen.clear()
+            self._drain_inbox()  # commands (and the controller's goodbye) as they come
+        self._drain_inbox()
+        self.ack_wait_wall_s += time.monotonic() - wall0
+
     def _next_change_s(self) -> float:
         """The next moment the house changes by itself between scheduled readings.
 
@@ -206,6 +319,8 @@ class HouseEmulator:
         if t > self.env.now:
             self.env.run(until=t)
         self.twin.sync()
+        if isinstance(self.clock, LockstepClock):
+            self.clock.advance(self.twin.t_s)
 
     # --- commands -----------------------------------------------------------------------------------
 
@@ -247,7 +362,11 @@ class HouseEmulator:
                 self._record(now, topic, f"invalid ({exc.reason})")
                 continue
             decided_s = self.clock.seconds(command.ts) if command.ts is not None else now
-            lag_wall_s = time.time() - self.clock.wall_s(decided_s)
+            if self.lockstep:  # house time does not follow the wall: a command is late if the house has moved on
+                lag_wall_s = None
+                self.late_in_lockstep += decided_s < self.twin.t_s - 1e-3
+            else:
+                lag_wall_s = time.time() - self.clock.wall_s(decided_s)
             at = min(max(decided_s, self.twin.t_s), now)
             if relays_changed and at > self.twin.t_s:
                 self._refresh_relays(self.twin.t_s)  # the rooms commanded so far, before time moves on
@@ -299,7 +418,10 @@ class HouseEmulator:
             self._record(now, topic, f"invalid ({exc.reason})")
             return False
         if status.state != "offline":
-            return False
+            # Lockstep: a controller that (re)connects re-reads every device before it commands; the house
+            # waits for it, so the devices report now (in real time the next sample would come soon anyway).
+            return self.lockstep
+        self._controller_gone = True  # lockstep: nobody to wait for any more
         # The controller is gone (its goodbye or its last will): every device to its own rule, now.
         self._fall_back(now, "controller_offline", topic)
         return True
@@ -356,14 +478,19 @@ class HouseEmulator:
 
     def _announce_clock(self) -> None:
         s = self.scenario
-        clock = EmulatorClock(scenario=s.name, house_start=s.start.to_pydatetime(), house_end=s.end.to_pydatetime(),
+        end = s.start + pd.Timedelta(seconds=self.duration_s)
+        clock = EmulatorClock(scenario=s.name, house_start=s.start.to_pydatetime(), house_end=end.to_pydatetime(),
                               wall_start_s=self.clock.wall_origin_s, speed=self.speed,
-                              timezone=self.house.location.timezone)
+                              timezone=self.house.location.timezone, lockstep=self.lockstep,
+                              decision_interval_s=self.decision_interval_s if self.lockstep else None)
         self.link.publish(Message(self.topics.topic("emulator_clock"), dump(clock), retain=True))
 
     def _publish_sample(self, t: float) -> None:
         """Every reading of the house at house time ``t``, with the meters' counters."""
         self._advance(t)
+        if self.lockstep:  # house time first, then its readings (in order on this connection, all at QoS 0)
+            self.link.publish(Message(self.topics.topic("emulator_time"),
+                                      dump(EmulatorTime(house_s=self.twin.t_s)), qos=0))
         obs = self.twin.observe()
         self.totals.add(self.twin.take_interval().meter)
         devices = DeviceStates(relays=self.relays, battery_lease=self.battery_lease, ev_lease=self.ev_lease)
@@ -378,10 +505,12 @@ class HouseEmulator:
         results = Counter(r.result for r in self.records)
         lags = np.array([r.lag_wall_s for r in self.records if r.lag_wall_s is not None])
         late = sum(1 for r in self.records if r.result == "accepted" and r.lag_wall_s is not None
-                   and r.lag_wall_s * self.speed > self.publish_period_s)
+                   and r.lag_wall_s * self.speed > self.publish_period_s) + self.late_in_lockstep
         return {"samples": self.samples, "commands": dict(results), "house_end_s": self.twin.t_s,
                 "dropped_while_disconnected": self.link.unsent,
                 "command_lag_wall_s": None if not lags.size else {
                     "p50": float(np.percentile(lags, 50)), "p95": float(np.percentile(lags, 95)),
                     "max": float(lags.max())},
-                "commands_after_next_reading": late}
+                "commands_after_next_reading": late,
+                **({"lockstep": {"ack_waits": self.ack_waits, "ack_wait_wall_s": round(self.ack_wait_wall_s, 3)}}
+                   if self.lockstep else {})}

@@ -40,11 +40,11 @@ def scenario_window(scenario: Scenario, start: str | None = None, hours: float |
     return scenario.window(begin, min(end, scenario.end))
 
 
-def sample_times(scenario: Scenario, period_s: float) -> list[float]:
-    """House seconds at which the emulator publishes every reading."""
-    end = scenario.duration_s
+def sample_times(scenario: Scenario, period_s: float, end_s: float | None = None) -> list[float]:
+    """House seconds at which the emulator publishes every reading (until ``end_s``, default the scenario's end)."""
+    end = scenario.duration_s if end_s is None else min(end_s, scenario.duration_s)
     steps = np.arange(len(scenario.index)) * scenario.step_s  # inputs change at each data point
-    times = set(np.arange(0.0, end, period_s).tolist()) | set(steps.tolist()) | {end}
+    times = set(np.arange(0.0, end, period_s).tolist()) | set(steps[steps <= end].tolist()) | {end}
     start = scenario.start.timestamp()
     for s in scenario.ev_sessions:
         for t in (s.arrival.timestamp() - start, s.departure.timestamp() - start - PRE_DEPARTURE_S,

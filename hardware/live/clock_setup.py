@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hardware.config import LiveConfig
 from hardware.errors import LiveError
-from hardware.plant.clock import HouseClock
+from hardware.plant.clock import HouseClock, LockstepClock
 from hardware.wire.mqtt import MqttLink
 from hardware.wire.schemas import EmulatorClock, PayloadError, parse_payload
 from twin.config import HouseConfig
@@ -36,7 +36,7 @@ def await_emulator_clock(config: LiveConfig, topic: str, wait_s: float) -> Emula
             log.warning("ignoring a malformed emulator clock: %s", exc)
             return
         house_s = (time.time() - clock.wall_start_s) * clock.speed
-        if house_s < (clock.house_end - clock.house_start).total_seconds():
+        if clock.lockstep or house_s < (clock.house_end - clock.house_start).total_seconds():
             found.append(clock)
             arrived.set()
         else:
@@ -63,6 +63,7 @@ class LiveSetup:
     start: datetime | None  # no decision before this (the emulated house's start)
     end: datetime | None  # when the forecast source runs out
     calendar: bool = False  # forecasts replayed on the calendar (a real house, real time)
+    lockstep: bool = False  # a co-simulation clock: house time is the emulator's, announced step by step
 
 
 def establish_clock(config: LiveConfig, house: HouseConfig, speed: float | None) -> LiveSetup:
@@ -88,6 +89,18 @@ def establish_clock(config: LiveConfig, house: HouseConfig, speed: float | None)
         tz = ZoneInfo(announced.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise LiveError(f"the emulator announced an unknown time zone {announced.timezone!r}") from None
+    if config.clock.lockstep and not announced.lockstep:
+        raise LiveError("clock.lockstep = true, but the emulator plays in real time (start it with --lockstep)")
+    interval = config.control.decision_interval_s
+    if announced.lockstep and announced.decision_interval_s is not None and not math.isclose(
+            announced.decision_interval_s, interval):
+        raise LiveError(f"the emulator waits for decisions every {announced.decision_interval_s:g} s, this run "
+                        f"decides every {interval:g} s (give pems emulate --decision-interval-s {interval:g})")
     start, end = announced.house_start.astimezone(tz), announced.house_end.astimezone(tz)
-    window = scenario.window(start, end) if (start, end) != (scenario.start, scenario.end) else scenario
+    # Forecasts read the scenario from the emulator's start on, past its end (a short window's horizon
+    # sees the calendar's next days, as against a real house, not the window repeating itself).
+    window = scenario.window(start, scenario.end) if start != scenario.start else scenario
+    if announced.lockstep:
+        return LiveSetup(LockstepClock(start, announced.wall_start_s, announced.speed), window, start, end,
+                         lockstep=True)
     return LiveSetup(HouseClock(start, announced.wall_start_s, announced.speed), window, start, end)

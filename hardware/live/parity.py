@@ -53,12 +53,13 @@ def pems_executable() -> str:
 
 
 def live_config_text(broker: LocalBroker, scenario: str, speed: float, publish_period_s: float = 60.0,
-                     decision_interval_s: float = 300.0, sample_wait_s: float = 2.0, keepalive_s: int = 5) -> str:
+                     decision_interval_s: float = 300.0, sample_wait_s: float = 2.0, keepalive_s: int = 5,
+                     lockstep: bool = False) -> str:
     """A live.toml for running against ``pems emulate`` on ``broker``."""
     age = 3 * publish_period_s
     return (f'[broker]\nhost = "{broker.host}"\nport = {broker.port}\nconnect_timeout_s = 10\n'
             f'keepalive_s = {keepalive_s}\n'
-            f'[clock]\nsource = "emulator"\nspeed = {speed}\nwait_s = 60\n'
+            f'[clock]\nsource = "emulator"\nspeed = {speed}\nwait_s = 60\nlockstep = {str(lockstep).lower()}\n'
             f'[control]\ndecision_interval_s = {decision_interval_s}\nsample_wait_s = {sample_wait_s}\n'
             f'startup_wait_s = 10\n'
             f'[max_age]\nroom_temperature_s = {age}\nheating_status_s = {age}\nbattery_s = {age}\npv_s = {age}\n'
@@ -142,7 +143,7 @@ def _wait_for_line(path: Path, text: str, process: subprocess.Popen, timeout_s: 
 def live_session(broker: LocalBroker, folder: Path, controller: str, scenario: str, start: str, hours: float,
                  speed: float, mode: str = "full", publish_period_s: float = 60.0,
                  extra_live_args: tuple[str, ...] = (), timeout_s: float | None = None,
-                 start_delay_s: float = 5.0, feeds_port: int | None = None) -> LiveSession:
+                 start_delay_s: float = 5.0, feeds_port: int | None = None, lockstep: bool = False) -> LiveSession:
     """Run ``pems live`` (``mode``) against ``pems emulate`` on ``broker``; both as subprocesses.
 
     The emulator's house clock starts ``start_delay_s`` wall seconds after it is announced: the live
@@ -151,16 +152,19 @@ def live_session(broker: LocalBroker, folder: Path, controller: str, scenario: s
     """
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "live.toml"
-    text = live_config_text(broker, scenario, speed, publish_period_s)
+    text = live_config_text(broker, scenario, speed, publish_period_s, lockstep=lockstep)
     if feeds_port is not None:  # prices and weather through the real feed clients, served by the emulator
         text += feeds_config_text(scenario, feeds_port)
     config.write_text(text, encoding="utf-8")
     feed_args = ("--feeds-port", str(feeds_port)) if feeds_port is not None else ()
+    if lockstep:  # a co-simulation clock: no start delay, no wall pacing
+        feed_args += ("--lockstep",)
     out = folder / "run"
     journal = folder / "emulator-commands.jsonl"
     live_err = folder / "live.stderr"
     pems = pems_executable()
-    timeout_s = timeout_s if timeout_s is not None else 60.0 + hours * 3600.0 / speed * 2
+    if timeout_s is None:  # lockstep runs as fast as the controller decides; give a loaded machine room
+        timeout_s = 120.0 + hours * 120.0 if lockstep else 60.0 + hours * 3600.0 / speed * 2
     with live_err.open("w") as err:
         live = subprocess.Popen([pems, "live", "--config", str(config), "--controller", controller, "--mode", mode,
                                  "--out", str(out), "--speed", str(speed), "--no-plots", *extra_live_args],
@@ -202,11 +206,16 @@ def simulate_window(controller: str, scenario: str, start: str, hours: float,
                     decision_interval_s: float = 300.0) -> tuple[RunResult, list[dict[str, Any]]]:
     """The same controller on the same window, simulated; with the commands its safety layer sent."""
     house = house or reference_house()
-    window = scenario_window(load_scenario(scenario), start, hours)
+    full = load_scenario(scenario)
+    window = scenario_window(full, start, hours)
+    # The data continues past the run's end (as the live run's forecasts read it: the calendar's next
+    # days, not the window repeating itself): simulate from the window's start to the scenario's end
+    # and stop after ``hours``.
+    continued = full.window(window.start, full.end) if window.end < full.end else window
     policy = make_controller(controller, ControllerContext(house, None, decision_interval_s))
     safety = _RecordingSafety(house)
-    result = simulate(house, window, policy, RunSettings(decision_interval_s=decision_interval_s),
-                      controller_name=controller, safety=safety)
+    result = simulate(house, continued, policy, RunSettings(decision_interval_s=decision_interval_s),
+                      controller_name=controller, safety=safety, end_s=window.duration_s)
     return result, safety.sent
 
 
@@ -272,10 +281,11 @@ def compare(sim_commands: list[dict[str, Any]], live_commands: list[dict[str, An
 
 def parity(broker: LocalBroker, folder: Path, controller: str, scenario: str, start: str, hours: float,
            speed: float, house: HouseConfig | None = None,
-           feeds_port: int | None = None) -> tuple[ParityReport, LiveSession]:
+           feeds_port: int | None = None, lockstep: bool = False) -> tuple[ParityReport, LiveSession]:
     """Run both worlds and compare them (the live side through ``broker``; with ``feeds_port``, its
     prices and weather through the OTE and Open-Meteo clients against the emulator's feed server)."""
-    session = live_session(broker, folder, controller, scenario, start, hours, speed, feeds_port=feeds_port)
+    session = live_session(broker, folder, controller, scenario, start, hours, speed, feeds_port=feeds_port,
+                           lockstep=lockstep)
     if session.live_returncode != 0 or session.emulator_returncode != 0:
         raise RuntimeError(f"live run failed ({session.live_returncode}, {session.emulator_returncode}): "
                            f"{session.live_stderr[-2000:]} {session.emulator_stdout[-2000:]}")

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -103,6 +104,19 @@ def _flusher(env: simpy.Environment, recorder: PartitionedRunLog, first_s: float
         if recorder.due:
             recorder.flush()
         yield env.timeout(interval_s)
+
+
+class LockstepAck:
+    """Lockstep: acknowledges every decision to the emulator once its commands are out (a decision observer)."""
+
+    def __init__(self, plant: MqttHouse) -> None:
+        self.plant = plant
+
+    def on_decision(self, time: datetime, obs: Any, command: Any, info: Any) -> None:
+        self.plant.acknowledge(self.plant.clock.seconds(time))
+
+    def on_end(self, status: str) -> None:
+        return None
 
 
 class Stopped(Exception):
@@ -246,7 +260,11 @@ class LiveRun:
             forecasts = feed_source(config, house, base=forecasts)
         interval = control.decision_interval_s
         settings = RunSettings(decision_interval_s=interval, horizon_s=control.horizon_s, seed=opts.seed)
-        env = simpy.rt.RealtimeEnvironment(initial_time=clock.now_s(), factor=1.0 / clock.speed, strict=False)
+        env: simpy.Environment
+        if setup.lockstep:  # the emulator's announced house time paces the run (MqttHouse waits for its readings)
+            env = simpy.Environment(initial_time=0.0)
+        else:
+            env = simpy.rt.RealtimeEnvironment(initial_time=clock.now_s(), factor=1.0 / clock.speed, strict=False)
         first_s, end_s = self._window(setup, env)
 
         plant = MqttHouse(house, config, clock, env, forecasts, opts.mode)
@@ -297,6 +315,8 @@ class LiveRun:
             publisher,
             JournalWriter(CommandJournal(out / JOURNAL), failsafe, house.room_names, controller),
             *opts.observers]
+        if setup.lockstep:
+            observers.append(LockstepAck(plant))  # last: after everything this decision sends
         if keeper is not None:  # drift alerts go where every alert goes: the event log and pems/alerts
             keeper.alert = lambda message: plant.events.record(EventKind.FORECAST_DRIFT, message, alert=True)
             observers.append(keeper)
@@ -309,7 +329,8 @@ class LiveRun:
             self.on_plant_ready(plant)
         meta: dict[str, Any] = {
             "status": "running", "mode": opts.mode.value, "controller": opts.controller_name, "house": house.name,
-            "scenario": setup.forecasts_scenario.name, "speed": clock.speed, "decision_interval_s": interval,
+            "scenario": setup.forecasts_scenario.name, "speed": clock.speed, "lockstep": setup.lockstep,
+            "decision_interval_s": interval,
             "horizon_s": control.horizon_s, "seed": opts.seed,
             "house_file": str(config.house_file) if config.house_file and opts.house is None else None,
             "broker": f"{config.broker.host}:{config.broker.port}",

@@ -53,3 +53,30 @@ class HouseClock:
     def wall_duration_s(self, house_s: float) -> float:
         """How long ``house_s`` house seconds take on the wall clock."""
         return house_s / self.speed
+
+
+class LockstepClock(HouseClock):
+    """A co-simulation clock (``pems emulate --lockstep``): house time is what the emulator last announced.
+
+    The emulator publishes its house time on ``emulator_time`` before the readings of that instant
+    and waits at each decision instant for the controller's acknowledgement, so house time no longer
+    follows the wall: :meth:`now_s` is the last announced time (set by :meth:`advance`, from the
+    network thread). ``speed`` stays the nominal pace for what is still timed on the wall (leases'
+    wall expiry, read-back windows); the conversions of house time to the calendar are unchanged.
+    """
+
+    __slots__ = ("_house_s",)
+    _house_s: float
+
+    def __init__(self, origin: datetime, wall_origin_s: float, speed: float = 1.0) -> None:
+        super().__init__(origin, wall_origin_s, speed)
+        object.__setattr__(self, "_house_s", 0.0)
+
+    def advance(self, house_s: float) -> None:
+        """The emulator says house time is ``house_s`` (never backwards)."""
+        if house_s > self._house_s:
+            object.__setattr__(self, "_house_s", house_s)
+
+    def now_s(self, wall_s: float | None = None) -> float:
+        """The emulator's last announced house time (``wall_s`` has no meaning in lockstep)."""
+        return self._house_s

@@ -39,13 +39,21 @@ from hardware.errors import LiveError
 from hardware.failsafe.events import EventKind
 from hardware.failsafe.layer import FailSafe
 from hardware.failsafe.persistence import PlannedCommand
-from hardware.plant.clock import HouseClock
+from hardware.plant.clock import HouseClock, LockstepClock
 from hardware.plant.dispatch import ALLOWED_DEVICES, Dispatch
 from hardware.plant.forecasts import ForecastSource, Outlook
 from hardware.plant.metering import Counters, EventLedger, interval_meter
 from hardware.plant.readings import Reading, ReadingStore
 from hardware.wire.mqtt import Message, MqttLink
-from hardware.wire.schemas import READING_SCHEMAS, ControllerStatus, dump
+from hardware.wire.schemas import (
+    READING_SCHEMAS,
+    ControllerStatus,
+    EmulatorAck,
+    EmulatorTime,
+    PayloadError,
+    dump,
+    parse_payload,
+)
 from hardware.wire.topics import READING_KEYS, Route
 from twin.config import HouseConfig
 from twin.contracts import Command, Observation
@@ -101,6 +109,11 @@ class MqttHouse:
         status_topic = self.topics.topic("controller_status")
         self._farewell = Message(status_topic, self._status_payload("offline"), retain=True) if commanding else None
         subscriptions = [t for key in READING_KEYS for t in self.topics.topics(key)]
+        #: Lockstep (``pems emulate --lockstep``): house time comes from the emulator, on the readings' connection
+        #: (so that it arrives in order with them), and each decision is acknowledged (:meth:`acknowledge`).
+        self.lockstep = isinstance(clock, LockstepClock)
+        if self.lockstep:
+            subscriptions.append(self.topics.topic("emulator_time"))
         birth = Message(status_topic, self._status_payload("online"), retain=True) if commanding else None
         self.failsafe = FailSafe(house, config, self.topics, mode, clock.speed, self.wall_now, clock.now_s,
                                  subscriptions, self._on_message, birth=birth, will=self._farewell)
@@ -132,6 +145,9 @@ class MqttHouse:
         if route is None:
             self.store.drops.drop(topic, "unexpected_topic")
             return
+        if route.key == "emulator_time":
+            self._on_emulator_time(payload)
+            return
         if self.failsafe.route(route, topic, payload, retained):
             return
         if route.key not in READING_SCHEMAS:
@@ -140,6 +156,25 @@ class MqttHouse:
         if not payload:  # a retained message being cleared
             return
         self.store.offer(route, READING_SCHEMAS[route.key], topic, payload, retained)
+
+    def _on_emulator_time(self, payload: bytes) -> None:
+        if not payload or not isinstance(self.clock, LockstepClock):
+            return
+        try:
+            self.clock.advance(parse_payload(EmulatorTime, payload).house_s)
+        except PayloadError:
+            self.store.drops.drop(self.topics.topic("emulator_time"), "invalid")
+            return
+
+    def acknowledge(self, house_s: float) -> None:
+        """Lockstep: tell the emulator the decision at ``house_s`` is made and its commands are sent.
+
+        Published on the commands' connection after them, at the same QoS: the emulator receives the
+        commands first and may then advance past ``house_s``.
+        """
+        link = self.link
+        if self.lockstep and link is not None:
+            link.publish(Message(self.topics.topic("emulator_ack"), dump(EmulatorAck(house_s=house_s)), qos=1))
 
     def _check_silence(self) -> None:
         """Alert once when no reading at all has been accepted for ``failsafe.no_readings_alert_s``."""
@@ -207,6 +242,8 @@ class MqttHouse:
             return
         self._sampled_at = t
         wait_s = self.config.control.sample_wait_s
+        if self.lockstep:  # the emulator publishes the readings at t once we acknowledged the last decision
+            wait_s = max(wait_s, self.config.clock.wait_s)
         if wait_s <= 0.0:
             return
         limit = self._max_age_by_key

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from hardware.plant.clock import HouseClock
+from hardware.plant.clock import HouseClock, LockstepClock
 from hardware.wire.schemas import PayloadError, Status, parse_payload
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,8 @@ class ReadingStore:
         now_mono = time.monotonic() if now_mono is None else now_mono
         age = (now_mono - reading.received_mono) * self.clock.speed
         if reading.device_s is not None:
+            if isinstance(self.clock, LockstepClock):  # house time does not follow the wall: only the stamp counts
+                return self.clock.now_s() - reading.device_s
             return max(age, self.clock.now_s() - reading.device_s)
         return math.inf if reading.retained else age
 

@@ -145,6 +145,18 @@ class OptimStatus(Payload):
     detail: Annotated[str, Field(max_length=1000)] = ""
 
 
+class EmulatorTime(Payload):
+    """Lockstep: the emulator's house time [s since its start]; every reading up to it follows."""
+
+    house_s: Annotated[float, Field(ge=0.0, le=1e9)]
+
+
+class EmulatorAck(Payload):
+    """Lockstep: the controller has decided and sent its commands for house second ``house_s``."""
+
+    house_s: Annotated[float, Field(ge=0.0, le=1e9)]
+
+
 class EmulatorClock(Payload):
     """The emulator's house clock: house time = house_start + (wall − wall_start_s) × speed."""
 
@@ -154,6 +166,10 @@ class EmulatorClock(Payload):
     wall_start_s: Annotated[float, Field(ge=0.0, le=1e11)]  # Unix time [s]
     speed: Annotated[float, Field(ge=0.01, le=100_000.0)]
     timezone: Annotated[str, Field(min_length=1, max_length=64)]
+    #: A co-simulation clock: house time is what ``emulator_time`` says, not the wall clock's.
+    lockstep: bool = False
+    #: In lockstep, the decision instants the emulator waits at (multiples of this, house s).
+    decision_interval_s: Annotated[float, Field(gt=0.0, le=86400.0)] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> EmulatorClock:

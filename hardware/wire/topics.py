@@ -28,6 +28,8 @@ DEFAULT_TEMPLATES = {
     "plan": "pems/plan",
     "alerts": "pems/alerts",
     "emulator_clock": "pems/emulator/clock",
+    "emulator_time": "pems/emulator/time",
+    "emulator_ack": "pems/emulator/ack",
     "heartbeat": "pems/heartbeat",
     "optim_status": "pems/optim_status",
 }

