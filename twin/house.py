@@ -188,8 +188,12 @@ class SimHouse:
             load=lambda: model.issue(series, i, h),
             comfort=lambda: (lower[i:i + h], upper[i:i + h]),
         )
+        epoch_s = self._start_epoch + t
+        when = datetime.fromtimestamp(epoch_s, self._tz)
+        if not epoch_s.is_integer():
+            epoch_s = when.timestamp()  # the datetime keeps microseconds: epoch_s must be time's exactly
         return Observation(
-            time=self.timestamp(t), room_temp_c=self._air_c,
+            time=when, epoch_time=(when, epoch_s), room_temp_c=self._air_c,
             comfort_lower_c=lower[i], comfort_upper_c=upper[i], relay_on=st.relay_on,
             outdoor_temp_c=self._outdoor_c[i], pv_power_kw=pv - curtailed, base_load_kw=load,
             grid_power_kw=imp - exp, battery_soc=st.battery_soc, battery_power_kw=batt_kw,

@@ -123,7 +123,7 @@ class SafetyLayer:
         self.interventions = 0  # commands this layer had to change
 
     def __call__(self, command: Command, obs: Observation) -> Command:
-        now = obs.time.timestamp()
+        now = obs.epoch_s
         self._observe_relays(obs, now)
         until = self._bounded_until(command.until, obs.time, now)
         relays = battery = ev = None
