@@ -30,6 +30,8 @@ SOLAR_CONSTANT_W_M2 = 1361.0
 #: Separates this model's random streams from the scenario generator's (same user seed).
 _STREAM_TAG = 0xF0CA57
 
+_PATH_SPARE_STEPS = 64  # rows drawn beyond the length asked for, for the hour's later steps
+
 
 @dataclass(frozen=True, slots=True)
 class ForecastErrorParams:
@@ -172,6 +174,9 @@ class LeadTimeErrorForecasts:
     def _ensure_paths(self, hour_id: int, length: int) -> np.ndarray:
         if self._path_key == hour_id and len(self._paths) >= length:
             return self._paths
+        # Room to spare: each later step of the hour asks for one more row; without it every step
+        # drew the whole path again (the rows drawn first do not depend on how many are drawn).
+        length += _PATH_SPARE_STEPS
         if len(self._incr_std) < length:
             m = max(length, 2 * len(self._incr_std), 256)
             lead = np.arange(m)[:, None]

@@ -224,7 +224,9 @@ class Observation:
     Per-room arrays follow ``HouseConfig.rooms``. ``battery_soc`` is NaN without a battery;
     ``ev_soc`` is NaN and ``ev_departure`` None while no car is connected. ``stale`` names
     inputs whose readings are too old to trust (live mode); a controller must then be more
-    conservative, never read them as zero.
+    conservative, never read them as zero. ``epoch_time`` is ``(time, its epoch seconds)`` when the
+    plant knows them (the twin does): :attr:`epoch_s` then skips converting ``time`` again, and a copy
+    given another ``time`` (``dataclasses.replace``) is still right, as the pair no longer matches it.
     """
 
     time: datetime
@@ -246,10 +248,19 @@ class Observation:
     export_price_per_kwh: float
     forecast: Forecast
     stale: frozenset[str] = field(default_factory=frozenset)
+    epoch_time: tuple[datetime, float] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def epoch_s(self) -> float:
+        """:attr:`time` as epoch seconds (from ``epoch_time`` when it is of this ``time``)."""
+        pair = self.epoch_time
+        if pair is not None and pair[0] is self.time:
+            return pair[1]
+        return self.time.timestamp()
 
     def after(self, seconds: float) -> datetime:
         """The time ``seconds`` after :attr:`time`, correct across DST changes."""
-        return datetime.fromtimestamp(self.time.timestamp() + seconds, self.time.tzinfo)
+        return datetime.fromtimestamp(self.epoch_s + seconds, self.time.tzinfo)
 
 
 @runtime_checkable

@@ -14,7 +14,7 @@ import pandas as pd
 
 from twin.config import HouseConfig
 from twin.contracts import FORECAST_FIELDS
-from twin.pv import pv_ac_power_kw, window_solar_gains_w
+from twin.pv import interval_solar_position, pv_ac_power_kw, window_solar_gains_w
 from twin.scenario import IRRADIANCE_COLUMNS, Scenario
 
 
@@ -60,11 +60,14 @@ def build_exogenous(house: HouseConfig, scenario: Scenario, pad_steps: int, mass
         series[column] = data[column].to_numpy(dtype=float)
     for column in IRRADIANCE_COLUMNS:
         series[column] = data[column].to_numpy(dtype=float) if has_irradiance else np.zeros(n)
+    # One solar position for the PV arrays and the windows (pvlib's SPA is most of a year's set-up).
     pv_measured = "pv_power_kw" in data.columns
+    needs_sun = (not pv_measured and bool(house.pv_arrays)) or any(r.solar_aperture_m2 > 0 for r in house.rooms)
+    solpos = interval_solar_position(times, step_s, data, house.location) if has_irradiance and needs_sun else None
     if pv_measured:
         series["pv_power_kw"] = data["pv_power_kw"].to_numpy(dtype=float)
     else:
-        series["pv_power_kw"] = pv_ac_power_kw(times, step_s, data, house.location, house.pv_arrays)
+        series["pv_power_kw"] = pv_ac_power_kw(times, step_s, data, house.location, house.pv_arrays, solpos)
 
     n_rooms = len(house.rooms)
     modes = data["comfort_mode"].to_numpy(dtype=np.intp)
@@ -78,7 +81,7 @@ def build_exogenous(house: HouseConfig, scenario: Scenario, pad_steps: int, mass
     solar_node = np.where(mass_node >= 0, mass_node, np.arange(n_rooms))
     if n_rooms:
         if has_irradiance:
-            solar = window_solar_gains_w(times, step_s, data, house.location, house.rooms)
+            solar = window_solar_gains_w(times, step_s, data, house.location, house.rooms, solpos=solpos)
         shares = np.asarray(house.internal_gain_shares())
         gain[:, :n_rooms] += series["base_load_kw"][:, None] * 1000.0 * shares[None, :]
         for j in range(n_rooms):

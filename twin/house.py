@@ -188,8 +188,12 @@ class SimHouse:
             load=lambda: model.issue(series, i, h),
             comfort=lambda: (lower[i:i + h], upper[i:i + h]),
         )
+        epoch_s = self._start_epoch + t
+        when = datetime.fromtimestamp(epoch_s, self._tz)
+        if not epoch_s.is_integer():
+            epoch_s = when.timestamp()  # the datetime keeps microseconds: epoch_s must be time's exactly
         return Observation(
-            time=self.timestamp(t), room_temp_c=self._air_c,
+            time=when, epoch_time=(when, epoch_s), room_temp_c=self._air_c,
             comfort_lower_c=lower[i], comfort_upper_c=upper[i], relay_on=st.relay_on,
             outdoor_temp_c=self._outdoor_c[i], pv_power_kw=pv - curtailed, base_load_kw=load,
             grid_power_kw=imp - exp, battery_soc=st.battery_soc, battery_power_kw=batt_kw,
@@ -209,7 +213,8 @@ class SimHouse:
             if len(command.relay_on) != self._n_rooms:
                 raise TwinError(f"command has {len(command.relay_on)} relay states, the house has "
                                 f"{self._n_rooms} rooms")
-            self._set_relays(np.fromiter(command.relay_on, dtype=bool, count=self._n_rooms))
+            if command.relay_on != self._relay_tuple:  # most commands keep the relays as they are
+                self._set_relays(np.fromiter(command.relay_on, dtype=bool, count=self._n_rooms))
             st.relay_lease_s = until_s
         if command.battery is not None and self.house.battery is not None:
             st.battery_cmd = command.battery
@@ -473,6 +478,7 @@ class SimHouse:
     def _on_relays_changed(self) -> None:
         relay_on = self.state.relay_on
         relay_on.flags.writeable = False  # shared with observations, never changed in place
+        self._relay_tuple: tuple[bool, ...] = tuple(relay_on.tolist())
         self._relay_f = relay_on.astype(float)
         self._heat_kw = float(self._heater_kw @ self._relay_f) if self._n_rooms else 0.0
         self._forcing_heat = self._heater_modal[self.state.windows_open] @ self._relay_f

@@ -57,19 +57,28 @@ def array_ac_power_kw(poa_w_m2: np.ndarray, temp_air_c: np.ndarray, wind_speed_m
     return np.clip(np.asarray(pac, dtype=float) / 1000.0, 0.0, array.inverter_ac_kw)
 
 
+def interval_solar_position(times: pd.DatetimeIndex, step_s: float, weather: pd.DataFrame,
+                            location: Location) -> pd.DataFrame:
+    """Solar position at the middle of each ``step_s`` interval from ``times`` (``weather``'s air temperature)."""
+    mid = times + pd.Timedelta(seconds=step_s / 2)
+    return solar_position(mid, location, weather["outdoor_temp_c"].to_numpy(dtype=float))
+
+
 def pv_ac_power_kw(times: pd.DatetimeIndex, step_s: float, weather: pd.DataFrame, location: Location,
-                   arrays: Sequence[PvArrayConfig]) -> np.ndarray:
+                   arrays: Sequence[PvArrayConfig], solpos: pd.DataFrame | None = None) -> np.ndarray:
     """Interval-mean AC power of all arrays [kW] for weather rows starting at ``times``.
 
     ``weather`` has ``ghi_w_m2``, ``dni_w_m2``, ``dhi_w_m2``, ``outdoor_temp_c`` and
-    optionally ``wind_speed_m_s`` (default 1 m/s).
+    optionally ``wind_speed_m_s`` (default 1 m/s). ``solpos`` is
+    :func:`interval_solar_position` of the same arguments when the caller has it already.
     """
     total = np.zeros(len(times))
     if not arrays:
         return total
     mid = times + pd.Timedelta(seconds=step_s / 2)
     temp = weather["outdoor_temp_c"].to_numpy(dtype=float)
-    solpos = solar_position(mid, location, temp)
+    if solpos is None:
+        solpos = solar_position(mid, location, temp)
     dni_extra = np.asarray(pvlib.irradiance.get_extra_radiation(mid), dtype=float)
     ghi, dni, dhi = (weather[c].to_numpy(dtype=float) for c in ("ghi_w_m2", "dni_w_m2", "dhi_w_m2"))
     wind = (weather["wind_speed_m_s"].to_numpy(dtype=float) if "wind_speed_m_s" in weather
@@ -81,13 +90,18 @@ def pv_ac_power_kw(times: pd.DatetimeIndex, step_s: float, weather: pd.DataFrame
 
 
 def window_solar_gains_w(times: pd.DatetimeIndex, step_s: float, weather: pd.DataFrame, location: Location,
-                         rooms: Sequence[RoomConfig], albedo: float = 0.2) -> np.ndarray:
-    """Solar heat gain of every room [W], shape (steps, rooms): vertical-window irradiance × aperture."""
+                         rooms: Sequence[RoomConfig], albedo: float = 0.2,
+                         solpos: pd.DataFrame | None = None) -> np.ndarray:
+    """Solar heat gain of every room [W], shape (steps, rooms): vertical-window irradiance × aperture.
+
+    ``solpos`` is :func:`interval_solar_position` of the same arguments when the caller has it already.
+    """
     gains = np.zeros((len(times), len(rooms)))
     if not rooms or not any(r.solar_aperture_m2 > 0 for r in rooms):
         return gains
     mid = times + pd.Timedelta(seconds=step_s / 2)
-    solpos = solar_position(mid, location, weather["outdoor_temp_c"].to_numpy(dtype=float))
+    if solpos is None:
+        solpos = solar_position(mid, location, weather["outdoor_temp_c"].to_numpy(dtype=float))
     dni_extra = np.asarray(pvlib.irradiance.get_extra_radiation(mid), dtype=float)
     ghi, dni, dhi = (weather[c].to_numpy(dtype=float) for c in ("ghi_w_m2", "dni_w_m2", "dhi_w_m2"))
     by_azimuth: dict[float, np.ndarray] = {}

@@ -127,7 +127,7 @@ class SafetyLayer:
         self._may_heat, self._may_battery, self._may_ev = "heating" in allowed, "battery" in allowed, "ev" in allowed
 
     def __call__(self, command: Command, obs: Observation) -> Command:
-        now = obs.time.timestamp()
+        now = obs.epoch_s
         self._observe_relays(obs, now)
         until = self._bounded_until(command.until, obs.time, now)
         relays = battery = ev = None
