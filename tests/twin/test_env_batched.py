@@ -134,3 +134,20 @@ def test_bad_arguments_are_named():
     vec.reset(seed=0)
     with pytest.raises(ValueError, match="actions have shape"):
         vec.step(np.zeros((3, 1), dtype=np.float32))
+
+
+def test_batch_infos_matches_gymnasiums_add_info():
+    from twin.env.batched import batch_infos
+
+    when = pd.Timestamp("2026-01-01", tz="UTC")
+    infos = [{"time": when, "episode_end": when}, {"cost": 0.5, "relay_switches": 3, "time": when},
+             {"cost": -1.25, "relay_switches": 0, "time": when, "flag": True}]
+    vec = BatchedHouseEnv(3, scenario=WEEK, env_class=BatteryEnv, episode_days=1.0)
+    expected: dict = {}
+    for i, info in enumerate(infos):
+        expected = vec._add_info(expected, info, i)
+    got = batch_infos(infos)
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert got[key].dtype == value.dtype, key
+        assert list(got[key]) == list(value), key

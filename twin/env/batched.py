@@ -99,13 +99,13 @@ class BatchedHouseEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             per_env = list(starts)
             if len(per_env) != n:
                 raise ValueError(f"{len(per_env)} starts given for {n} sub-environments")
-        infos: dict[str, Any] = {}
+        infos: list[dict[str, Any]] = []
         for i, env in enumerate(self.envs):
             env_options = None if per_env[i] is None else {"start": per_env[i]}
             self._obs[i], info = env.reset(seed=seeds[i], options=env_options)
-            infos = self._add_info(infos, info, i)
+            infos.append(info)
         self._autoreset[:] = False
-        return self._obs.copy(), infos
+        return self._obs.copy(), batch_infos(infos)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-environment (autoresetting those whose episode ended at the last step)."""
@@ -115,15 +115,15 @@ class BatchedHouseEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         rewards = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
-        infos: dict[str, Any] = {}
+        infos: list[dict[str, Any]] = []
         for i, env in enumerate(self.envs):
             if self._autoreset[i]:
                 self._obs[i], info = env.reset()
             else:
                 self._obs[i], rewards[i], terminated[i], truncated[i], info = env.step(actions[i])
-            infos = self._add_info(infos, info, i)
+            infos.append(info)
         self._autoreset = terminated | truncated
-        return self._obs.copy(), rewards, terminated, truncated, infos
+        return self._obs.copy(), rewards, terminated, truncated, batch_infos(infos)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call method (or read attribute) ``name`` of every sub-environment."""
@@ -140,6 +140,41 @@ class BatchedHouseEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     def warm_forecast_cache(self) -> int:
         """Encode every data step's forecast once (the cache is shared by all sub-environments)."""
         return self.envs[0].warm_forecast_cache()
+
+
+def batch_infos(infos: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The vector ``info`` of per-environment flat ``infos``, as ``VectorEnv._add_info`` builds it.
+
+    Each key maps to an array over environments (dtype of the first value: the Python or numpy
+    number type, else ``object``) and ``_key`` to the mask of environments that have it. Built
+    once per key rather than once per environment and key.
+    """
+    n = len(infos)
+    keys: dict[str, None] = {}
+    for info in infos:
+        keys.update(dict.fromkeys(info))
+    out: dict[str, Any] = {}
+    for key in keys:
+        mask = np.fromiter((key in info for info in infos), dtype=bool, count=n)
+        first = next(info[key] for info in infos if key in info)
+        kind = type(first)
+        if kind in (int, float, bool) or issubclass(kind, np.number):
+            array: np.ndarray = np.zeros(n, dtype=kind)
+        else:
+            array = np.full(n, None, dtype=object)
+        if mask.all():
+            if array.dtype == object:
+                for i, info in enumerate(infos):
+                    array[i] = info[key]
+            else:
+                array[:] = [info[key] for info in infos]
+        else:
+            for i, info in enumerate(infos):
+                if key in info:
+                    array[i] = info[key]
+        out[key] = array
+        out[f"_{key}"] = mask
+    return out
 
 
 def make_house_vec(num_envs: int = 1, **kwargs: Any) -> BatchedHouseEnv:
