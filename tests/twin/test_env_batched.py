@@ -142,12 +142,14 @@ def test_batch_infos_matches_gymnasiums_add_info():
     when = pd.Timestamp("2026-01-01", tz="UTC")
     infos = [{"time": when, "episode_end": when}, {"cost": 0.5, "relay_switches": 3, "time": when},
              {"cost": -1.25, "relay_switches": 0, "time": when, "flag": True}]
+    uniform = [{"cost": c, "relay_switches": k, "time": when, "ok": k > 1} for c, k in ((0.5, 3), (-1.0, 0), (2.0, 2))]
     vec = BatchedHouseEnv(3, scenario=WEEK, env_class=BatteryEnv, episode_days=1.0)
-    expected: dict = {}
-    for i, info in enumerate(infos):
-        expected = vec._add_info(expected, info, i)
-    got = batch_infos(infos)
-    assert set(got) == set(expected)
-    for key, value in expected.items():
-        assert got[key].dtype == value.dtype, key
-        assert list(got[key]) == list(value), key
+    for case in (infos, uniform):
+        expected: dict = {}
+        for i, info in enumerate(case):
+            expected = vec._add_info(expected, info, i)
+        got = batch_infos(case)
+        assert set(got) == set(expected)
+        for key, value in expected.items():
+            assert got[key].dtype == value.dtype, key
+            assert list(got[key]) == list(value), key

@@ -150,28 +150,33 @@ def batch_infos(infos: Sequence[dict[str, Any]]) -> dict[str, Any]:
     once per key rather than once per environment and key.
     """
     n = len(infos)
+    out: dict[str, Any] = {}
+    first_keys = infos[0].keys() if n else {}.keys()
+    if all(info.keys() == first_keys for info in infos):  # the common case: every env has the same keys
+        for key, first in infos[0].items():
+            kind = type(first)
+            values = [info[key] for info in infos]
+            if kind in (int, float, bool) or issubclass(kind, np.number):
+                out[key] = np.array(values, dtype=kind)
+            else:
+                array = np.empty(n, dtype=object)
+                array[:] = values
+                out[key] = array
+            out[f"_{key}"] = np.ones(n, dtype=bool)
+        return out
     keys: dict[str, None] = {}
     for info in infos:
         keys.update(dict.fromkeys(info))
-    out: dict[str, Any] = {}
     for key in keys:
         mask = np.fromiter((key in info for info in infos), dtype=bool, count=n)
-        first = next(info[key] for info in infos if key in info)
-        kind = type(first)
+        kind = type(next(info[key] for info in infos if key in info))
         if kind in (int, float, bool) or issubclass(kind, np.number):
-            array: np.ndarray = np.zeros(n, dtype=kind)
+            array = np.zeros(n, dtype=kind)
         else:
             array = np.full(n, None, dtype=object)
-        if mask.all():
-            if array.dtype == object:
-                for i, info in enumerate(infos):
-                    array[i] = info[key]
-            else:
-                array[:] = [info[key] for info in infos]
-        else:
-            for i, info in enumerate(infos):
-                if key in info:
-                    array[i] = info[key]
+        for i, info in enumerate(infos):
+            if key in info:
+                array[i] = info[key]
         out[key] = array
         out[f"_{key}"] = mask
     return out
