@@ -20,6 +20,6 @@ from twin.env.reward import INCREMENT_KEYS, RewardWeights, step_increments
 register_envs()
 
 __all__ = [
-    "ENV_IDS", "INCREMENT_KEYS", "ActionDecoder", "BatchedHouseEnv", "BatteryEnv", "EnvConfig", "EnvSnapshot", "HouseEnv",
-    "ObservationEncoder", "RewardWeights", "battery_only", "register_envs", "step_increments",
+    "ENV_IDS", "INCREMENT_KEYS", "ActionDecoder", "BatchedHouseEnv", "BatteryEnv", "EnvConfig", "EnvSnapshot",
+    "HouseEnv", "ObservationEncoder", "RewardWeights", "battery_only", "register_envs", "step_increments",
 ]
