@@ -13,7 +13,11 @@ per CPU second of the process (single-process runs); the last output line is one
 Floor: ≥ 5,000 steps/s single env; aim ≥ 20,000 (CityLearn ≈ 400, CartPole ≈ 118,000 on the
 reference machine).
 
-    python -m benchmarks.env_speed [--steps 20000] [--repeat 3] [--scenario year-v1]
+``batched`` lists the native vector environment (``make_vec(..., vectorization_mode="vector_entry_point")``,
+N houses in this process) for each ``--batched`` N: aggregate steps/s, per CPU second, and
+``cartpole_ratio`` = aggregate / CartPole single of the same run (issue 15's goal: ≥ 2 at N = 64).
+
+    python -m benchmarks.env_speed [--steps 20000] [--repeat 3] [--scenario year-v1] [--batched 1 8 64 256]
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import twin.env  # noqa: F401 - registers pems/House-v0 and pems/Battery-v0
 
 FLOOR_STEPS_PER_S = 5_000
 AIM_STEPS_PER_S = 20_000
+BATCHED_NUM_ENVS = (1, 8, 64, 256)
+BATCHED_GOAL_CARTPOLE_RATIO = 2.0  # issue 15: aggregate at N = 64 ≥ 2 × CartPole single
 
 
 def random_actions(space: gym.Space, n: int, seed: int) -> list:
@@ -60,8 +66,12 @@ def time_single(make: Callable[[], gym.Env], steps: int, seed: int, sample_each_
     return steps / elapsed, steps / cpu
 
 
-def time_vector(make: Callable[[], gym.vector.VectorEnv], steps: int, seed: int) -> tuple[float, None]:
-    """Environment steps per wall second of a vector environment (``steps`` counts sub-environment steps)."""
+def time_vector(make: Callable[[], gym.vector.VectorEnv], steps: int, seed: int,
+                in_process: bool = False) -> tuple[float, float | None]:
+    """Environment steps per wall second of a vector environment (``steps`` counts sub-environment steps).
+
+    ``in_process``: the vector environment runs in this process, so steps per CPU second are given too.
+    """
     envs = make()
     try:
         envs.call("warm_forecast_cache")
@@ -69,13 +79,14 @@ def time_vector(make: Callable[[], gym.vector.VectorEnv], steps: int, seed: int)
         actions = random_actions(envs.action_space, 1024, seed)
         envs.reset(seed=seed)
         vector_steps = max(1, steps // n)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(vector_steps):
             envs.step(actions[i % len(actions)])
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         envs.close()
-    return vector_steps * n / elapsed, None  # CPU time is spread over processes: wall time only
+    # CPU time is spread over processes unless the vector env runs in this one
+    return vector_steps * n / elapsed, (vector_steps * n / cpu if in_process else None)
 
 
 def median_of(label: str, repeat: int, run: Callable[[], tuple[float, float | None]]) -> dict:
@@ -103,6 +114,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num-envs", type=int, default=2, help="sub-environments of the vectorised runs")
     parser.add_argument("--cartpole-steps", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batched", type=int, nargs="*", default=list(BATCHED_NUM_ENVS),
+                        help="num_envs of the native batched env (vectorization_mode='vector_entry_point')")
     args = parser.parse_args(argv)
 
     house_kwargs = {"scenario": args.scenario, "episode_days": args.episode_days}
@@ -132,6 +145,15 @@ def main(argv: list[str] | None = None) -> dict:
             lambda mode=mode: time_vector(lambda: gym.make_vec("pems/House-v0", num_envs=args.num_envs,
                                                                vectorization_mode=mode, **house_kwargs),
                                           args.steps, args.seed))
+    batched = []
+    for n in args.batched:
+        fig = median_of(
+            f"House-v0 make_vec vector_entry_point × {n}", args.repeat,
+            lambda n=n: time_vector(lambda: gym.make_vec("pems/House-v0", num_envs=n,
+                                                         vectorization_mode="vector_entry_point", **house_kwargs),
+                                    max(args.steps, 4 * n), args.seed, in_process=True))
+        batched.append({"num_envs": n, **fig})
+    figures["batched"] = batched
     figures["battery_single"] = median_of(
         "Battery-v0 single", args.repeat,
         lambda: time_single(lambda: gym.make("pems/Battery-v0", scenario=args.scenario), args.steps, args.seed))
@@ -139,6 +161,12 @@ def main(argv: list[str] | None = None) -> dict:
         "CartPole-v1 single", args.repeat,
         lambda: time_single(lambda: gym.make("CartPole-v1"), args.cartpole_steps, args.seed))
     single = figures["single"]["steps_per_s"]
+    cartpole = figures["cartpole_single"]["steps_per_s"]
+    for fig in batched:
+        fig["cartpole_ratio"] = round(fig["steps_per_s"] / cartpole, 4)  # aggregate / CartPole single
+    at_64 = [fig for fig in batched if fig["num_envs"] == 64]
+    figures["batched_goal_cartpole_ratio"] = BATCHED_GOAL_CARTPOLE_RATIO
+    figures["batched_meets_goal"] = bool(at_64) and at_64[0]["cartpole_ratio"] >= BATCHED_GOAL_CARTPOLE_RATIO
     figures.update({
         "us_per_step": round(1e6 / single, 1),
         "cpu_us_per_step": round(1e6 / figures["single"]["steps_per_cpu_s"], 1),
@@ -155,6 +183,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"{figures[f'vector_async_{args.num_envs}']['steps_per_s']:,} async × {args.num_envs}; "
           f"CartPole-v1 {figures['cartpole_single']['steps_per_s']:,} steps/s "
           f"(×{figures['cartpole_ratio']} faster); floor {FLOOR_STEPS_PER_S:,}, aim {AIM_STEPS_PER_S:,}")
+    for fig in batched:
+        print(f"  batched × {fig['num_envs']}: {fig['steps_per_s']:,} aggregate steps/s "
+              f"= {fig['cartpole_ratio']} × CartPole single")
     print(json.dumps(figures))
     return figures
 

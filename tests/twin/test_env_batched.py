@@ -1,0 +1,155 @@
+"""The native vector environment: equal to N single environments, autoreset, seeds, windows, bad arguments."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+
+import twin.env  # noqa: F401 - registers the ids
+from twin.env import INCREMENT_KEYS, BatteryEnv, HouseEnv
+from twin.env.batched import BatchedHouseEnv
+from twin.registry import load_scenario
+
+WEEK = "winter-week-v1"
+TOL = 1e-9
+
+
+def single_rollouts(make, seeds, actions, starts=None):
+    """N single environments driven as NEXT_STEP autoreset would: (obs, reward, term, trunc, info) per step."""
+    envs = [make() for _ in seeds]
+    obs0, infos0 = [], []
+    for i, (env, seed) in enumerate(zip(envs, seeds, strict=True)):
+        options = None if starts is None or starts[i] is None else {"start": starts[i]}
+        obs, info = env.reset(seed=seed, options=options)
+        obs0.append(obs)
+        infos0.append(info)
+    done = [False] * len(envs)
+    steps = []
+    for a in actions:
+        row = []
+        for i, env in enumerate(envs):
+            if done[i]:
+                obs, info = env.reset()
+                row.append((obs, 0.0, False, False, info))
+                done[i] = False
+            else:
+                obs, reward, term, trunc, info = env.step(a[i])
+                row.append((obs, reward, term, trunc, info))
+                done[i] = term or trunc
+        steps.append(row)
+    return (obs0, infos0), steps
+
+
+def assert_info_equal(vector_info, i, single_info):
+    for key, value in single_info.items():
+        assert vector_info[f"_{key}"][i], key
+        got = vector_info[key][i]
+        if isinstance(value, float | int | np.floating | np.integer) and not isinstance(value, bool):
+            assert abs(float(got) - float(value)) <= TOL, key
+        else:
+            assert got == value, key
+
+
+@pytest.mark.parametrize(("env_id", "cls", "days", "n_actions"),
+                         [("pems/House-v0", HouseEnv, 0.25, 18), ("pems/Battery-v0", BatteryEnv, 0.25, 1)])
+def test_batched_equals_single_envs_across_autoresets(env_id, cls, days, n_actions):
+    n, seeds = 3, [5, 6, 7]
+    vec = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", scenario=WEEK,
+                       episode_days=days)
+    assert isinstance(vec.unwrapped, BatchedHouseEnv)
+    rng = np.random.default_rng(3)
+    actions = rng.uniform(-1.2, 1.2, (60, n, n_actions)).astype(np.float32)  # 24-step episodes: 2 autoresets
+    (obs0, infos0), steps = single_rollouts(lambda: cls(WEEK, episode_days=days), seeds, actions)
+    obs, info = vec.reset(seed=seeds)
+    np.testing.assert_allclose(obs, np.stack(obs0), rtol=0, atol=TOL)
+    for i in range(n):
+        assert_info_equal(info, i, infos0[i])
+    resets = 0
+    for a, row in zip(actions, steps, strict=True):
+        obs, reward, term, trunc, info = vec.step(a)
+        for i, (s_obs, s_reward, s_term, s_trunc, s_info) in enumerate(row):
+            np.testing.assert_allclose(obs[i], s_obs, rtol=0, atol=TOL)
+            assert abs(reward[i] - s_reward) <= TOL
+            assert term[i] == s_term and trunc[i] == s_trunc
+            assert_info_equal(info, i, s_info)
+            resets += int(s_reward == 0.0 and "cost" not in s_info)
+        assert not term.any()
+    assert resets == 2 * n
+    assert set(INCREMENT_KEYS) <= set(info)
+    vec.close()
+
+
+def test_int_seed_is_per_env_offset_and_reproducible():
+    a = BatchedHouseEnv(3, scenario=WEEK, env_class=BatteryEnv, episode_days=1.0)
+    b = BatchedHouseEnv(3, scenario=WEEK, env_class=BatteryEnv, episode_days=1.0)
+    obs_a, info_a = a.reset(seed=10)
+    obs_b, info_b = b.reset(seed=[10, 11, 12])
+    np.testing.assert_array_equal(obs_a, obs_b)
+    assert list(info_a["time"]) == list(info_b["time"])
+    assert len(set(info_a["time"])) > 1  # different seeds, different random starts
+    actions = np.full((3, 1), 0.7, dtype=np.float32)
+    np.testing.assert_array_equal(a.step(actions)[0], b.step(actions)[0])
+
+
+def test_per_env_windows_from_reset_options():
+    full = load_scenario(WEEK)
+    starts = [full.start + pd.Timedelta(hours=h) for h in (0, 30, 75)]
+    vec = BatchedHouseEnv(3, scenario=WEEK, episode_days=1.0)
+    _, info = vec.reset(seed=0, options={"start": starts})
+    assert [pd.Timestamp(t) for t in info["time"]] == starts
+    assert [pd.Timestamp(t) for t in info["episode_end"]] == [s + pd.Timedelta(days=1) for s in starts]
+    _, info = vec.reset(options={"start": starts[1]})
+    assert all(pd.Timestamp(t) == starts[1] for t in info["time"])
+    (obs0, _), _ = single_rollouts(lambda: HouseEnv(WEEK, episode_days=1.0), [0, 1, 2], [], starts)
+    obs, _ = vec.reset(seed=0, options={"start": starts})
+    np.testing.assert_allclose(obs, np.stack(obs0), rtol=0, atol=TOL)
+
+
+def test_sub_environments_do_not_share_state():
+    vec = BatchedHouseEnv(2, scenario=WEEK, env_class=BatteryEnv, episode_days=1.0, random_start=False)
+    obs, _ = vec.reset(seed=0)
+    np.testing.assert_array_equal(obs[0], obs[1])
+    for _ in range(8):
+        obs, *_ = vec.step(np.array([[1.0], [-1.0]], dtype=np.float32))
+    soc = vec.unwrapped.envs[0].encoder.names.index("battery_soc")
+    assert obs[0, soc] > obs[1, soc]
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="num_envs"):
+        BatchedHouseEnv(0, scenario=WEEK)
+    with pytest.raises(TypeError, match="env_class"):
+        BatchedHouseEnv(1, scenario=WEEK, env_class=dict)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unknown argument"):
+        BatchedHouseEnv(1, scenario=WEEK, episode_dayz=1.0)
+    vec = BatchedHouseEnv(2, scenario=WEEK, env_class=BatteryEnv, episode_days=1.0)
+    with pytest.raises(ValueError, match="seeds"):
+        vec.reset(seed=[1, 2, 3])
+    with pytest.raises(ValueError, match="starts"):
+        vec.reset(options={"start": [None]})
+    with pytest.raises(ValueError, match="unknown reset option"):
+        vec.reset(options={"begin": 0})
+    vec.reset(seed=0)
+    with pytest.raises(ValueError, match="actions have shape"):
+        vec.step(np.zeros((3, 1), dtype=np.float32))
+
+
+def test_batch_infos_matches_gymnasiums_add_info():
+    from twin.env.batched import batch_infos
+
+    when = pd.Timestamp("2026-01-01", tz="UTC")
+    infos = [{"time": when, "episode_end": when}, {"cost": 0.5, "relay_switches": 3, "time": when},
+             {"cost": -1.25, "relay_switches": 0, "time": when, "flag": True}]
+    uniform = [{"cost": c, "relay_switches": k, "time": when, "ok": k > 1} for c, k in ((0.5, 3), (-1.0, 0), (2.0, 2))]
+    vec = BatchedHouseEnv(3, scenario=WEEK, env_class=BatteryEnv, episode_days=1.0)
+    for case in (infos, uniform):
+        expected: dict = {}
+        for i, info in enumerate(case):
+            expected = vec._add_info(expected, info, i)
+        got = batch_infos(case)
+        assert set(got) == set(expected)
+        for key, value in expected.items():
+            assert got[key].dtype == value.dtype, key
+            assert list(got[key]) == list(value), key
