@@ -28,7 +28,7 @@ import pandas as pd
 from controllers.mpc.dispatch import battery_command, ev_power_kw
 from controllers.mpc.estimator import StateEstimator, make_estimator
 from controllers.mpc.executor import RelayExecutor
-from controllers.mpc.inputs import ForecastError, SolarGains, build_inputs
+from controllers.mpc.inputs import ForecastError, SolarGains, build_inputs, rounded_measurements
 from controllers.mpc.plan import Plan
 from controllers.mpc.settings import MpcSettings
 from controllers.mpc.solve import Optimizer
@@ -90,6 +90,7 @@ class MpcController:
     # --- the Controller protocol -------------------------------------------------------------------
 
     def decide(self, obs: Observation) -> Command:
+        obs = rounded_measurements(obs, self.settings.measurement_decimals)
         temps = self.estimator.update(obs, self.optimizer.rc, self._gains_now_w)
         now = obs.time.timestamp()
         if self._last_solve_s is None or now - self._last_solve_s >= self.settings.replan_interval_s - 1e-6:

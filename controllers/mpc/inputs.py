@@ -7,7 +7,7 @@ built once (``controllers.mpc.model``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -96,6 +96,16 @@ def ev_fraction(grid: BlockGrid, departure_in_s: float) -> np.ndarray:
     lo, hi = grid.edges_s[:-1], grid.edges_s[1:]
     share: np.ndarray = np.clip((departure_in_s - lo) / (hi - lo), 0.0, 1.0)
     return share
+
+
+def rounded_measurements(obs: Observation, decimals: int) -> Observation:
+    """``obs`` with its measured values rounded to ``decimals`` (see ``MpcSettings.measurement_decimals``)."""
+    return replace(
+        obs, room_temp_c=np.round(obs.room_temp_c, decimals), outdoor_temp_c=round(obs.outdoor_temp_c, decimals),
+        pv_power_kw=round(obs.pv_power_kw, decimals), base_load_kw=round(obs.base_load_kw, decimals),
+        grid_power_kw=round(obs.grid_power_kw, decimals), battery_soc=round(obs.battery_soc, decimals),
+        battery_power_kw=round(obs.battery_power_kw, decimals), ev_soc=round(obs.ev_soc, decimals),
+        ev_energy_needed_kwh=round(obs.ev_energy_needed_kwh, decimals))
 
 
 def build_inputs(obs: Observation, house: HouseConfig, grid: BlockGrid, rc: RcModel, initial_temps_c: np.ndarray,

@@ -75,6 +75,11 @@ class MpcSettings:
     #: Where each solve starts: "observer" (the RC model run alongside, corrected by the air sensors),
     #: "kalman" (the filterpy Kalman filter over every node, ``controllers.estimation``), "air" (mass at air).
     estimator: str = "observer"
+    #: Measured values are rounded to this many decimals (°C, kW, kWh, SOC) before planning. Far finer
+    #: than any sensor, it makes the plan a function of what can be measured: a degenerate LP picks
+    #: its vertex on last-bit differences, and the same house integrated in other time steps (the
+    #: emulator's 60-s pieces against the simulation's 300-s intervals) differs in those bits.
+    measurement_decimals: int = bounded(0, 12, default=6)
 
     def __post_init__(self) -> None:
         check_bounds(self)
