@@ -3,9 +3,9 @@
 It announces its clock (retained) so that a live runner agrees on the house time, publishes
 every reading the real devices publish — every ``publish_period_s`` of house time, at each EV
 arrival and departure, and right after it obeys a command (read-back) — and its devices behave
-like the real ones (``hardware.emulator.devices``): they take leases, ignore old sequence
-numbers and retained commands, and fall back to their local rules when a lease ends or the
-controller's last will says it is offline. With ``speed`` N the house lives N× faster than
+like the real ones (``hardware.emulator.emulated_devices``): they take leases, ignore old
+sequence numbers and retained commands, and fall back to their local rules when a lease ends or
+the controller's last will says it is offline. With ``speed`` N the house lives N× faster than
 the wall clock. Readings carry the house time they were true at (``ts``) and meter counters
 since the start, like real meters.
 """
@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import logging
 import math
 import queue
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,47 +27,25 @@ import pandas as pd
 import simpy
 
 from hardware.config import BrokerConfig
-from hardware.devices.ev_charger import charger_payload_power_kw
-from hardware.devices.growatt import battery_command_of
-from hardware.emulator.devices import LeaseSlot, RelayBank, local_thermostat
+from hardware.emulator.devices import LeaseSlot, RelayBank
+from hardware.emulator.emulated_devices import HEARTBEAT_TIMEOUT_S, CommandRecord, EmulatedDevices
 from hardware.emulator.readings import DeviceStates, MeterTotals, house_readings
 from hardware.emulator.schedule import PRE_DEPARTURE_S, sample_times, scenario_window
 from hardware.plant.clock import HouseClock, LockstepClock
 from hardware.plant.readings import DropCounter
 from hardware.wire.mqtt import Message, MqttLink
-from hardware.wire.schemas import (
-    COMMAND_SCHEMAS,
-    ControllerStatus,
-    EmulatorAck,
-    EmulatorClock,
-    EmulatorTime,
-    PayloadError,
-    dump,
-    parse_payload,
-)
+from hardware.wire.schemas import EmulatorAck, EmulatorClock, EmulatorTime, PayloadError, dump, parse_payload
 from hardware.wire.topics import READING_KEYS, TopicMap
 from twin.config import HouseConfig
-from twin.contracts import Command
 from twin.house import SimHouse
 from twin.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PRE_DEPARTURE_S", "CommandRecord", "HouseEmulator", "sample_times", "scenario_window"]
-
-@dataclass(frozen=True, slots=True)
-class CommandRecord:
-    """One command as the emulated devices saw it."""
-
-    house_s: float
-    topic: str
-    result: str  # "accepted", or why not
-    seq: int | None = None
-    lag_wall_s: float | None = None  # from the decision (its ``ts``) to its handling here, on the wall clock
+__all__ = ["HEARTBEAT_TIMEOUT_S", "PRE_DEPARTURE_S", "CommandRecord", "HouseEmulator", "sample_times",
+           "scenario_window"]
 
 
-#: Wall seconds without the controller's heartbeat after which the emulated devices fall back.
-HEARTBEAT_TIMEOUT_S = 5.0
 #: Lockstep: wall seconds to wait for the controller's acknowledgement before playing on without it.
 LOCKSTEP_ACK_TIMEOUT_S = 300.0
 #: How often the play loop wakes at least, to notice a silence [wall s].
@@ -100,10 +76,9 @@ class HouseEmulator:
         self.ack_timeout_s = ack_timeout_s
         self._acked_s = -math.inf  # the last decision instant the controller acknowledged [house s]
         self._ack_seen = threading.Event()
-        self._controller_gone = False
+        self._ack_given_up = False  # the controller stopped acknowledging: play on without it
         self.ack_waits = 0  # decision instants the emulator waited at
         self.ack_wait_wall_s = 0.0
-        self.late_in_lockstep = 0  # commands decided before the twin's time (lockstep should make it 0)
         self.topics = topics
         self.speed = speed
         self.publish_period_s = publish_period_s
@@ -113,22 +88,11 @@ class HouseEmulator:
         # ``end_s``: play only the first ``end_s`` house seconds of ``scenario`` (whose data, EV sessions
         # included, continue past the end: a car that leaves after it is not made to leave at it).
         self.duration_s = scenario.duration_s if end_s is None else min(end_s, scenario.duration_s)
-        n = len(house.rooms)
-        self.relays = RelayBank(n)
-        self.battery_lease = LeaseSlot()
-        self.ev_lease = LeaseSlot()
-        self.totals = MeterTotals(n)
-        self.records: list[CommandRecord] = []
-        self.rejections = DropCounter(log)
+        self.devices = EmulatedDevices(house, self.twin, topics, self._advance, lockstep, heartbeat_timeout_s,
+                                       journal)
+        self.totals = MeterTotals(len(house.rooms))
         self.samples = 0
-        self.clock: HouseClock | None = None
-        self._relay_wake_s = math.inf
         self._inbox: queue.Queue[tuple[str, bytes, bool]] = queue.Queue(maxsize=10_000)
-        self._journal = journal.open("a", encoding="utf-8") if journal is not None else None
-        # Like the real bridges should: a device falls back to its own rule when the controller's
-        # heartbeats stop (a frozen broker or controller leaves no last will) — wall seconds.
-        self.heartbeat_timeout_s = heartbeat_timeout_s
-        self._last_heartbeat: float | None = None  # time.monotonic() of the last heartbeat seen
         subscriptions = [*topics.command_topics(), topics.topic("controller_status"), topics.topic("heartbeat")]
         if lockstep:
             subscriptions.append(topics.topic("emulator_ack"))
@@ -136,6 +100,43 @@ class HouseEmulator:
         broker = dataclasses.replace(broker, max_queued_messages=10_000)
         self.link = MqttLink(broker, subscriptions, self._on_message, client_id=client_id,
                              on_connected=self._on_connected)
+
+    # --- the devices' state, where callers have always found it ------------------------------------
+
+    @property
+    def clock(self) -> HouseClock | None:
+        """The house clock, from :meth:`run` on (the devices date commands by it)."""
+        return self.devices.clock
+
+    @property
+    def relays(self) -> RelayBank:
+        return self.devices.relays
+
+    @property
+    def battery_lease(self) -> LeaseSlot:
+        return self.devices.battery_lease
+
+    @property
+    def ev_lease(self) -> LeaseSlot:
+        return self.devices.ev_lease
+
+    @property
+    def records(self) -> list[CommandRecord]:
+        """Every command as the devices saw it, in the order they handled them."""
+        return self.devices.records
+
+    @property
+    def rejections(self) -> DropCounter:
+        return self.devices.rejections
+
+    @property
+    def heartbeat_timeout_s(self) -> float:
+        return self.devices.heartbeat_timeout_s
+
+    @property
+    def late_in_lockstep(self) -> int:
+        """Commands decided before the twin's time (lockstep should make it 0)."""
+        return self.devices.late_in_lockstep
 
     # --- inbound (network thread) -------------------------------------------------------------------
 
@@ -153,17 +154,17 @@ class HouseEmulator:
                 self.rejections.drop(topic, f"invalid ({exc.reason})", "")
                 return
             self._acked_s = max(self._acked_s, acked)
-            self._last_heartbeat = time.monotonic()  # an acknowledgement is a sign of life too
+            self.devices.heard_from_controller()  # an acknowledgement is a sign of life too
             self._ack_seen.set()
             return
         if topic == self.topics.topic("heartbeat"):
             if not retained:
-                self._last_heartbeat = time.monotonic()
+                self.devices.heard_from_controller()
             return
         try:
             self._inbox.put_nowait((topic, payload, retained))
         except queue.Full:
-            self._record(self.twin.t_s, topic, "inbox_full")
+            self.devices.record(self.twin.t_s, topic, "inbox_full")
 
     # --- the realtime loop --------------------------------------------------------------------------
 
@@ -173,9 +174,9 @@ class HouseEmulator:
         try:
             self._clear_retained()
             if self.lockstep:
-                self.clock = LockstepClock(self.scenario.start.to_pydatetime(), time.time(), self.speed)
+                self.devices.clock = LockstepClock(self.scenario.start.to_pydatetime(), time.time(), self.speed)
             else:
-                self.clock = HouseClock(self.scenario.start.to_pydatetime(), time.time() + self.start_delay_s,
+                self.devices.clock = HouseClock(self.scenario.start.to_pydatetime(), time.time() + self.start_delay_s,
                                         self.speed)
             self._announce_clock()
             gc.freeze()  # the twin and the scenario live for the run: keep them out of GC passes
@@ -187,8 +188,7 @@ class HouseEmulator:
         finally:
             self.link.publish(Message(self.topics.topic("emulator_clock"), b"", retain=True))
             self.link.stop()
-            if self._journal is not None:
-                self._journal.close()
+            self.devices.close()
 
     def _play(self, stop: threading.Event | None) -> None:
         clock = self.clock
@@ -197,14 +197,14 @@ class HouseEmulator:
         while i < len(due):
             if stop is not None and stop.is_set():
                 return
-            change = self._next_change_s()
+            change = self.devices.next_change_s()
             delay = clock.wall_s(min(due[i], change)) - time.time()
-            if self._heartbeat_lost() and clock.now_s() >= 0.0:
+            if self.devices.heartbeat_lost() and clock.now_s() >= 0.0:
                 clock_s = clock.now_s()
                 while i < len(due) and due[i] <= clock_s:  # readings that are due go out first
                     self._publish_sample(due[i])
                     i += 1
-                self._fall_back(min(max(clock_s, self.twin.t_s), self.duration_s), "heartbeat_lost")
+                self.devices.fall_back(min(max(clock_s, self.twin.t_s), self.duration_s), "heartbeat_lost")
                 self._publish_sample(self.twin.t_s)  # the devices' own rules, reported at once
                 continue
             early = delay > HEARTBEAT_CHECK_S  # wake up now and then to notice a silence
@@ -227,12 +227,11 @@ class HouseEmulator:
                 while i < len(due) and due[i] <= clock_s:  # readings that are due go out first
                     self._publish_sample(due[i])
                     i += 1
-                if self._handle(batch, now) and clock_s >= 0.0:
+                if self.devices.handle(batch, now) and clock_s >= 0.0:
                     self._publish_sample(self.twin.t_s)  # read-back: the state right after the command
                 continue
             t = min(due[i], change)
-            if self._relay_wake_s <= t:
-                self._refresh_relays(self._relay_wake_s)
+            self.devices.wake_relays(t)
             self._publish_sample(t)  # on schedule, or because something changed by itself
             if due[i] <= t:
                 i += 1
@@ -251,17 +250,20 @@ class HouseEmulator:
             if stop is not None and stop.is_set():
                 return
             self._drain_inbox()
-            t = min(due[i], self._next_change_s())
+            t = min(due[i], self.devices.next_change_s())
             gate = self._gate_before(t)
-            if gate is not None and self._acked_s < gate - 1e-3 and not self._controller_gone:
+            if gate is not None and self._acked_s < gate - 1e-3 and not self._controller_gone():
                 self._await_ack(gate, stop)
                 continue  # the commands may have changed what happens next
-            if self._relay_wake_s <= t:
-                self._refresh_relays(self._relay_wake_s)
+            self.devices.wake_relays(t)
             self._publish_sample(t)
             if due[i] <= t:
                 i += 1
         self._drain_inbox()
+
+    def _controller_gone(self) -> bool:
+        """Lockstep: nobody to wait for any more (the controller left, or stopped acknowledging)."""
+        return self._ack_given_up or self.devices.controller_left
 
     def _gate_before(self, t: float) -> float | None:
         """The last decision instant strictly before house second ``t`` (``None`` before the first)."""
@@ -279,7 +281,7 @@ class HouseEmulator:
                 break
         if not batch:
             return False
-        if self._handle(batch, self.twin.t_s):
+        if self.devices.handle(batch, self.twin.t_s):
             self._publish_sample(self.twin.t_s)  # read-back: the state right after the command
         return True
 
@@ -287,32 +289,19 @@ class HouseEmulator:
         """Wait (wall clock, bounded) until the controller acknowledged the decision at ``gate``."""
         wall0 = time.monotonic()
         self.ack_waits += 1
-        while self._acked_s < gate - 1e-3 and not self._controller_gone:
+        while self._acked_s < gate - 1e-3 and not self._controller_gone():
             if stop is not None and stop.is_set():
                 return
             if time.monotonic() - wall0 > self.ack_timeout_s:
                 log.warning("lockstep: no acknowledgement of house second %.0f within %.0f wall s; playing on "
                             "without waiting for the controller", gate, self.ack_timeout_s)
-                self._controller_gone = True
+                self._ack_given_up = True
                 break
             self._ack_seen.wait(0.05)
             self._ack_seen.clear()
             self._drain_inbox()  # commands (and the controller's goodbye) as they come
         self._drain_inbox()
         self.ack_wait_wall_s += time.monotonic() - wall0
-
-    def _next_change_s(self) -> float:
-        """The next moment the house changes by itself between scheduled readings.
-
-        A room's lease ending (its relay goes to the thermostat), the battery's or charger's lease
-        ending (back to their defaults), the battery reaching a SOC limit or the car becoming
-        full: the devices report such changes at once, as real meters report on change.
-        """
-        t = self.twin.t_s
-        candidates = [self._relay_wake_s, self.twin.next_power_change_s()]
-        candidates += [lease.end_s for lease in (self.battery_lease, self.ev_lease) if lease.end_s > t]
-        upcoming = min(candidates)
-        return upcoming if upcoming > t + 1e-6 else math.inf
 
     def _advance(self, t: float) -> None:
         t = min(t, self.duration_s)
@@ -321,152 +310,6 @@ class HouseEmulator:
         self.twin.sync()
         if isinstance(self.clock, LockstepClock):
             self.clock.advance(self.twin.t_s)
-
-    # --- commands -----------------------------------------------------------------------------------
-
-    def _record(self, house_s: float, topic: str, result: str, seq: int | None = None,
-                lag_wall_s: float | None = None) -> None:
-        record = CommandRecord(house_s, topic, result, seq, lag_wall_s)
-        self.records.append(record)
-        if result != "accepted":
-            self.rejections.drop(topic, result, f"at house second {house_s:.1f}")
-        if self._journal is not None:
-            self._journal.write(json.dumps({"house_time": self.clock.timestamp(house_s).isoformat(),
-                                            "topic": topic, "result": result, "seq": seq,
-                                            "lag_wall_s": lag_wall_s}) + "\n")
-
-    def _handle(self, batch: list[tuple[str, bytes, bool]], now: float) -> bool:
-        """Let the devices take a batch of messages that arrived at house time ``now``.
-
-        A command takes effect at the house time it was decided (its ``ts``) if the twin has not
-        lived past that moment yet, else at once: the twin advances lazily, so nothing is
-        rewound. This removes the artefact of acceleration — a few milliseconds of network are
-        ``speed`` times as many house seconds — as long as a command arrives before the next
-        reading is due. Returns ``True`` if any device changed.
-        """
-        changed = relays_changed = False
-        for topic, payload, retained in batch:
-            route = self.topics.route(topic)
-            if route is None:
-                continue
-            if route.key == "controller_status":
-                self._advance(now)
-                changed |= self._controller_status(topic, payload, now)
-                continue
-            if retained:  # docs/failsafe.md F12: a retained command is a ghost from the past
-                self._record(now, topic, "retained")
-                continue
-            try:
-                command = parse_payload(COMMAND_SCHEMAS[route.key], payload)
-            except PayloadError as exc:
-                self._record(now, topic, f"invalid ({exc.reason})")
-                continue
-            decided_s = self.clock.seconds(command.ts) if command.ts is not None else now
-            if self.lockstep:  # house time does not follow the wall: a command is late if the house has moved on
-                lag_wall_s = None
-                self.late_in_lockstep += decided_s < self.twin.t_s - 1e-3
-            else:
-                lag_wall_s = time.time() - self.clock.wall_s(decided_s)
-            at = min(max(decided_s, self.twin.t_s), now)
-            if relays_changed and at > self.twin.t_s:
-                self._refresh_relays(self.twin.t_s)  # the rooms commanded so far, before time moves on
-                relays_changed = False
-            self._advance(at)
-            if route.key == "heating_set":
-                reason = self.relays.offer(route.room, command, at, self.clock)
-                relays_changed |= reason is None
-            elif route.key == "battery_set":
-                reason = self._battery(command, at)
-            else:
-                reason = self._charger(command, at)
-            self._record(at, topic, reason or "accepted", command.seq, lag_wall_s)
-            changed |= reason is None
-        if relays_changed:
-            self._refresh_relays(self.twin.t_s)
-        if self._journal is not None:
-            self._journal.flush()
-        return changed
-
-    def _battery(self, command: object, now: float) -> str | None:
-        if self.house.battery is None:
-            return "no_battery"
-        try:
-            battery = battery_command_of(command)
-        except ValueError:
-            return "invalid (mode and power do not fit)"
-        reason = self.battery_lease.offer(command, now, self.clock)
-        if reason is None:
-            self.twin.apply(Command(until=self.clock.timestamp(self.battery_lease.end_s), battery=battery))
-        return reason
-
-    def _charger(self, command: object, now: float) -> str | None:
-        charger = self.house.ev_charger
-        if charger is None:
-            return "no_charger"
-        reason = self.ev_lease.offer(command, now, self.clock)
-        if reason is None:
-            self.twin.apply(Command(until=self.clock.timestamp(self.ev_lease.end_s),
-                                    ev_power_kw=charger_payload_power_kw(command, charger)))
-        return reason
-
-    def _controller_status(self, topic: str, payload: bytes, now: float) -> bool:
-        if not payload:
-            return False
-        try:
-            status = parse_payload(ControllerStatus, payload)
-        except PayloadError as exc:
-            self._record(now, topic, f"invalid ({exc.reason})")
-            return False
-        if status.state != "offline":
-            # Lockstep: a controller that (re)connects re-reads every device before it commands; the house
-            # waits for it, so the devices report now (in real time the next sample would come soon anyway).
-            return self.lockstep
-        self._controller_gone = True  # lockstep: nobody to wait for any more
-        # The controller is gone (its goodbye or its last will): every device to its own rule, now.
-        self._fall_back(now, "controller_offline", topic)
-        return True
-
-    def _heartbeat_lost(self) -> bool:
-        last = self._last_heartbeat
-        leased = self.battery_lease.end_s > -math.inf or self.ev_lease.end_s > -math.inf or any(
-            s.end_s > -math.inf for s in self.relays.slots)
-        return last is not None and leased and time.monotonic() - last > self.heartbeat_timeout_s
-
-    def _fall_back(self, now: float, why: str, topic: str = "") -> None:
-        """Every device to its own rule, now (the controller left, or fell silent)."""
-        self._advance(now)
-        self.relays.release()
-        self.battery_lease.release()
-        self.ev_lease.release()
-        self.twin.end_leases()
-        self._relay_wake_s = math.inf
-        self._record(now, topic or self.topics.topic("heartbeat"), why)
-        if why == "heartbeat_lost":
-            log.warning("no heartbeat from the controller for %.1f s: every device back on its own rule",
-                        self.heartbeat_timeout_s)
-
-    def _refresh_relays(self, t: float) -> None:
-        """Hand the twin the relays' states: leased rooms as commanded, the others by their thermostat."""
-        self._advance(t)
-        leased = self.relays.leased(t)
-        if not leased.any():
-            self.twin.end_leases(relays=True, battery=False, ev=False)
-            self._relay_wake_s = math.inf
-            return
-        wanted = self.relays.wanted
-        next_tick = math.inf
-        if not leased.all():
-            obs = self.twin.observe()
-            local = local_thermostat(obs.room_temp_c, obs.comfort_lower_c, obs.relay_on, self.house.thermostat)
-            wanted = np.where(leased, wanted, local)
-            next_tick = t + self.house.thermostat.period_s
-        # The twin holds one relay lease: until the last room's ends (when it takes over itself);
-        # rooms whose lease ends earlier are handed to their thermostat at a wake-up then.
-        last_end = max(s.end_s for s, on in zip(self.relays.slots, leased, strict=True) if on)
-        self.twin.apply(Command(until=self.clock.timestamp(last_end), relay_on=tuple(bool(x) for x in wanted)))
-        self._relay_wake_s = min(self.relays.next_end_s(t), next_tick)
-        if self._relay_wake_s >= last_end:
-            self._relay_wake_s = math.inf
 
     # --- outbound -----------------------------------------------------------------------------------
 
@@ -493,7 +336,8 @@ class HouseEmulator:
                                       dump(EmulatorTime(house_s=self.twin.t_s)), qos=0))
         obs = self.twin.observe()
         self.totals.add(self.twin.take_interval().meter)
-        devices = DeviceStates(relays=self.relays, battery_lease=self.battery_lease, ev_lease=self.ev_lease)
+        d = self.devices
+        devices = DeviceStates(relays=d.relays, battery_lease=d.battery_lease, ev_lease=d.ev_lease)
         for topic, payload in house_readings(self.twin, obs, self.totals, devices, self.topics,
                                              self.clock.timestamp(self.twin.t_s)):
             # Like the real devices' bridges: readings at QoS 0 (the next one follows), retained.
