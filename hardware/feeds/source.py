@@ -112,6 +112,11 @@ class FeedForecastSource:
                        import_price_per_kwh=float(s.import_per_kwh[0]),
                        export_price_per_kwh=float(s.export_per_kwh[0]), outdoor_temp_c=float(s.weather["temp_c"].iloc[0]))
 
+    def recorded_weather(self, times: pd.DatetimeIndex) -> pd.DataFrame | None:
+        """Irradiance at ``times`` as the weather feed now has it (cached forecast, else climatology)."""
+        frame, _ = self._weather(times, times[-1])
+        return frame[["ghi_w_m2", "dni_w_m2", "dhi_w_m2"]]
+
     # --- building the snapshot -----------------------------------------------------------------------
 
     def grid(self, when: datetime) -> pd.DatetimeIndex:

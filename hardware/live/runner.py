@@ -34,6 +34,7 @@ from hardware.config import LiveConfig
 from hardware.errors import LiveError
 from hardware.failsafe.events import EventKind
 from hardware.failsafe.fallback import GuardedController
+from hardware.failsafe.watchdog import LinkState
 from hardware.feeds.source import FeedForecastSource, feed_source
 from hardware.live.clock_setup import LiveSetup, establish_clock
 from hardware.live.finish import consolidate
@@ -206,7 +207,7 @@ class LiveRun:
         observers.append(HomeAssistantObserver(bridge, settings.hours_ahead, controller=controller))
         return bridge
 
-    def _savings(self, observers: list[DecisionObserver]) -> DailySavings | None:
+    def _savings(self, observers: list[DecisionObserver], forecasts: ForecastSource) -> DailySavings | None:
         """Daily counterfactual savings into the outputs that take them (InfluxDB, Home Assistant)."""
         outputs = self.config.outputs
         sinks = [cast("SavingsSink", o) for o in observers if callable(getattr(o, "savings", None))]
@@ -219,7 +220,8 @@ class LiveRun:
         else:
             model, note = self.house, "no identified house model (outputs.savings_house_file): the configured house"
             log.warning("daily savings replay on %s", note)
-        daily = DailySavings(self.house, model, sinks, self.config.control.decision_interval_s, note)
+        daily = DailySavings(self.house, model, sinks, self.config.control.decision_interval_s, note,
+                             weather=getattr(forecasts, "recorded_weather", None))
         observers.insert(0, daily)  # ends first: a day still being computed reaches the sinks before they close
         return daily
 
@@ -324,7 +326,7 @@ class LiveRun:
         bridge = self._home_assistant(controller, mode_gate, observers)
         if bridge is not None:
             bridge.start()
-        self.savings = self._savings(observers)
+        self.savings = self._savings(observers, forecasts)
         if self.on_plant_ready is not None:
             self.on_plant_ready(plant)
         meta: dict[str, Any] = {
@@ -348,7 +350,8 @@ class LiveRun:
         try:
             loop = control_loop(env, plant, controller, interval, end_s, recorder, safety, self.progress,
                                 observers, safety.advisor_filter)
-            process = env.process(_start(env, plant, loop, recorder, first_s, interval, control.startup_wait_s))
+            process = env.process(_start(env, plant, loop, recorder, first_s, interval, control.startup_wait_s,
+                                         setup.lockstep))
             env.process(_stopper(env, self._stop, clock.speed))
             env.run(until=process)
         except (KeyboardInterrupt, Stopped):
@@ -377,7 +380,7 @@ class LiveRun:
 
 def _start(env: simpy.Environment, plant: MqttHouse, loop: Generator[simpy.Event, Any, None],
            recorder: PartitionedRunLog, first_s: float, interval_s: float,
-           startup_wait_s: float) -> Generator[simpy.Event, Any, None]:
+           startup_wait_s: float, lockstep: bool = False) -> Generator[simpy.Event, Any, None]:
     """Wait for the first decision instant and the first readings, then run the control loop."""
     env.process(_flusher(env, recorder, first_s, interval_s))
     if first_s > env.now:
@@ -385,7 +388,23 @@ def _start(env: simpy.Environment, plant: MqttHouse, loop: Generator[simpy.Event
     missing = plant.wait_for_readings(startup_wait_s)
     if missing:
         log.warning("starting without fresh readings from %s (they count as stale)", ", ".join(missing))
+    if lockstep:
+        _await_reconciled(plant)
     yield env.process(loop)
+
+
+def _await_reconciled(plant: MqttHouse) -> None:
+    """Lockstep: house time waits for us, so the first decision waits until devices may be commanded.
+
+    In real time the run starts when the clock says (devices not yet re-read are not commanded and
+    keep their own rule meanwhile); in lockstep that would make the first interval depend on which
+    status happened to arrive first, and the run would differ from the simulation's.
+    """
+    watchdog = plant.failsafe.watchdog
+    deadline = time.monotonic() + watchdog.config.reconcile_timeout_s + 5.0
+    while watchdog.state in (LinkState.CONNECTING, LinkState.RECONCILING) and time.monotonic() < deadline:
+        watchdog.check_reconciled()  # RUNNING once every device was re-read (or its own timeout passed)
+        time.sleep(0.01)
 
 
 def _finish(out: Path, house: HouseConfig, controller_name: str, settings: RunSettings, meta: dict[str, Any],

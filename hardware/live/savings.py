@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ INPUTS = ("pv_kwh", "base_load_kwh", "outdoor_temp_c", "import_price_per_kwh",
           "export_price_per_kwh")
 
 
-def _filled(frame: pd.DataFrame) -> pd.DataFrame:
+def fill_recorded_gaps(frame: pd.DataFrame) -> pd.DataFrame:
     """Intervals without a recorded input take their neighbour's (logged: the day's savings are approximate)."""
     frame = frame.copy()
     if "pv_curtailed_kwh" in frame:  # a live meter does not see curtailment: none known, none replayed
@@ -52,8 +52,10 @@ class DailySavings:
     """``on_interval`` records; a new local day starts a background counterfactual of the one that ended."""
 
     def __init__(self, house: HouseConfig, model_house: HouseConfig, sinks: Sequence[SavingsSink],
-                 decision_interval_s: float, model_note: str = "") -> None:
+                 decision_interval_s: float, model_note: str = "",
+                 weather: Callable[[pd.DatetimeIndex], pd.DataFrame | None] | None = None) -> None:
         self.house = house
+        self.weather = weather
         self.model_house = model_house
         self.sinks = list(sinks)
         self.decision_interval_s = decision_interval_s
@@ -79,15 +81,31 @@ class DailySavings:
         last = recorder.last_row
         if last is not None:  # the state the next day starts from
             self._recorder.append_row(last, recorder.tz)
-        thread = threading.Thread(target=self._compute, args=(recorder, day), name=f"savings-{day.date()}",
+        thread = threading.Thread(target=self._compute, args=(recorder, day, self._weather_of(day)),
+                                  name=f"savings-{day.date()}",
                                   daemon=True)
         self._threads.append(thread)
         thread.start()
 
-    def _compute(self, recorder: RunLogRecorder, day: pd.Timestamp) -> None:
+    def _weather_of(self, day: pd.Timestamp) -> pd.DataFrame | None:
+        """The day's irradiance from the forecast source (on this thread: the source is not shared)."""
+        if self.weather is None:
+            return None
+        times = pd.date_range(day, day + pd.Timedelta(days=1), freq=pd.Timedelta(seconds=self.decision_interval_s),
+                              inclusive="left")
         try:
-            frame = _filled(recorder.to_frame())
-            days = [d for d in counterfactual_days(frame, self.house, self.model_house,
+            return self.weather(times)
+        except Exception:  # noqa: BLE001 - an output never stops the house being controlled
+            log.exception("savings: no weather for %s; the replay's rooms get no solar gains", day.date())
+            return None
+
+    def _compute(self, recorder: RunLogRecorder, day: pd.Timestamp, weather: pd.DataFrame | None = None) -> None:
+        try:
+            frame = fill_recorded_gaps(recorder.to_frame())
+            if weather is None:
+                log.warning("savings of %s: no irradiance recorded, the replay's rooms get no solar gains "
+                            "(the baseline's heating is overstated)", day.date())
+            days = [d for d in counterfactual_days(frame, self.house, self.model_house, weather=weather,
                                                    decision_interval_s=self.decision_interval_s) if d.day == day]
             if not days:
                 log.info("savings: %s is not a complete day of this run (no counterfactual)", day.date())

@@ -25,7 +25,7 @@ from hardware.errors import LiveError
 from twin.config import HouseConfig
 from twin.contracts import Forecast
 from twin.exogenous import build_exogenous
-from twin.scenario import Scenario
+from twin.scenario import IRRADIANCE_COLUMNS, Scenario
 from twin.thermal import build_matrices
 
 WEEK = pd.Timedelta(weeks=1)
@@ -77,6 +77,16 @@ class ScenarioForecasts:
                 raise LiveError(f"scenario {scenario.name!r} covers {duration.total_seconds() / 86400:g} days; "
                                 f"replayed on the calendar it must cover at least a week")
             self.end = None
+
+    def recorded_weather(self, times: pd.DatetimeIndex) -> pd.DataFrame | None:
+        """The scenario's irradiance at house times ``times`` (the weather a day's savings replay needs)."""
+        columns = [c for c in IRRADIANCE_COLUMNS if c in self.scenario.data]
+        if not columns:
+            return None
+        mapped = pd.DatetimeIndex([self.scenario_time(t.to_pydatetime()) for t in times])
+        frame = self.scenario.data[columns].reindex(mapped, method="ffill")
+        frame.index = times
+        return frame
 
     def scenario_time(self, when: datetime) -> datetime:
         """The scenario's moment that stands for house time ``when``.

@@ -75,16 +75,61 @@ def test_a_whole_day_in_lockstep_under_load_matches_simulation(tmp_path):
     assert report.max_kpi_rel_diff < 1e-9, report.kpi_rel_diff
 
 
+@pytest.fixture(scope="module")
+def mpc_day_in_lockstep(tmp_path_factory):
+    """The MPC's whole day, 2024-01-15, through the broker in lockstep under a CPU hog."""
+    if "mpc" not in CONTROLLERS:
+        pytest.skip("no MPC registered")
+    with LocalBroker() as broker, cpu_hog():
+        return parity(broker, tmp_path_factory.mktemp("mpc-day"), "mpc", "winter-week-v1", DAY, 24.0,
+                      LOCKSTEP_SPEED, lockstep=True)
+
+
+DAY = "2024-01-15T00:00"
+
+
 @pytest.mark.slow
-@pytest.mark.skipif("mpc" not in CONTROLLERS, reason="no MPC registered")
-def test_mpc_in_lockstep_under_load_matches_simulation(tmp_path):
+def test_mpc_in_lockstep_under_load_matches_simulation(mpc_day_in_lockstep):
     # The whole day: the emulator integrates in 60-s pieces, the simulation in 300-s intervals, so the
     # observations differ in their last bits; the MPC plans on measurements rounded far below any
     # sensor's resolution (MpcSettings.measurement_decimals), so a degenerate LP cannot flip on them.
-    with LocalBroker() as broker, cpu_hog():
-        report, session = parity(broker, tmp_path, "mpc", "winter-week-v1", "2024-01-15T00:00", 24.0,
-                                 LOCKSTEP_SPEED, lockstep=True)
+    report, session = mpc_day_in_lockstep
     assert report.decisions == 288
     assert session.emulator_summary()["commands_after_next_reading"] == 0
     assert report.same_commands, f"{report.identical}/{report.decisions}, first difference {report.first_difference}"
     assert report.max_kpi_rel_diff < 1e-9, report.kpi_rel_diff
+
+
+@pytest.mark.slow
+def test_the_live_days_counterfactual_matches_the_simulated_baseline_within_2_percent(mpc_day_in_lockstep):
+    # What a live run reports as the day's savings (hardware.live.savings: the live log, the irradiance
+    # the run's forecast source recorded, the exact house) against the truth: the rule-based controller
+    # simulated on the same day.
+    import pandas as pd
+
+    from controllers.savings.counterfactual import counterfactual_days, scenario_start_state
+    from hardware.emulator.schedule import scenario_window
+    from hardware.live.parity import simulate_window
+    from hardware.live.savings import fill_recorded_gaps
+    from hardware.plant.forecasts import ScenarioForecasts
+    from twin.config import reference_house
+    from twin.registry import load_scenario
+
+    _, session = mpc_day_in_lockstep
+    house, scenario = reference_house(), load_scenario("winter-week-v1")
+    truth = simulate_window("rule-based", "winter-week-v1", DAY, 24.0)[0].kpis["cost"]
+    temps0, soc0 = scenario_start_state(house, scenario_window(scenario, DAY, 24.0))
+    log = fill_recorded_gaps(session.log())
+    times = pd.date_range(log.index[0], periods=len(log), freq="300s")
+    weather = ScenarioForecasts(house, scenario, 3600.0).recorded_weather(times)
+    costs = {}
+    for label, recorded in (("with the recorded irradiance", weather), ("without", None)):
+        (day,) = counterfactual_days(log, house, house, first_temps_c=temps0, first_soc=soc0, weather=recorded,
+                                     decision_interval_s=300.0)
+        costs[label] = day.counterfactual_cost
+        print(f"live MPC day, {label}: actual {day.actual_cost:.3f}, counterfactual {day.counterfactual_cost:.3f}, "
+              f"truth {truth:.3f} ({(day.counterfactual_cost - truth) / truth:+.2%}), "
+              f"savings {day.savings:.3f} ± {day.band:.3f}")
+    assert abs(costs["with the recorded irradiance"] - truth) <= 0.02 * truth
+    # the sun matters: a replay without it heats more than the baseline did
+    assert costs["without"] > costs["with the recorded irradiance"]
