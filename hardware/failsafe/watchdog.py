@@ -258,6 +258,17 @@ class Watchdog:
                 self._beat(link, now)
         self._announce(link)
 
+    def wait_until_reconciled(self) -> None:
+        """Block until the link leaves CONNECTING/RECONCILING (bounded by ``reconcile_timeout_s``).
+
+        For lockstep runs, where house time waits for the controller: there the first decision can
+        wait for every device to be re-read instead of leaving them on their own rule meanwhile.
+        """
+        deadline = time.monotonic() + self.config.reconcile_timeout_s + 5.0
+        while self.state in (LinkState.CONNECTING, LinkState.RECONCILING) and time.monotonic() < deadline:
+            self.check_reconciled()
+            time.sleep(0.01)
+
     def _beat(self, link: MqttLink, now: float) -> None:
         with self._lock:
             self._n += 1

@@ -34,7 +34,6 @@ from hardware.config import LiveConfig
 from hardware.errors import LiveError
 from hardware.failsafe.events import EventKind
 from hardware.failsafe.fallback import GuardedController
-from hardware.failsafe.watchdog import LinkState
 from hardware.feeds.source import FeedForecastSource, feed_source
 from hardware.live.clock_setup import LiveSetup, establish_clock
 from hardware.live.finish import consolidate
@@ -388,23 +387,9 @@ def _start(env: simpy.Environment, plant: MqttHouse, loop: Generator[simpy.Event
     missing = plant.wait_for_readings(startup_wait_s)
     if missing:
         log.warning("starting without fresh readings from %s (they count as stale)", ", ".join(missing))
-    if lockstep:
-        _await_reconciled(plant)
+    if lockstep:  # house time waits for us: the first interval must not depend on which status came first
+        plant.failsafe.watchdog.wait_until_reconciled()
     yield env.process(loop)
-
-
-def _await_reconciled(plant: MqttHouse) -> None:
-    """Lockstep: house time waits for us, so the first decision waits until devices may be commanded.
-
-    In real time the run starts when the clock says (devices not yet re-read are not commanded and
-    keep their own rule meanwhile); in lockstep that would make the first interval depend on which
-    status happened to arrive first, and the run would differ from the simulation's.
-    """
-    watchdog = plant.failsafe.watchdog
-    deadline = time.monotonic() + watchdog.config.reconcile_timeout_s + 5.0
-    while watchdog.state in (LinkState.CONNECTING, LinkState.RECONCILING) and time.monotonic() < deadline:
-        watchdog.check_reconciled()  # RUNNING once every device was re-read (or its own timeout passed)
-        time.sleep(0.01)
 
 
 def _finish(out: Path, house: HouseConfig, controller_name: str, settings: RunSettings, meta: dict[str, Any],

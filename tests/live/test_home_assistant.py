@@ -3,6 +3,7 @@ round-trips, a forbidden user's change does nothing, a restarted HA gets the con
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import shutil
@@ -28,12 +29,13 @@ ACL = Path(__file__).parents[2] / "hardware" / "examples" / "mosquitto" / "pems.
 PASSWORDS = {"pems": "controller secret", "homeassistant": "ha secret", "viewer": "look only"}
 
 
-@pytest.fixture
-def secured():
-    folder = Path(tempfile.mkdtemp(prefix="pems-ha-"))
+@contextlib.contextmanager
+def secured_broker(passwords: dict[str, str], prefix: str = "pems-ha-"):
+    """A Mosquitto with a password per user and the shipped ACL (what a real house runs)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     folder.chmod(0o755)
     passwd = folder / "passwd"
-    for k, (user, password) in enumerate(PASSWORDS.items()):
+    for k, (user, password) in enumerate(passwords.items()):
         subprocess.run(["mosquitto_passwd", *(["-c"] if k == 0 else []), "-b", str(passwd), user, password],
                        check=True, capture_output=True)
     acl = folder / "acl"
@@ -42,9 +44,17 @@ def secured():
         path.chmod(0o644)
     broker = LocalBroker(extra_config=f"password_file {passwd}\nacl_file {acl}", anonymous=False, folder=folder)
     broker.start()
-    yield broker
-    broker.stop()
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def secured():
+    with secured_broker(PASSWORDS) as broker:
+        yield broker
 
 
 class Watcher:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import tempfile
 import threading
 import tomllib
 from pathlib import Path
@@ -21,8 +19,8 @@ from hardware.config import BrokerConfig, live_config_from_dict
 from hardware.emulator.emulated_house import HouseEmulator, scenario_window
 from hardware.live.parity import live_config_text
 from hardware.live.runner import LiveRun, LiveRunOptions
-from hardware.wire.local_broker import LocalBroker, mosquitto_path
-from tests.live.test_home_assistant import Watcher
+from hardware.wire.local_broker import mosquitto_path
+from tests.live.test_home_assistant import Watcher, secured_broker
 from twin.config import reference_house
 from twin.registry import load_scenario
 from twin.safety import RolloutMode
@@ -42,21 +40,8 @@ FORBIDDEN_AT = 2  # the viewer asks for SIMULATION after this many
 
 @pytest.fixture
 def secured():
-    folder = Path(tempfile.mkdtemp(prefix="pems-halive-"))
-    folder.chmod(0o755)
-    passwd = folder / "passwd"
-    for k, (user, password) in enumerate(PASSWORDS.items()):
-        subprocess.run(["mosquitto_passwd", *(["-c"] if k == 0 else []), "-b", str(passwd), user, password],
-                       check=True, capture_output=True)
-    acl = folder / "acl"
-    acl.write_text(ACL.read_text())
-    for path in (passwd, acl):
-        path.chmod(0o644)
-    broker = LocalBroker(extra_config=f"password_file {passwd}\nacl_file {acl}", anonymous=False, folder=folder)
-    broker.start()
-    yield broker
-    broker.stop()
-    shutil.rmtree(folder, ignore_errors=True)
+    with secured_broker(PASSWORDS, "pems-halive-") as broker:
+        yield broker
 
 
 class Script:
