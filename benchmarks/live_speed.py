@@ -18,8 +18,8 @@ import platform
 import tempfile
 from pathlib import Path
 
-from hardware.wire.local_broker import LocalBroker
 from hardware.live.parity import parity
+from hardware.wire.local_broker import LocalBroker
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -14,6 +14,7 @@ import typer
 from hardware.console_log import configure_logging
 from twin.errors import ConfigError, TwinError
 
+
 @contextmanager
 def _stop_on_sigterm() -> Iterator[None]:
     """SIGTERM (systemd, docker stop) ends the run like Ctrl-C: cleanly, with the log written."""

@@ -13,10 +13,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from hardware.devices import LeaseTerms, SequenceCounter
 from hardware.config import MaxAgeConfig
-from hardware.wire.mqtt import Message
+from hardware.devices import LeaseTerms, SequenceCounter
 from hardware.plant.readings import ReadingStore
+from hardware.wire.mqtt import Message
 from hardware.wire.schemas import CarStatus, ChargerCommand, ChargerStatus, dump
 from hardware.wire.topics import Route, TopicMap
 from twin.config import EvChargerConfig

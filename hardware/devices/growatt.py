@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hardware.devices import LeaseTerms, SequenceCounter
 from hardware.config import MaxAgeConfig
-from hardware.wire.mqtt import Message
+from hardware.devices import LeaseTerms, SequenceCounter
 from hardware.plant.readings import ReadingStore
+from hardware.wire.mqtt import Message
 from hardware.wire.schemas import BatteryCommandPayload, BatteryStatus, GridStatus, PvStatus, dump
 from hardware.wire.topics import Route, TopicMap
 from twin.contracts import BatteryCommand, BatteryMode

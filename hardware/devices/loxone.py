@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.devices import LeaseTerms, SequenceCounter
 from hardware.config import MaxAgeConfig
-from hardware.wire.mqtt import Message
+from hardware.devices import LeaseTerms, SequenceCounter
 from hardware.plant.readings import ReadingStore
+from hardware.wire.mqtt import Message
 from hardware.wire.schemas import HeatingCommand, HeatingStatus, OutdoorTemperature, RoomTemperature, dump
 from hardware.wire.topics import Route, TopicMap
 from twin.config import HouseConfig

@@ -9,7 +9,8 @@ The state file is JSON, replaced atomically (write a temporary sibling, fsync, r
 the folder): a crash leaves the old file or the new one, never half of either. Sequence
 numbers (a session epoch and a counter, ``hardware.wire.sequence``) are reserved ahead
 (:data:`SEQ_HEADROOM`) so that the file is written rarely for them, not for every command; a
-restart starts an epoch newer than the reservation's even if the wall clock went backwards. The plan (last command per device) and the safety layer's history
+restart starts an epoch newer than the reservation's even if the wall clock went backwards.
+The plan (last command per device) and the safety layer's history
 (relay changes, battery mode, EV current: minimum on/off times hold across a restart) are
 written before each decision's commands go out.
 """

@@ -55,7 +55,8 @@ def snapshot_json(snap: Any) -> dict[str, Any]:
 def _tables(snap: Any, currency: str) -> list[Any]:
     hourly = pd.DataFrame({"spot": snap.spot_per_mwh, "import": snap.import_per_kwh, "export": snap.export_per_kwh,
                            "source": snap.price_source, "temp": snap.weather["temp_c"].to_numpy(),
-                           "ghi": snap.weather["ghi_w_m2"].to_numpy(), "cloud": snap.weather["cloud_cover_pct"].to_numpy(),
+                           "ghi": snap.weather["ghi_w_m2"].to_numpy(),
+                           "cloud": snap.weather["cloud_cover_pct"].to_numpy(),
                            "wsrc": snap.weather_source, "pv10": snap.pv_kw["p10"].to_numpy(),
                            "pv50": snap.pv_kw["p50"].to_numpy(), "pv90": snap.pv_kw["p90"].to_numpy(),
                            "load50": snap.base_load_kw["p50"].to_numpy()}, index=snap.times)
@@ -99,8 +100,8 @@ def feeds(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
 ) -> None:
     """Fetch every feed once and show what the controller would see (48 h of prices, weather, PV and load)."""
-    from hardware.console_log import configure_logging
     from hardware.config import load_live_config
+    from hardware.console_log import configure_logging
     from hardware.feeds.source import feed_source
     from twin.cli import console, fail
     from twin.config import load_house, reference_house

@@ -20,13 +20,13 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from hardware.failsafe.events import EventKind, EventLog
 from hardware.feeds import ote
 from hardware.feeds.config import FeedsConfig
 from hardware.feeds.http import FeedCache, FeedError, FeedHttp, Fetched
 from hardware.feeds.open_meteo import FEED as WEATHER_FEED
 from hardware.feeds.open_meteo import parse_forecast, request_params
 from hardware.feeds.tariff import CNB_FEED, parse_cnb_eur_rate
-from hardware.failsafe.events import EventKind, EventLog
 
 log = logging.getLogger(__name__)
 CACHED_DAYS = 7
@@ -170,7 +170,8 @@ class WeatherFeed:
             cached = self.cache.load("open-meteo")
             if cached is not None:
                 try:
-                    self.frame, self.fetched_s, self.from_cache = parse_forecast(cached.text), cached.fetched_wall_s, True
+                    self.frame = parse_forecast(cached.text)
+                    self.fetched_s, self.from_cache = cached.fetched_wall_s, True
                     self.version += 1
                 except FeedError as exc:
                     log.warning("feed cache: %s; ignored", exc)

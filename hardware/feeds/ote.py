@@ -128,7 +128,8 @@ def parse_dam_prices(text: str, tz: str = TIMEZONE) -> pd.Series:
     return pd.concat(parts).sort_index()
 
 
-def build_response(prices: pd.Series | None, resolution: str = "PT15M", tz: str = TIMEZONE, decimals: int | None = 2) -> str:
+def build_response(prices: pd.Series | None, resolution: str = "PT15M", tz: str = TIMEZONE,
+                   decimals: int | None = 2) -> str:
     """A ``GetDamPricePeriodE`` answer in the recorded schema for whole local days of ``prices``.
 
     ``prices`` [EUR/MWh] is indexed by tz-aware slot starts on the resolution's grid. Used by the

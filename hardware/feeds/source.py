@@ -110,7 +110,8 @@ class FeedForecastSource:
                             load=lambda: series, comfort=lambda: (s.comfort_lower_c, s.comfort_upper_c))
         return Outlook(forecast=forecast, comfort_lower_c=s.comfort_lower_c[0], comfort_upper_c=s.comfort_upper_c[0],
                        import_price_per_kwh=float(s.import_per_kwh[0]),
-                       export_price_per_kwh=float(s.export_per_kwh[0]), outdoor_temp_c=float(s.weather["temp_c"].iloc[0]))
+                       export_price_per_kwh=float(s.export_per_kwh[0]),
+                       outdoor_temp_c=float(s.weather["temp_c"].iloc[0]))
 
     def recorded_weather(self, times: pd.DatetimeIndex) -> pd.DataFrame | None:
         """Irradiance at ``times`` as the weather feed now has it (cached forecast, else climatology)."""
@@ -122,7 +123,8 @@ class FeedForecastSource:
     def grid(self, when: datetime) -> pd.DatetimeIndex:
         now = pd.Timestamp(when).tz_convert(self.tz)
         start = pd.Timestamp((now.value // int(self.step_s * 1e9)) * int(self.step_s * 1e9), tz="UTC")
-        return pd.date_range(start.tz_convert(self.tz), periods=self.horizon_steps, freq=pd.Timedelta(seconds=self.step_s))
+        return pd.date_range(start.tz_convert(self.tz), periods=self.horizon_steps,
+                             freq=pd.Timedelta(seconds=self.step_s))
 
     def snapshot(self, when: datetime, force: bool = False) -> FeedSnapshot:
         now = pd.Timestamp(when)
@@ -179,7 +181,8 @@ class FeedForecastSource:
         # Documented simple fallback: the latest known price at the same local time of day.
         out = np.full(len(times), self.feeds.prices.fallback_spot_per_mwh)
         if len(known):
-            by_time = known.groupby([known.index.tz_convert(self.tz).hour, known.index.tz_convert(self.tz).minute]).last()
+            local_known = known.index.tz_convert(self.tz)
+            by_time = known.groupby([local_known.hour, local_known.minute]).last()
             local = times.tz_convert(self.tz)
             for i, key in enumerate(zip(local.hour, local.minute, strict=True)):
                 if key in by_time.index:
@@ -204,7 +207,8 @@ class FeedForecastSource:
         if forecaster.target != "import_price_per_kwh":
             return point * 1000.0
         # Invert the tariff (linear) to get back to the spot price the rest of the chain expects.
-        low = np.array([in_spans(h * 60 + m, tariff.low_spans()) for h, m in zip(times.hour, times.minute, strict=True)])
+        spans = tariff.low_spans()
+        low = np.array([in_spans(h * 60 + m, spans) for h, m in zip(times.hour, times.minute, strict=True)])
         dist = np.where(low, tariff.distribution_low_per_kwh, tariff.distribution_high_per_kwh)
         spot_kwh = point / (1 + tariff.vat_fraction) - tariff.supplier_margin_per_kwh - dist - tariff.fees_per_kwh
         return spot_kwh / rate * 1000.0

@@ -13,13 +13,13 @@ import typer
 from typer.testing import CliRunner
 
 from benchmarks.bench import BenchSpec, check_spec, run_pair, write_bench
-from twin.window import window_and_history
 from benchmarks.cli import register
 from controllers.mpc_learned import LearnedMpc, make_mpc_learned
 from twin.config import reference_house
 from twin.errors import RegistryError, ScenarioError
 from twin.registry import ControllerContext, controller_entry, make_controller
 from twin.runner import RunSettings, simulate
+from twin.window import window_and_history
 
 SCENARIO = "fr-home-2024-v1"
 START = "2024-03-16"  # 15 days after the scenario's start: enough history to train on

@@ -8,8 +8,14 @@ from pathlib import Path
 import pandas as pd
 
 from hardware.emulator.feeds_server import FeedServer
-from hardware.feeds.config import ComfortScheduleConfig, FeedsConfig, HttpConfig, PricesFeedConfig, TariffConfig, \
-    WeatherFeedConfig
+from hardware.feeds.config import (
+    ComfortScheduleConfig,
+    FeedsConfig,
+    HttpConfig,
+    PricesFeedConfig,
+    TariffConfig,
+    WeatherFeedConfig,
+)
 from hardware.feeds.ote import build_response, day_slots
 from hardware.feeds.source import FeedForecastSource
 from tests.shared_data import API_SAMPLES
@@ -43,9 +49,10 @@ def dst_day_answer(day: str, resolution: str = "PT15M") -> tuple[str, pd.Series]
 
 
 def make_source(server: FeedServer, cache_dir: Path | None, *, currency: str = "EUR", events=None,  # noqa: ANN001
-                comfort: ComfortScheduleConfig = ComfortScheduleConfig(), learned=None,  # noqa: ANN001
+                comfort: ComfortScheduleConfig | None = None, learned=None,  # noqa: ANN001
                 tariff: TariffConfig | None = None) -> FeedForecastSource:
     tariff = tariff or TariffConfig(currency=currency, cnb_url=server.cnb_url)
     config = FeedsConfig(prices=PricesFeedConfig(url=server.ote_url), weather=WeatherFeedConfig(url=server.weather_url),
                          tariff=tariff, http=HttpConfig(timeout_s=5.0, retries=1, backoff_s=0.0))
-    return FeedForecastSource(reference_house(), config, comfort, 48 * 3600.0, cache_dir, events, learned)
+    return FeedForecastSource(reference_house(), config, comfort or ComfortScheduleConfig(), 48 * 3600.0, cache_dir,
+                              events, learned)

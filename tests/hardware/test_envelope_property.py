@@ -20,12 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hardware.config import MaxAgeConfig, TopicsConfig
 from hardware.devices import LeaseTerms, SequenceCounter
 from hardware.devices.encoder import CommandEncoder
 from hardware.devices.ev_charger import EvChargerAdapter
 from hardware.devices.growatt import GrowattAdapter
 from hardware.devices.loxone import LoxoneAdapter
-from hardware.config import MaxAgeConfig, TopicsConfig
 from hardware.failsafe.envelope import payload_problems
 from hardware.plant.mqtt_house import ALLOWED_DEVICES
 from twin.config import reference_house

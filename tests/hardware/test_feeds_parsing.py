@@ -9,13 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hardware.feeds.config import TariffConfig
 from hardware.feeds.http import FeedError
 from hardware.feeds.open_meteo import parse_forecast
 from hardware.feeds.ote import build_response, day_slots, parse_dam_prices, requests_for
 from hardware.feeds.tariff import parse_cnb_eur_rate, retail_prices
-from hardware.feeds.config import TariffConfig
-from tests.hardware.feeds_helpers import CNB, OTE_FULL, OTE_TODAY, PRAGUE, WEATHER_ISO, dst_day_answer, \
-    weather_unixtime
+from tests.hardware.feeds_helpers import CNB, OTE_FULL, OTE_TODAY, PRAGUE, WEATHER_ISO, dst_day_answer, weather_unixtime
 
 
 def test_recorded_ote_answer_gives_three_whole_days_of_quarter_hours() -> None:

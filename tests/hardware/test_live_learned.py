@@ -14,8 +14,8 @@ from controllers.forecasting.retrain import RetrainSettings
 from controllers.rule_based import RuleBasedController
 from hardware.live.history import HistoryWriter
 from hardware.live.learned import LiveForecasting, LiveHistoryError
-from twin.registry import ControllerContext, make_controller
 from twin.contracts import Command, Observation
+from twin.registry import ControllerContext, make_controller
 from twin.runner import PlanInfo, RunSettings, simulate
 
 SETTINGS = RetrainSettings(every_days=7, window_days=91, test_days=3, min_history_days=14)

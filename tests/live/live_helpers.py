@@ -9,9 +9,9 @@ from pathlib import Path
 
 from hardware.config import BrokerConfig, live_config_from_dict
 from hardware.emulator.emulated_house import HouseEmulator, scenario_window
+from hardware.live.parity import live_config_text
 from hardware.live.runner import LiveRun, LiveRunOptions
 from hardware.wire.local_broker import LocalBroker
-from hardware.live.parity import live_config_text
 from twin.config import reference_house
 from twin.registry import load_scenario
 from twin.runner import RunResult

@@ -15,8 +15,8 @@ import time
 import pytest
 from live_helpers import wait_for
 
-from hardware.faultlab.metrics import Outage, replayed_after_outage, stale_deliveries, switching_violations
 from hardware.failsafe.watchdog import LinkState
+from hardware.faultlab.metrics import Outage, replayed_after_outage, stale_deliveries, switching_violations
 from twin.config import reference_house
 
 HOUSE = reference_house()

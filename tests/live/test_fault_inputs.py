@@ -16,9 +16,9 @@ import time
 from conftest import publisher
 from live_helpers import wait_for
 
+from hardware.failsafe.watchdog import LinkState
 from hardware.faultlab.devices import SimSettings
 from hardware.faultlab.metrics import duplicate_accepted, unsafe_payloads
-from hardware.failsafe.watchdog import LinkState
 from twin.config import reference_house
 from twin.contracts import BatteryCommand, BatteryMode, Command, Observation
 from twin.safety import RolloutMode

@@ -20,11 +20,11 @@ import pytest
 
 from hardware.config import BrokerConfig, TlsConfig
 from hardware.errors import LiveError
+from hardware.failsafe.watchdog import LinkState
 from hardware.faultlab.devices import DeviceSims
 from hardware.faultlab.harness import LabController, lab_config
 from hardware.wire.local_broker import LocalBroker
 from hardware.wire.mqtt import MqttLink
-from hardware.failsafe.watchdog import LinkState
 from twin.config import reference_house
 
 if shutil.which("mosquitto_passwd") is None or shutil.which("openssl") is None:

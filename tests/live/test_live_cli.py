@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hardware.cli import register
-from hardware.wire.local_broker import free_port
 from hardware.live.parity import pems_executable
+from hardware.wire.local_broker import free_port
 from twin.cli import app
 
 register(app)

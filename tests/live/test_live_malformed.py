@@ -70,7 +70,8 @@ def test_junk_is_dropped_counted_and_the_run_goes_on(broker, tmp_path):
     assert len(log) == 6 and result.meta["status"] == "finished"
     dropped = result.meta["dropped_messages"]
     for reason in ("json_invalid", "finite_number", "less_than_equal", "extra_forbidden", "float_type",
-                   "too_large", "implausible_timestamp", "timezone_aware", "greater_than_equal", "model_type", "missing"):
+                   "too_large", "implausible_timestamp", "timezone_aware", "greater_than_equal", "model_type",
+                   "missing"):
         assert dropped.get(reason, 0) > 0, f"no drop counted as {reason}: {dropped}"
     # What the controller saw and logged is the emulated house, never the junk.
     assert log["battery_soc"].between(0.1, 0.9).all()

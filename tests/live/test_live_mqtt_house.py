@@ -12,12 +12,12 @@ import pytest
 import simpy
 from conftest import publisher
 
-from hardware.plant.clock import HouseClock
 from hardware.config import live_config_from_dict
 from hardware.emulator.emulated_house import scenario_window
+from hardware.live.parity import live_config_text
+from hardware.plant.clock import HouseClock
 from hardware.plant.forecasts import ScenarioForecasts
 from hardware.plant.mqtt_house import MqttHouse
-from hardware.live.parity import live_config_text
 from hardware.wire.schemas import BatteryCommandPayload, ChargerCommand, HeatingCommand, parse_payload
 from twin.config import reference_house
 from twin.contracts import BatteryCommand, BatteryMode, Command
