@@ -7,6 +7,7 @@ the command as the full-rollout envelope would send it; it goes to the loop's ob
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -26,6 +27,13 @@ class LiveSafety:
     link is down, the devices fell back to their own rules: no device is switched again before
     its minimum time from now. The gate's history is staged in the controller's state file with
     each decision's plan (minimum on/off times hold across a restart).
+
+    After a lost link or a restart the relays are left to their own rules for the longer of the
+    relays' minimum on and off times: a relay bridge falls back when our heartbeats stop, and it
+    may do so *after* the status the controller reconciled on (its heartbeat timeout runs on
+    while the broker restarts). Re-asserting what that stale status showed would switch the
+    relay straight back. Once the hold is over, the fall-back has been seen in a status, and the
+    minimum times run from when it was seen.
     """
 
     def __init__(self, house: HouseConfig, mode: RolloutMode, failsafe: FailSafe,
@@ -44,8 +52,14 @@ class LiveSafety:
         self.failsafe = failsafe
         self.lease_s = lease_s
         self.restarted = failsafe.previous is not None  # a persisted plan: a restart
+        self._outages_seen = 0
+        safety = house.safety
+        self._relay_hold_s = max(safety.relay_min_on_s, safety.relay_min_off_s)
+        self._relays_held_until_s = -math.inf  # house epoch seconds
 
     def _cut(self, command: Command, obs: Observation) -> Command:
+        if command.relay_on is not None and obs.epoch_s < self._relays_held_until_s:
+            command = replace(command, relay_on=None)  # the relays stay on their own rules (class notes)
         if self.lease_s is not None and command.until > obs.after(self.lease_s):
             return replace(command, until=obs.after(self.lease_s))
         return command
@@ -53,13 +67,17 @@ class LiveSafety:
     def __call__(self, command: Command, obs: Observation) -> Command:
         if self.mode_gate is not None and self.mode_gate.mode is not self.mode:
             self._switch(self.mode_gate.mode)
-        command = self._cut(command, obs)
         failsafe = self.failsafe
-        if self.restarted or (failsafe.watchdog.outages and failsafe.state is not LinkState.RUNNING):
+        outages = failsafe.watchdog.outages
+        # Counted, not only looked at: a broker crash can be over (SAFE, reconnected, RUNNING) between two decisions.
+        if self.restarted or outages != self._outages_seen or (outages and failsafe.state is not LinkState.RUNNING):
             for layer in (self.gate, self.advisor):
                 if layer is not None:
                     layer.restart_timers(obs.time)
             self.restarted = False
+            self._outages_seen = outages
+            self._relays_held_until_s = obs.epoch_s + self._relay_hold_s
+        command = self._cut(command, obs)
         sent = self.gate(command, obs)
         failsafe.state_store.stage_safety(self.gate.history())
         return sent

@@ -141,3 +141,33 @@ def _retained_status(broker) -> list[bytes]:
     client.loop_stop()
     client.disconnect()
     return got
+
+
+def test_after_a_crash_relays_stay_on_their_own_rules_for_their_minimum_time(broker, make_sims, make_lab):
+    """A relay bridge may fall back *after* the status the controller reconciled on (its heartbeat
+    timeout runs on while the broker restarts): re-asserting that status would switch it straight
+    back, inside its minimum off (or on) time. So the relays are left alone for that time; the
+    battery and the charger are commanded as soon as the link is RUNNING again."""
+    from dataclasses import replace
+
+    hold_s = 4.0
+    house = replace(HOUSE, safety=replace(HOUSE.safety, relay_min_on_s=hold_s, relay_min_off_s=hold_s))
+    sims = make_sims()
+    lab = make_lab(house=house)
+    wait_for(lambda: any(d.device.startswith("heating.") for d in sims.accepted()), 10, "relay commands before")
+    time.sleep(1.3)
+    fault_mono = time.monotonic()
+    broker.kill()
+    lab.wait_state(LinkState.SAFE, T_DETECT_S, after=fault_mono)
+    time.sleep(0.5)
+    broker.start()
+    running = lab.wait_state(LinkState.RUNNING, 15, after=fault_mono)
+    wait_for(lambda: any(d.device.startswith("heating.") and d.recv_mono > running.mono_s for d in sims.accepted()),
+             hold_s + 5, "relay commands after the hold")
+    lab.stop()
+    after = [d for d in sims.accepted() if d.recv_mono > running.mono_s]
+    first_relay = min(d.recv_mono for d in after if d.device.startswith("heating."))
+    first_other = min(d.recv_mono for d in after if not d.device.startswith("heating."))
+    assert first_relay - running.mono_s >= hold_s - 1.0, "a relay was commanded before its minimum time was over"
+    assert first_other - running.mono_s < 2.0, "the battery and the charger are commanded at once"
+    assert not any(switching_violations(sims.changes, house.safety).values())
