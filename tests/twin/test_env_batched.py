@@ -113,7 +113,7 @@ def test_sub_environments_do_not_share_state():
     np.testing.assert_array_equal(obs[0], obs[1])
     for _ in range(8):
         obs, *_ = vec.step(np.array([[1.0], [-1.0]], dtype=np.float32))
-    soc = vec.unwrapped.envs[0].encoder.names.index("battery_soc")
+    soc = vec.unwrapped.feature_names.index("battery_soc")
     assert obs[0, soc] > obs[1, soc]
 
 

@@ -177,6 +177,18 @@ class ObservationEncoder:
         encoded: np.ndarray = vector.astype(np.float32)
         return encoded
 
+    def encode_raw_v(self, raw: np.ndarray) -> np.ndarray:
+        """The vectors of many observations from their physical values ``(houses, size)``, laid out as
+        :attr:`names`: :meth:`encode`'s missing-value, normalisation and clipping steps, row-wise.
+        ``raw`` is overwritten."""
+        if not np.isfinite(raw).all():
+            raw = np.where(np.isfinite(raw), raw, self._center)
+        raw -= self._center
+        raw *= self._inv_scale
+        np.minimum(np.maximum(raw, self._low, out=raw), self._high, out=raw)
+        encoded: np.ndarray = raw.astype(np.float32)
+        return encoded
+
     def table(self) -> list[tuple[str, str, float, float, float, float]]:
         """``(name, unit, low, high, center, scale)`` per feature (for docs and reports)."""
         return [(f.name, f.unit, f.low, f.high, f.center, f.scale) for f in self.features]
