@@ -96,7 +96,8 @@ _SC, _BACKUP = MODE_CODE[BatteryMode.SELF_CONSUMPTION], MODE_CODE[BatteryMode.BA
 
 
 def inverter_power_v(mode: np.ndarray, commanded_kw: np.ndarray, reserve_soc: np.ndarray, soc: np.ndarray,
-                     net_load_kw: np.ndarray, p: BatteryConfig) -> tuple[np.ndarray, np.ndarray]:
+                     net_load_kw: np.ndarray, p: BatteryConfig, may_backup: bool = True
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`inverter_power` of many inverters at once.
 
     Parameters
@@ -111,30 +112,34 @@ def inverter_power_v(mode: np.ndarray, commanded_kw: np.ndarray, reserve_soc: np
         As :func:`inverter_power`, one per inverter.
     p
         The battery (shared by all).
+    may_backup
+        False when no command is ``BACKUP_RESERVE`` (skips that branch: the caller knows).
 
     Returns
     -------
     power_kw, limit_soc
-        As :func:`inverter_power`, element-wise (``limit_soc`` NaN where the power is zero).
+        As :func:`inverter_power`, element-wise (``limit_soc`` NaN where the power is zero; a zero
+        power may be ``-0.0``).
     """
-    power = np.where(mode == _SC, -net_load_kw, commanded_kw)
+    power = np.where(mode == _SC, np.negative(net_load_kw), commanded_kw)
     floor: np.ndarray | float = p.soc_min
     ceiling: np.ndarray | float = p.soc_max
-    backup = mode == _BACKUP
-    if backup.any():  # rare: skipped in the hot path
-        reserve = np.where(np.isnan(reserve_soc), p.soc_min, reserve_soc)
-        reserve = np.where(reserve < p.soc_min, p.soc_min, np.where(reserve > p.soc_max, p.soc_max, reserve))
-        below = backup & (soc < reserve - SOC_EPS)
-        power = np.where(below, p.max_charge_kw, np.where(backup, -net_load_kw, power))
-        ceiling = np.where(below, reserve, p.soc_max)
-        floor = np.where(backup & ~below, reserve, p.soc_min)
-    power = np.where(power < -p.max_discharge_kw, -p.max_discharge_kw,
-                     np.where(power > p.max_charge_kw, p.max_charge_kw, power))
-    charging = (power > 0.0) & (soc < ceiling - SOC_EPS)
-    discharging = (power < 0.0) & (soc > floor + SOC_EPS)
-    moving = charging | discharging
+    if may_backup:
+        backup = mode == _BACKUP
+        if np.count_nonzero(backup):
+            reserve = np.where(np.isnan(reserve_soc), p.soc_min, reserve_soc)
+            reserve = np.where(reserve < p.soc_min, p.soc_min, np.where(reserve > p.soc_max, p.soc_max, reserve))
+            below = backup & (soc < reserve - SOC_EPS)
+            power = np.where(below, p.max_charge_kw, np.where(backup, -net_load_kw, power))
+            ceiling = np.where(below, reserve, p.soc_max)
+            floor = np.where(backup & ~below, reserve, p.soc_min)
+    power = np.minimum(np.maximum(power, -p.max_discharge_kw), p.max_charge_kw)  # clamp(): same for numbers
+    charging = power > 0.0
+    charging &= soc < ceiling - SOC_EPS
+    discharging = power < 0.0
+    discharging &= soc > floor + SOC_EPS
     limit = np.where(charging, ceiling, np.where(discharging, floor, np.nan))
-    return np.where(moving, power, 0.0), limit
+    return power * (charging | discharging), limit
 
 
 def soc_rate_per_s_v(power_kw: np.ndarray, p: BatteryConfig) -> np.ndarray:
@@ -144,10 +149,14 @@ def soc_rate_per_s_v(power_kw: np.ndarray, p: BatteryConfig) -> np.ndarray:
     return rate
 
 
-def time_to_soc_s_v(soc: np.ndarray, target_soc: np.ndarray, power_kw: np.ndarray, p: BatteryConfig) -> np.ndarray:
-    """:func:`time_to_soc_s` element-wise [s]; ``inf`` where the SOC never gets there."""
-    rate = soc_rate_per_s_v(power_kw, p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dt = (target_soc - soc) / rate
-    out: np.ndarray = np.where((rate == 0.0) | np.isnan(target_soc) | ~(dt >= 0.0), np.inf, dt)
-    return out
+def time_to_soc_s_v(soc: np.ndarray, target_soc: np.ndarray, power_kw: np.ndarray, p: BatteryConfig,
+                    rate_per_s: np.ndarray | None = None) -> np.ndarray:
+    """:func:`time_to_soc_s` element-wise [s]; ``inf`` where the SOC never gets there.
+
+    ``rate_per_s`` is :func:`soc_rate_per_s_v` of ``power_kw`` when the caller has it already.
+    """
+    rate = soc_rate_per_s_v(power_kw, p) if rate_per_s is None else rate_per_s
+    dt = np.full_like(soc, np.inf)
+    np.divide(target_soc - soc, rate, out=dt, where=(rate != 0.0) & ~np.isnan(target_soc))
+    np.copyto(dt, np.inf, where=dt < 0.0)
+    return dt

@@ -39,15 +39,15 @@ def charger_power_kw_v(requested_kw: np.ndarray, car_energy_kwh: np.ndarray, lim
                        c: EvChargerConfig) -> np.ndarray:
     """:func:`charger_power_kw` element-wise; a NaN request is ``None`` (the charger's own behaviour)."""
     served = np.where(requested_kw < c.min_power_kw - 1e-9, 0.0, np.minimum(requested_kw, c.max_power_kw))
-    power: np.ndarray = np.where(car_energy_kwh >= limit_kwh - 1e-9, 0.0,
-                                 np.where(np.isnan(requested_kw), c.max_power_kw, served))
-    return power
+    np.copyto(served, c.max_power_kw, where=np.isnan(requested_kw))
+    np.copyto(served, 0.0, where=car_energy_kwh >= limit_kwh - 1e-9)
+    return served
 
 
 def time_to_full_s_v(car_energy_kwh: np.ndarray, limit_kwh: np.ndarray, power_kw: np.ndarray,
                      c: EvChargerConfig) -> np.ndarray:
     """:func:`time_to_full_s` element-wise [s]; ``inf`` where not charging."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dt = np.maximum(0.0, (limit_kwh - car_energy_kwh) * 3600.0 / (power_kw * c.efficiency))
-    out: np.ndarray = np.where(power_kw <= 0.0, np.inf, dt)
+    dt = np.full_like(car_energy_kwh, np.inf)
+    np.divide((limit_kwh - car_energy_kwh) * 3600.0, power_kw * c.efficiency, out=dt, where=power_kw > 0.0)
+    out: np.ndarray = np.maximum(0.0, dt)
     return out

@@ -164,10 +164,14 @@ def modal_factors_v(rates_per_s: np.ndarray, dt_s: np.ndarray) -> tuple[np.ndarr
 
     ``rates_per_s`` is one basis's ``(nodes,)`` rates or one row per house ``(houses, nodes)``;
     ``dt_s`` is ``(houses,)``. A zero ``dt_s`` gives ``(1, 0)``: that house stays exactly where it is.
+    The same floating-point operations as :meth:`ModalThermal.factors` (negations are exact).
     """
-    exponent = -rates_per_s * dt_s[:, None]
+    exponent = np.multiply(rates_per_s, dt_s[:, None])
+    np.negative(exponent, out=exponent)
     decay: np.ndarray = np.exp(exponent)
-    gain: np.ndarray = -np.expm1(exponent) / rates_per_s
+    gain: np.ndarray = np.expm1(exponent)
+    gain /= rates_per_s
+    np.negative(gain, out=gain)
     return decay, gain
 
 

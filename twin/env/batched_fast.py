@@ -72,7 +72,7 @@ class FastBatch:
         self.template = template
         self.n = n = num_envs
         twin = template.twin
-        self.dyn = BatchedDynamics(twin, n)
+        self.dyn = BatchedDynamics(twin, n, may_backup=False)  # the decoder never asks for BACKUP_RESERVE
         self.safety = BatchedSafety(template.house, n)
         self.encoder, self.decoder = template.encoder, template.decoder
         self.weights = template.config.reward_weights
@@ -251,7 +251,7 @@ class FastBatch:
         """Every house's observation vector now (``SimHouse.observe`` + ``ObservationEncoder.encode``)."""
         dyn = self.dyn
         t = dyn.t_s
-        i = dyn._index(t)
+        i, pv, load, ev_kw, batt_kw = dyn.now()
         raw = self._raw
         rooms = dyn.n_rooms
         if rooms:
@@ -260,7 +260,6 @@ class FastBatch:
             raw[:, 2 * rooms:3 * rooms] = dyn.upper_c[i]
             raw[:, 3 * rooms:4 * rooms] = dyn.relay_on
         raw[:, self._c_outdoor] = dyn.outdoor_c[i]
-        ev_kw, batt_kw, _ = dyn.powers(i)
         if self._c_soc >= 0:
             raw[:, self._c_soc] = dyn.soc
         if self._c_ev >= 0:
@@ -272,8 +271,6 @@ class FastBatch:
             raw[:, c] = connected
             raw[:, c + 1] = np.where(connected, needed, 0.0)
             raw[:, c + 2] = np.where(connected, hours, 0.0)
-        pv = dyn.pv_kw[i]
-        load = dyn.load_kw[i]
         _, _, curtailed = grid_flows_v(load + dyn.heat_kw + ev_kw + batt_kw - pv, pv, dyn.grid.export_limit_kw)
         c = self._c_now
         raw[:, c] = pv - curtailed
