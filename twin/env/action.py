@@ -136,51 +136,54 @@ class ActionDecoder:
             raise ValueError(f"actions have shape {a.shape}, expected (houses, {self.space.shape[0]}) "
                              f"({', '.join(self.names)})")
         n = a.shape[0]
+        finite = np.isfinite(a)
+        clipped = np.minimum(np.maximum(a, -1.0), 1.0)  # _clip() for every finite component
         out = BatchCommands(n, self._n_rooms)
         k = 0
         if self.house.battery is not None:
-            x = a[:, 0]
-            out.battery_given = np.isfinite(x)
-            x = np.where(x < -1.0, -1.0, np.where(x > 1.0, 1.0, x))
+            x = clipped[:, 0]
+            out.battery_given = finite[:, 0]
             band = 1.0 - SELF_CONSUMPTION_BAND
             charge = x > SELF_CONSUMPTION_BAND
             discharge = x < -SELF_CONSUMPTION_BAND
-            out.battery_mode = np.where(charge | discharge, MODE_CODE[BatteryMode.POWER_SETPOINT],
-                                        MODE_CODE[BatteryMode.SELF_CONSUMPTION])
+            out.battery_mode = np.where(charge | discharge, _SETPOINT, _SELF_CONSUMPTION)
             out.battery_kw = np.where(charge, (x - SELF_CONSUMPTION_BAND) / band * self._charge_kw,
                                       np.where(discharge, (x + SELF_CONSUMPTION_BAND) / band * self._discharge_kw,
                                                0.0))
             k = 1
         if self.house.ev_charger is not None:
-            x = a[:, k]
-            out.ev_given = np.isfinite(x)
-            x = np.where(x < -1.0, -1.0, np.where(x > 1.0, 1.0, x))
+            x = clipped[:, k]
+            out.ev_given = finite[:, k]
             out.ev_kw = np.where(x > EV_STOP_BELOW, self._ev_min_kw + (x - EV_STOP_BELOW) / (1.0 - EV_STOP_BELOW)
                                  * self._ev_span_kw, 0.0)
         if self._n_rooms:
             heat = a[:, self._heat_from:]
-            out.relays_given = np.isfinite(heat).all(axis=1)
+            out.relays_given = finite[:, self._heat_from:].all(axis=1)
             if self.heating == "relay":
                 out.relay_on = heat > 0.0
             else:
-                target = comfort_lower_c + SETPOINT_OFFSET_C + np.clip(heat, -1.0, 1.0) * SETPOINT_SPAN_C
+                target = comfort_lower_c + SETPOINT_OFFSET_C + clipped[:, self._heat_from:] * SETPOINT_SPAN_C
                 out.relay_on = room_temp_c < target
         return out
+
+
+_SETPOINT = MODE_CODE[BatteryMode.POWER_SETPOINT]
+_SELF_CONSUMPTION = MODE_CODE[BatteryMode.SELF_CONSUMPTION]
 
 
 class BatchCommands:
     """The commands of many houses as arrays (see :meth:`ActionDecoder.decode_v`); ``*_given``
     False where a device gets no command. ``battery_mode`` holds ``twin.battery.MODE_CODE`` values,
-    ``battery_kw`` the ``BatteryCommand.power_kw`` (no reserve: the decoder never asks for one)."""
+    ``battery_kw`` the ``BatteryCommand.power_kw`` (no reserve: the decoder never asks for one).
+    Devices the house lacks keep empty arrays."""
 
     def __init__(self, n: int, n_rooms: int) -> None:
-        self.battery_given = np.zeros(n, dtype=bool)
-        self.battery_mode = np.zeros(n, dtype=np.intp)
-        self.battery_kw = np.zeros(n)
-        self.ev_given = np.zeros(n, dtype=bool)
-        self.ev_kw = np.zeros(n)
-        self.relays_given = np.zeros(n, dtype=bool)
-        self.relay_on = np.zeros((n, n_rooms), dtype=bool)
+        empty = np.zeros(0)
+        none = np.zeros(0, dtype=bool)
+        self.n, self.n_rooms = n, n_rooms
+        self.battery_given, self.battery_mode, self.battery_kw = none, np.zeros(0, dtype=np.intp), empty
+        self.ev_given, self.ev_kw = none, empty
+        self.relays_given, self.relay_on = none, np.zeros((0, n_rooms), dtype=bool)
 
 
 def _clip(x: float) -> float:

@@ -2,7 +2,7 @@
 
 Each house has its own memory, as each single environment has its own ``SafetyLayer``; the
 rules are the same, in full rollout mode and with fresh inputs (a twin's observations are never
-stale). The layer's per-room deque of switch times becomes a ring buffer of the last
+stale). The layer's per-room deque of switch times becomes a shift register of the last
 ``relay_max_switches_per_hour`` switches: a room may not switch again while the oldest of them
 is less than an hour old — the same as "at least that many switches in the last hour", as switch
 times only grow.
@@ -24,6 +24,7 @@ _SC = MODE_CODE[BatteryMode.SELF_CONSUMPTION]
 _CHARGE = MODE_CODE[BatteryMode.CHARGE_FROM_GRID]
 _DISCHARGE = MODE_CODE[BatteryMode.DISCHARGE_TO_GRID]
 _BACKUP = MODE_CODE[BatteryMode.BACKUP_RESERVE]
+_SETPOINT = MODE_CODE[BatteryMode.POWER_SETPOINT]
 
 
 class BatchedSafety:
@@ -45,23 +46,29 @@ class BatchedSafety:
         self._relay_seen = np.zeros((n, rooms), dtype=bool)  # relays as last observed
         self._relay_known = np.zeros(n, dtype=bool)  # False: no observation yet (a fresh layer)
         self._relay_changed_at_s = np.full((n, rooms), -np.inf)
-        self._switch_ring_s = np.full((n, rooms, self._max_switches), -np.inf)
-        self._switch_next = np.zeros((n, rooms), dtype=np.intp)  # slot of the oldest switch, overwritten next
+        # Newest first: [0] the last switch of each room, [-1] the oldest one still remembered.
+        self._switches_s = np.full((self._max_switches, n, rooms), -np.inf)
         self.battery_mode = np.full(n, NO_MODE, dtype=np.intp)  # the last command let through
         self.battery_kw = np.zeros(n)
         self.battery_reserve_soc = np.full(n, np.nan)
         self._battery_changed_at_s = np.full(n, -np.inf)
         self.ev_kw = np.full(n, np.nan)  # NaN: no command remembered yet
         self._ev_changed_at_s = np.full(n, -np.inf)
-        self._rows = np.arange(n)[:, None]
-        self._cols = np.arange(rooms)[None, :]
+        self._everyone_known = False
+        # Power limits per battery mode code (SafetyLayer._battery); none for the modes that follow the house.
+        b = house.battery
+        lo, hi = np.full(len(MODE_CODE), -np.inf), np.full(len(MODE_CODE), np.inf)
+        if b is not None:
+            lo[[_CHARGE, _DISCHARGE, _SETPOINT]] = (0.0, 0.0, -b.max_discharge_kw)
+            hi[[_CHARGE, _DISCHARGE, _SETPOINT]] = (b.max_charge_kw, b.max_discharge_kw, b.max_charge_kw)
+        self._battery_lo_kw, self._battery_hi_kw = lo, hi
 
     def reset(self, which: np.ndarray) -> None:
         """Fresh layers (as ``SafetyLayer(house)``) for the houses where ``which`` is True."""
         self._relay_known[which] = False
+        self._everyone_known = False
         self._relay_changed_at_s[which] = -np.inf
-        self._switch_ring_s[which] = -np.inf
-        self._switch_next[which] = 0
+        self._switches_s[:, which] = -np.inf
         self.battery_mode[which] = NO_MODE
         self.battery_kw[which] = 0.0
         self.battery_reserve_soc[which] = np.nan
@@ -71,16 +78,20 @@ class BatchedSafety:
 
     def observe_relays(self, relay_on: np.ndarray, now_s: np.ndarray, which: np.ndarray) -> None:
         """Learn the relay changes the plants made since the last command (``_observe_relays``)."""
-        changed = (relay_on != self._relay_seen) & (self._relay_known & which)[:, None]
-        if changed.any():
-            house_idx, room_idx = np.nonzero(changed)
-            now_at = now_s[house_idx]
-            self._relay_changed_at_s[house_idx, room_idx] = now_at
-            slot = self._switch_next[house_idx, room_idx]
-            self._switch_ring_s[house_idx, room_idx, slot] = now_at
-            self._switch_next[house_idx, room_idx] = (slot + 1) % self._max_switches
+        changed = relay_on != self._relay_seen
+        if self._everyone_known:
+            changed &= which[:, None]
+        else:
+            changed &= (self._relay_known & which)[:, None]
+        if np.count_nonzero(changed):
+            np.copyto(self._relay_changed_at_s, now_s[:, None], where=changed)
+            ring = self._switches_s
+            np.copyto(ring[1:], ring[:-1], where=changed)  # overlapping: numpy copies through a buffer
+            np.copyto(ring[0], now_s[:, None], where=changed)
         np.copyto(self._relay_seen, relay_on, where=which[:, None])
-        self._relay_known |= which
+        if not self._everyone_known:
+            self._relay_known |= which
+            self._everyone_known = bool(self._relay_known.all())
 
     def relays(self, wanted: np.ndarray, given: np.ndarray, now_s: np.ndarray) -> np.ndarray:
         """The relay states let through (``_relays``); rows where ``given`` is False are ignored.
@@ -89,15 +100,19 @@ class BatchedSafety:
         switched ``relay_max_switches_per_hour`` times within the last hour.
         """
         current = self._relay_seen
-        change = (wanted != current) & given[:, None]
-        if not change.any():
+        change = wanted != current
+        change &= given[:, None]
+        if not np.count_nonzero(change):
             return wanted
         cfg = self.config
-        min_s = np.where(current, cfg.relay_min_on_s, cfg.relay_min_off_s)
-        too_soon = now_s[:, None] - self._relay_changed_at_s < min_s
-        oldest_s = self._switch_ring_s[self._rows, self._cols, self._switch_next]
-        too_many = oldest_s > now_s[:, None] - 3600.0
-        allowed: np.ndarray = np.where(change & (too_soon | too_many), current, wanted)
+        since_s = now_s[:, None] - self._relay_changed_at_s
+        if cfg.relay_min_on_s == cfg.relay_min_off_s:
+            blocked = since_s < cfg.relay_min_on_s
+        else:
+            blocked = since_s < np.where(current, cfg.relay_min_on_s, cfg.relay_min_off_s)
+        blocked |= self._switches_s[-1] > (now_s - 3600.0)[:, None]
+        blocked &= change
+        allowed: np.ndarray = wanted ^ blocked  # a blocked change keeps the current state
         return allowed
 
     def battery(self, mode: np.ndarray, power_kw: np.ndarray, reserve_soc: np.ndarray, given: np.ndarray,
@@ -108,25 +123,25 @@ class BatchedSafety:
         """
         b = self.house.battery
         assert b is not None, "battery commands only for a house with a battery"
-        lo = np.where(mode == _CHARGE, 0.0, np.where(mode == _DISCHARGE, 0.0, -b.max_discharge_kw))
-        hi = np.where(mode == _DISCHARGE, b.max_discharge_kw, b.max_charge_kw)
-        power = np.minimum(np.maximum(power_kw, lo), hi)
-        clamped = (mode != _SC) & (mode != _BACKUP)
-        power = np.where(clamped, power, power_kw)
+        power = np.minimum(np.maximum(power_kw, self._battery_lo_kw[mode]), self._battery_hi_kw[mode])
         reserve = reserve_soc
         backup = mode == _BACKUP
-        if backup.any():
+        if np.count_nonzero(backup):
             wanted_reserve = np.where(np.isnan(reserve_soc), b.soc_min, reserve_soc)
             reserve = np.where(backup, np.minimum(np.maximum(wanted_reserve, b.soc_min), b.soc_max), reserve_soc)
         last = self.battery_mode
-        too_soon = ((last != NO_MODE) & (mode != last) & (mode != _SC)
-                    & (now_s - self._battery_changed_at_s < self.config.battery_min_mode_interval_s))
-        keep = too_soon & given
-        mode = np.where(keep, last, mode)
-        power = np.where(keep, self.battery_kw, power)
-        reserve = np.where(keep, self.battery_reserve_soc, reserve)
-        changed = given & ((last == NO_MODE) | (mode != last))
-        self._battery_changed_at_s = np.where(changed, now_s, self._battery_changed_at_s)
+        # No remembered command has its change time at -inf, so "too soon" never holds for it.
+        other = mode != last
+        too_soon = other & (mode != _SC)
+        too_soon &= now_s - self._battery_changed_at_s < self.config.battery_min_mode_interval_s
+        too_soon &= given
+        if np.count_nonzero(too_soon):
+            mode = np.where(too_soon, last, mode)
+            power = np.where(too_soon, self.battery_kw, power)
+            reserve = np.where(too_soon, self.battery_reserve_soc, reserve)
+            other &= ~too_soon
+        other &= given
+        np.copyto(self._battery_changed_at_s, now_s, where=other)
         np.copyto(self.battery_mode, mode, where=given)
         np.copyto(self.battery_kw, power, where=given)
         np.copyto(self.battery_reserve_soc, reserve, where=given)
@@ -137,13 +152,16 @@ class BatchedSafety:
         every ``ev_min_change_interval_s``. Rows where ``given`` is False are left alone."""
         c = self.house.ev_charger
         assert c is not None, "EV commands only for a house with a charger"
-        stop = ~np.isfinite(wanted_kw) | (wanted_kw < c.min_power_kw - 1e-9)
+        stop = ~np.isfinite(wanted_kw)
+        stop |= wanted_kw < c.min_power_kw - 1e-9
         power = np.where(stop, 0.0, np.minimum(wanted_kw, c.max_power_kw))
-        last = self.ev_kw
-        known = ~np.isnan(last)
-        held = known & (power > last) & (now_s - self._ev_changed_at_s < self.config.ev_min_change_interval_s)
-        power = np.where(held, last, power)
-        changed = given & (~known | (power != last))
-        self._ev_changed_at_s = np.where(changed, now_s, self._ev_changed_at_s)
+        last = self.ev_kw  # NaN when none: every comparison with it is False, as "last is None"
+        held = power > last
+        held &= now_s - self._ev_changed_at_s < self.config.ev_min_change_interval_s
+        if np.count_nonzero(held):
+            power = np.where(held, last, power)
+        changed = power != last
+        changed &= given
+        np.copyto(self._ev_changed_at_s, now_s, where=changed)
         np.copyto(self.ev_kw, power, where=given)
         return power
