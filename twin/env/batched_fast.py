@@ -4,12 +4,16 @@ What :class:`~twin.env.house_env.HouseEnv` does per step — decode the action, 
 layer, apply, advance, meter, observe, encode — done once for all houses with numpy over a
 leading axis (:class:`~twin.env.batched_dynamics.BatchedDynamics`,
 :class:`~twin.env.batched_safety.BatchedSafety`, ``ActionDecoder.decode_v``,
-``ObservationEncoder.encode_raw_v``). Per-house Python runs only when an episode starts (its
+``ObservationEncoder.encode_block_v``). Per-house Python runs only when an episode starts (its
 seed and start, as ``HouseEnv.reset``).
 
 Observation times lie on a grid of ``gcd(data step, decision interval)`` seconds; their
 datetimes and time-of-day/week features are computed once per grid point (with ``datetime`` and
-``math``, as the single environment does), the forecast block once per data step.
+``math``, as the single environment does). Every feature that depends on the data step only —
+comfort bands, outdoor temperature, load, prices, the forecast block — is encoded once per data
+step (on first visit) into a float32 table; a step gathers its rows and encodes only what
+depends on the state (room temperatures, relays, SOC, car, PV after curtailment). Encoding is
+element-wise, so where it happens does not change a bit of the result.
 """
 
 from __future__ import annotations
@@ -85,16 +89,16 @@ class FastBatch:
         self._tz = twin._tz
         self._grid_s = float(math.gcd(int(self.step_s), int(self.dt_s)))
         self._build_time_grid()
-        self._forecast = np.zeros((self.n_steps, len(template._forecast_block(0))))
-        self._forecast_ready = np.zeros(self.n_steps, dtype=bool)
+        self._static = np.zeros((self.n_steps + 1, self.encoder.size), dtype=np.float32)  # encoded, per data step
+        self._static_ready = np.zeros(self.n_steps + 1, dtype=bool)
         self.start_s = np.zeros(n)
         self.end_s = np.zeros(n)
         self.steps = np.zeros(n, dtype=np.int64)
         self.rngs: list[np.random.Generator | None] = [None] * n
         self.autoreset = np.zeros(n, dtype=bool)
         self._started = False
-        self._raw = np.empty((n, self.encoder.size))
         self._layout()
+        self._time_encoded = self.encoder.encode_block_v(self._time_features, self._c_time).astype(np.float32)
 
     # --- set-up -----------------------------------------------------------------------------------------
 
@@ -125,17 +129,27 @@ class FastBatch:
         self._c_now = col  # pv, load, import price, export price
         self._c_forecast = col + 4
         self._c_time = self.encoder.size - 4
+        self._scalars = np.zeros((self.n, self._c_now + 1 - (self._c_outdoor + 1)))
 
     def warm_forecast_cache(self) -> int:
-        """Every data step's forecast block, now rather than on first visit."""
-        self._ensure_forecast(np.arange(self.n_steps))
+        """Every data step's forecast block (and the other per-step features), now rather than on first visit."""
+        self._ensure_static(np.arange(self.n_steps + 1))
         return self.n_steps
 
-    def _ensure_forecast(self, steps: np.ndarray) -> None:
-        missing = steps[~self._forecast_ready[steps]]
-        for step in np.unique(missing).tolist():
-            self._forecast[step] = self.template._forecast_block(step)
-            self._forecast_ready[step] = True
+    def _ensure_static(self, steps: np.ndarray) -> None:
+        if np.count_nonzero(self._static_ready[steps]) == len(steps):
+            return
+        dyn = self.dyn
+        rooms = dyn.n_rooms
+        for i in np.unique(steps[~self._static_ready[steps]]).tolist():
+            row = np.zeros(self.encoder.size)
+            row[rooms:2 * rooms] = dyn.lower_c[i]
+            row[2 * rooms:3 * rooms] = dyn.upper_c[i]
+            row[self._c_outdoor] = dyn.outdoor_c[i]
+            row[self._c_now + 1:self._c_now + 4] = dyn.load_kw[i], dyn.import_price[i], dyn.export_price[i]
+            row[self._c_forecast:self._c_time] = self.template._forecast_block(min(i, self.n_steps - 1))
+            self._static[i] = self.encoder.encode_block_v(row, 0)
+            self._static_ready[i] = True
 
     # --- episodes -----------------------------------------------------------------------------------------
 
@@ -250,38 +264,34 @@ class FastBatch:
     def _observe(self) -> np.ndarray:
         """Every house's observation vector now (``SimHouse.observe`` + ``ObservationEncoder.encode``)."""
         dyn = self.dyn
+        encoder = self.encoder
         t = dyn.t_s
         i, pv, load, ev_kw, batt_kw = dyn.now()
-        raw = self._raw
+        self._ensure_static(i)
+        obs = self._static[i]
+        obs[:, self._c_time:] = self._time_encoded[np.rint(t / self._grid_s).astype(np.intp)]
         rooms = dyn.n_rooms
         if rooms:
-            raw[:, :rooms] = dyn.air_c
-            raw[:, rooms:2 * rooms] = dyn.lower_c[i]
-            raw[:, 2 * rooms:3 * rooms] = dyn.upper_c[i]
-            raw[:, 3 * rooms:4 * rooms] = dyn.relay_on
-        raw[:, self._c_outdoor] = dyn.outdoor_c[i]
+            obs[:, :rooms] = encoder.encode_block_v(dyn.air_c, 0)
+            obs[:, 3 * rooms:4 * rooms] = dyn.relay_on  # 0/1, centred at 0, scale 1: as they are
+        # The state's scalars: [SOC], [car connected, energy needed, hours to departure], PV now.
+        first = self._c_outdoor + 1
+        block = self._scalars
         if self._c_soc >= 0:
-            raw[:, self._c_soc] = dyn.soc
+            block[:, self._c_soc - first] = dyn.soc
         if self._c_ev >= 0:
             k = dyn.ev_session
             connected = dyn.ev_connected
             needed = np.maximum(0.0, dyn.target_soc[k] * dyn.capacity_kwh[k] - dyn.ev_energy_kwh)
             hours = (dyn.departure_epoch_s[k] - (self._start_epoch + t)) / 3600.0
-            c = self._c_ev
-            raw[:, c] = connected
-            raw[:, c + 1] = np.where(connected, needed, 0.0)
-            raw[:, c + 2] = np.where(connected, hours, 0.0)
+            c = self._c_ev - first
+            block[:, c] = connected
+            block[:, c + 1] = needed * connected
+            block[:, c + 2] = np.where(connected, hours, 0.0)  # inf - t past the last session
         _, _, curtailed = grid_flows_v(load + dyn.heat_kw + ev_kw + batt_kw - pv, pv, dyn.grid.export_limit_kw)
-        c = self._c_now
-        raw[:, c] = pv - curtailed
-        raw[:, c + 1] = load
-        raw[:, c + 2] = dyn.import_price[i]
-        raw[:, c + 3] = dyn.export_price[i]
-        steps = np.minimum(i, self.n_steps - 1)
-        self._ensure_forecast(steps)
-        raw[:, self._c_forecast:self._c_time] = self._forecast[steps]
-        raw[:, self._c_time:] = self._time_features[np.rint(t / self._grid_s).astype(np.intp)]
-        return self.encoder.encode_raw_v(raw)
+        block[:, -1] = pv - curtailed
+        obs[:, first:self._c_now + 1] = encoder.encode_block_v(block, first)
+        return obs
 
 
 __all__ = ["EVENT_EPS_S", "FastBatch", "fast_path_problem"]

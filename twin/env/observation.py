@@ -177,17 +177,16 @@ class ObservationEncoder:
         encoded: np.ndarray = vector.astype(np.float32)
         return encoded
 
-    def encode_raw_v(self, raw: np.ndarray) -> np.ndarray:
-        """The vectors of many observations from their physical values ``(houses, size)``, laid out as
-        :attr:`names`: :meth:`encode`'s missing-value, normalisation and clipping steps, row-wise.
-        ``raw`` is overwritten."""
-        if not np.isfinite(raw).all():
-            raw = np.where(np.isfinite(raw), raw, self._center)
-        raw -= self._center
-        raw *= self._inv_scale
-        np.minimum(np.maximum(raw, self._low, out=raw), self._high, out=raw)
-        encoded: np.ndarray = raw.astype(np.float32)
-        return encoded
+    def encode_block_v(self, values: np.ndarray, start: int) -> np.ndarray:
+        """Features ``start … start + width`` of many observations from their physical values
+        ``(…, width)``: :meth:`encode`'s steps (missing → center, normalise, clip) for those columns."""
+        stop = start + values.shape[-1]
+        center = self._center[start:stop]
+        if not math.isfinite(values.sum()):
+            values = np.where(np.isfinite(values), values, center)
+        vector = (values - center) * self._inv_scale[start:stop]
+        np.minimum(np.maximum(vector, self._low[start:stop], out=vector), self._high[start:stop], out=vector)
+        return vector
 
     def table(self) -> list[tuple[str, str, float, float, float, float]]:
         """``(name, unit, low, high, center, scale)`` per feature (for docs and reports)."""
