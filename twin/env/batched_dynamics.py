@@ -113,7 +113,16 @@ class BatchedDynamics:
         # Caches derived from the state.
         self.heat_kw = np.zeros(n)
         self._relay_f = np.zeros((n, rooms))
-        self._rates = np.zeros((len(METER_FIELDS), n))  # scratch: the meter's rates of one sub-step
+        # The pieces (sub-steps) of the present step, metered together (_meter_pieces); UNMET is booked at once.
+        pieces = 7  # at most this many before booking: below numpy's 8-way unrolled (pairwise) sums
+        self._piece_step = np.zeros((pieces, n), dtype=np.intp)
+        self._piece_h = np.zeros((pieces, n))
+        self._piece_heat_kw = np.zeros((pieces, n))
+        self._piece_ev_kw = np.zeros((pieces, n))
+        self._piece_battery_kw = np.zeros((pieces, n))
+        self._n_pieces = 0
+        self._rates = np.zeros((len(METER_FIELDS), pieces, n))  # scratch: the meter's rates of each piece
+        self._ev_limit_kwh = np.full(n, np.inf)  # charge limit of each house's present session
         self._zeros = np.zeros(n)
         self._nans = np.full(n, np.nan)
         self._now: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -160,6 +169,7 @@ class BatchedDynamics:
         self.events_s[:, rows] = np.inf
         self.events_s[RELAY_EVENT, rows] = start if self.n_rooms else np.inf
         self.events_s[SESSION_EVENT, rows] = self.arrival_s[self.ev_session[rows]]
+        self._ev_limit_kwh[rows] = self.charge_limit_kwh[self.ev_session[rows]]
         self.meter[:, rows] = 0.0
         self.relay_switches[rows] = 0
         self.interval_start_s[rows] = start
@@ -202,8 +212,7 @@ class BatchedDynamics:
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(ev_kw, battery_kw, battery_limit_soc)`` of every house at data step ``i``, held until its next event."""
         if self.charger is not None:
-            limit = self.charge_limit_kwh[self.ev_session]
-            ev_kw = charger_power_kw_v(self.ev_request_kw, self.ev_energy_kwh, limit, self.charger)
+            ev_kw = charger_power_kw_v(self.ev_request_kw, self.ev_energy_kwh, self._ev_limit_kwh, self.charger)
             ev_kw *= self.ev_connected
         else:
             ev_kw = self._zeros
@@ -228,6 +237,7 @@ class BatchedDynamics:
     def advance_to(self, t_end_s: np.ndarray) -> None:
         """Process every house's events up to its own ``t_end_s`` (``HouseDynamics.advance_to``)."""
         until_s = t_end_s - EVENT_EPS_S
+        b, c = self.battery, self.charger
         while True:
             t = self.t_s
             i = self._index(t)
@@ -236,41 +246,72 @@ class BatchedDynamics:
             active = t < until_s
             if not np.count_nonzero(active):
                 self._now = (i, pv, load, ev_kw, batt_kw)
+                self._meter_pieces()
                 return
             # The next event: the earliest of everything scheduled (events_s: leases, thermostat, car).
-            t_next = np.minimum((i + 1) * self.step_s, t_end_s)
+            t_next = (i + 1) * self.step_s
+            np.minimum(t_next, t_end_s, out=t_next)
             events = self.events_s
             np.minimum(t_next, events[0], out=t_next)
             np.minimum(t_next, events[1], out=t_next)
             np.minimum(t_next, events[2], out=t_next)
             np.minimum(t_next, events[3], out=t_next)
             rate = None
-            if self.battery is not None:
-                rate = soc_rate_per_s_v(batt_kw, self.battery)
-                np.minimum(t_next, t + time_to_soc_s_v(self.soc, limit_soc, batt_kw, self.battery, rate), out=t_next)
-            if self.charger is not None:
-                limit = self.charge_limit_kwh[self.ev_session]
-                np.minimum(t_next, t + time_to_full_s_v(self.ev_energy_kwh, limit, ev_kw, self.charger), out=t_next)
+            if b is not None:
+                rate = soc_rate_per_s_v(batt_kw, b)
+                np.minimum(t_next, t + time_to_soc_s_v(self.soc, limit_soc, batt_kw, b, rate), out=t_next)
+            if c is not None:
+                np.minimum(t_next, t + time_to_full_s_v(self.ev_energy_kwh, self._ev_limit_kwh, ev_kw, c), out=t_next)
             t_next = np.where(active, t_next, t)
             dt = t_next - t
-            self._integrate(i, dt, pv, load, ev_kw, batt_kw, rate)
+            self._integrate(i, dt, ev_kw, batt_kw, rate)
             self.t_s = t_next
             if rate is not None:
                 land = np.abs(self.soc - limit_soc) < 1e-7  # NaN limit (battery idle): False
                 np.copyto(self.soc, limit_soc, where=land)  # the limit event itself: land exactly on it
             self._process_events(active)
 
-    def _integrate(self, i: np.ndarray, dt: np.ndarray, pv: np.ndarray, load: np.ndarray, ev_kw: np.ndarray,
-                   batt_kw: np.ndarray, soc_rate: np.ndarray | None) -> None:
-        """Advance every house by its ``dt`` seconds of constant inputs (data step ``i``) and meter it.
+    def _integrate(self, i: np.ndarray, dt: np.ndarray, ev_kw: np.ndarray, batt_kw: np.ndarray,
+                   soc_rate: np.ndarray | None) -> None:
+        """Advance every house by its ``dt`` seconds of constant inputs (data step ``i``).
 
-        The meter's rates are gathered in one ``(fields, houses)`` array so that one multiply-add
-        meters them all (each is ``rate · dt_h``, as the scalar loop's ``+=``).
+        The battery, the car and the rooms move now; the meter only records the piece (its data
+        step, powers and length) and books every piece of the step at once (:meth:`_meter_pieces`).
         """
+        k = self._n_pieces
+        if k == len(self._piece_step):
+            self._meter_pieces()
+            k = 0
         dt_h = dt / 3600.0
-        heat_kw = self.heat_kw
+        self._piece_step[k] = i
+        self._piece_h[k] = dt_h
+        self._piece_heat_kw[k] = self.heat_kw
+        self._piece_ev_kw[k] = ev_kw
+        self._piece_battery_kw[k] = batt_kw
+        self._n_pieces = k + 1
+        if soc_rate is not None:
+            self.soc += soc_rate * dt
+        if self.charger is not None:
+            charged = np.minimum(self._ev_limit_kwh, self.ev_energy_kwh + ev_kw * self.charger.efficiency * dt_h)
+            np.copyto(self.ev_energy_kwh, charged, where=ev_kw > 0.0)
+        if self.n_rooms:
+            self.thermal.step(i, dt, self._relay_f)
+
+    def _meter_pieces(self) -> None:
+        """Book the recorded pieces on the meter: ``HouseDynamics._integrate``'s metering of each piece.
+
+        Every piece adds ``rate · dt_h`` to each meter field, in the order the pieces came (the
+        reduction over the piece axis is sequential), so the sums are the scalar loop's.
+        """
+        k = self._n_pieces
+        if not k:
+            return
+        self._n_pieces = 0
+        i, dt_h = self._piece_step[:k], self._piece_h[:k]
+        heat_kw, ev_kw, batt_kw = self._piece_heat_kw[:k], self._piece_ev_kw[:k], self._piece_battery_kw[:k]
+        pv, load = self.pv_kw[i], self.load_kw[i]
         imp, exp, curtailed = grid_flows_v(load + heat_kw + ev_kw + batt_kw - pv, pv, self.grid.export_limit_kw)
-        r = self._rates
+        r = self._rates[:, :k]
         np.subtract(pv, curtailed, out=r[PV])
         r[CURTAILED] = curtailed
         r[LOAD] = load
@@ -280,18 +321,13 @@ class BatchedDynamics:
         r[EXPORT] = exp
         np.subtract(imp * self.import_price[i], exp * self.export_price[i], out=r[COST])
         r[VIOLATION] = limit_violation_kw_v(imp, exp, self.grid.import_limit_kw, self.grid.export_limit_kw)
-        if soc_rate is not None:
+        if self.battery is not None:
             np.maximum(batt_kw, 0.0, out=r[CHARGE])
             np.minimum(batt_kw, 0.0, out=r[DISCHARGE])
             np.negative(r[DISCHARGE], out=r[DISCHARGE])
-            self.soc += soc_rate * dt
-        self.meter += r * dt_h
-        if self.charger is not None:
-            limit = self.charge_limit_kwh[self.ev_session]
-            charged = np.minimum(limit, self.ev_energy_kwh + ev_kw * self.charger.efficiency * dt_h)
-            np.copyto(self.ev_energy_kwh, charged, where=ev_kw > 0.0)
-        if self.n_rooms:
-            self.thermal.step(i, dt, self._relay_f)
+        booked = r * dt_h
+        booked[:, 0] += self.meter  # (meter + piece 1) + piece 2 …: the scalar loop's order
+        np.add.reduce(booked, axis=1, out=self.meter)
 
     def _process_events(self, due_houses: np.ndarray) -> None:
         """Handle everything due at each house's ``t_s`` where ``due_houses``: leases ending, thermostat
@@ -336,6 +372,7 @@ class BatchedDynamics:
                 self.ev_connected = self.ev_connected | arrive
                 self.ev_energy_kwh = np.where(arrive, self.arrival_soc[k] * self.capacity_kwh[k], self.ev_energy_kwh)
             events[SESSION_EVENT] = np.where(self.ev_connected, self.departure_s[k], self.arrival_s[k])
+            self._ev_limit_kwh = self.charge_limit_kwh[k]
 
     def _set_relays(self, relays: np.ndarray) -> None:
         changed = relays != self.relay_on
