@@ -172,10 +172,12 @@ _SELF_CONSUMPTION = MODE_CODE[BatteryMode.SELF_CONSUMPTION]
 
 
 class BatchCommands:
-    """The commands of many houses as arrays (see :meth:`ActionDecoder.decode_v`); ``*_given``
-    False where a device gets no command. ``battery_mode`` holds ``twin.battery.MODE_CODE`` values,
+    """The commands of many houses as arrays (see :meth:`ActionDecoder.decode_v`).
+
+    ``*_given`` is False where a device gets no command. ``battery_mode`` holds ``twin.battery.MODE_CODE`` values,
     ``battery_kw`` the ``BatteryCommand.power_kw`` (no reserve: the decoder never asks for one).
-    Devices the house lacks keep empty arrays."""
+    Devices the house lacks keep empty arrays.
+    """
 
     def __init__(self, n: int, n_rooms: int) -> None:
         empty = np.zeros(0)

@@ -34,9 +34,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from twin.config import HouseConfig
-from twin.env.battery_env import BatteryEnv
 from twin.env.batched_fast import FastBatch, fast_path_problem
 from twin.env.batched_loop import LoopBatch
+from twin.env.battery_env import BatteryEnv
 from twin.env.config import EnvConfig
 from twin.env.house_env import HouseEnv
 from twin.env.infos import batch_infos

@@ -24,9 +24,9 @@ import numpy as np
 
 from twin.battery import MODE_CODE, inverter_power_v, soc_rate_per_s_v, time_to_soc_s_v
 from twin.contracts import BatteryMode
+from twin.env.batched_thermal import BatchedThermal
 from twin.ev import charger_power_kw_v, time_to_full_s_v
 from twin.grid import grid_flows_v, limit_violation_kw_v
-from twin.env.batched_thermal import BatchedThermal
 from twin.house import SimHouse
 from twin.house_state import EVENT_EPS_S, NO_LEASE
 from twin.occupants import thermostat_relays
@@ -330,8 +330,10 @@ class BatchedDynamics:
         np.add.reduce(booked, axis=1, out=self.meter)
 
     def _process_events(self, due_houses: np.ndarray) -> None:
-        """Handle everything due at each house's ``t_s`` where ``due_houses``: leases ending, thermostat
-        ticks, EV departures and arrivals (``HouseDynamics._process_events``)."""
+        """Handle everything due at each house's ``t_s`` where ``due_houses``.
+
+        Leases ending, thermostat ticks, EV departures and arrivals (``HouseDynamics._process_events``).
+        """
         t = self.t_s
         due = self.events_s <= t + EVENT_EPS_S
         due &= due_houses
@@ -387,8 +389,10 @@ class BatchedDynamics:
         self.thermal.set_heat(relay_f)
 
     def take_interval(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Close every house's interval: ``(meter rows, relay switches, durations [s])``; the meter
-        starts again at zero."""
+        """Close every house's interval: ``(meter rows, relay switches, durations [s])``.
+
+        The meter starts again at zero.
+        """
         meter, switches = self.meter, self.relay_switches
         duration_s = self.t_s - self.interval_start_s
         self.meter = np.zeros_like(meter)

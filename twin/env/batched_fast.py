@@ -27,7 +27,20 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from twin.env.batched_dynamics import (
-    CHARGE, COST, CURTAILED, DISCHARGE, EV, EXPORT, HEATING, IMPORT, LOAD, PV, UNMET, VIOLATION, BatchedDynamics)
+    CHARGE,
+    COST,
+    CURTAILED,
+    DISCHARGE,
+    EV,
+    EXPORT,
+    HEATING,
+    IMPORT,
+    LOAD,
+    PV,
+    UNMET,
+    VIOLATION,
+    BatchedDynamics,
+)
 from twin.env.batched_safety import BatchedSafety
 from twin.env.battery_env import BatteryEnv
 from twin.env.house_env import HouseEnv
@@ -103,8 +116,10 @@ class FastBatch:
     # --- set-up -----------------------------------------------------------------------------------------
 
     def _build_time_grid(self) -> None:
-        """Datetimes and time features of every observation time, computed as ``SimHouse.observe`` and
-        ``ObservationEncoder.encode`` do (so, bit for bit, the same values)."""
+        """Datetimes and time features of every observation time.
+
+        Computed as ``SimHouse.observe`` and ``ObservationEncoder.encode`` do (bit for bit the same values).
+        """
         count = int(round(self.duration_s / self._grid_s)) + 1
         times = [datetime.fromtimestamp(self._start_epoch + k * self._grid_s, self._tz) for k in range(count)]
         self._times = np.empty(count, dtype=object)

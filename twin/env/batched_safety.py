@@ -117,8 +117,9 @@ class BatchedSafety:
 
     def battery(self, mode: np.ndarray, power_kw: np.ndarray, reserve_soc: np.ndarray, given: np.ndarray,
                 now_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The battery commands let through (``_battery``): power and reserve within the battery's
-        limits, and at most one change to a mode other than self-consumption per
+        """The battery commands let through (``_battery``).
+
+        Power and reserve within the battery's limits, and at most one change to a mode other than self-consumption per
         ``battery_min_mode_interval_s``. Rows where ``given`` is False are left alone.
         """
         b = self.house.battery
@@ -148,8 +149,11 @@ class BatchedSafety:
         return mode, power, reserve
 
     def ev(self, wanted_kw: np.ndarray, given: np.ndarray, now_s: np.ndarray) -> np.ndarray:
-        """The charger powers let through (``_ev``): 0 or within [min, max], stepping up at most
-        every ``ev_min_change_interval_s``. Rows where ``given`` is False are left alone."""
+        """The charger powers let through (``_ev``).
+
+        0 or within [min, max], stepping up at most every ``ev_min_change_interval_s``. Rows where
+        ``given`` is False are left alone.
+        """
         c = self.house.ev_charger
         assert c is not None, "EV commands only for a house with a charger"
         stop = ~np.isfinite(wanted_kw)

@@ -42,9 +42,11 @@ class BatchedThermal:
         exo = twin.exo
         self._outdoor_c = exo.series["outdoor_temp_c"]
         self._upper_c = exo.comfort_upper_c
-        self._solar_w, self._solar_node = exo.solar_w, exo.solar_node
         self._occupants = twin.house.occupants
-        self._blinds_keep = 1.0 - self._occupants.blinds_solar_factor
+        # The solar gain a lowered blind holds back, per step and room [W] (solar · blinds · (1 - factor),
+        # with blinds 0/1: the same products as HouseDynamics._exo_forcing).
+        self._solar_kept_w = exo.solar_w * (1.0 - self._occupants.blinds_solar_factor)
+        self._blinds_to_modal_t = _both([m.heat_to_modal[:, exo.solar_node].T for m in modals])
         self._room_weights = twin._room_weights
         self.modes = np.zeros((n, nodes))
         self.windows_open = np.zeros(n, dtype=bool)
@@ -146,15 +148,28 @@ class BatchedThermal:
             open_next = windows_open_next_v(self.windows_open, mean_air, self._outdoor_c[i], occ)
             switch = look & (open_next != self.windows_open)
             if np.count_nonzero(switch):
-                temps = self._per_basis(self.modes, self._to_temps_t)
-                self.windows_open = np.where(switch, open_next, self.windows_open)
-                self.modes = np.where(switch[:, None], self._per_basis(temps, self._to_modes_t), self.modes)
-                self._heat_forcing = self._per_basis(relay_f, self._heater_modal_t)  # depends on the basis
+                self._switch_windows(np.nonzero(switch)[0], relay_f)
         blinds = blinds_down_next(air, self._upper_c[i], self.blinds_down, occ)
         self.blinds_down = np.where(look[:, None], blinds, self.blinds_down)
         self.occupant_step = np.where(look, i, self.occupant_step)
         self._step_forcing = np.where(look[:, None], self._exo_forcing(i), self._step_forcing)
         self._forcing = self._step_forcing + self._heat_forcing
+
+    def _switch_windows(self, rows: np.ndarray, relay_f: np.ndarray) -> None:
+        """Open or close the windows of houses ``rows``: their modes move to the other basis.
+
+        Only those houses are converted (``HouseDynamics._switch_windows``: modes → node
+        temperatures in the old basis → modes in the new one); the heaters' forcing follows the basis.
+        """
+        was_open = self.windows_open[rows]
+        nodes = self.modes.shape[1]
+        both_temps = self.modes[rows] @ self._to_temps_t[1]  # [closed | aired] conversions of each row
+        temps = np.where(was_open[:, None], both_temps[:, nodes:], both_temps[:, :nodes])
+        both_modes = temps @ self._to_modes_t[1]
+        self.modes[rows] = np.where(was_open[:, None], both_modes[:, :nodes], both_modes[:, nodes:])
+        both_heat = relay_f[rows] @ self._heater_modal_t[1]
+        self._heat_forcing[rows] = np.where(was_open[:, None], both_heat[:, :nodes], both_heat[:, nodes:])
+        self.windows_open[rows] = ~was_open
 
     def _exo_forcing(self, i: np.ndarray) -> np.ndarray:
         """Modal forcing of weather and gains during each house's data step ``i``, blinds included."""
@@ -162,10 +177,9 @@ class BatchedThermal:
         if self.airing and np.count_nonzero(self.windows_open):
             forcing = np.where(self.windows_open[:, None], self._forcing_exo[1][i], forcing)
         if np.count_nonzero(self.blinds_down):
-            blocked_w = self._solar_w[i] * self.blinds_down * self._blinds_keep
-            nodes_w = np.zeros_like(forcing)
-            nodes_w[:, self._solar_node] = blocked_w
-            forcing = forcing - self._per_basis(nodes_w, self._heat_to_modal_t)
+            # The blocked solar gain enters each room's solar node: heat_to_modal's columns of those nodes.
+            blocked_w = self._solar_kept_w[i] * self.blinds_down
+            forcing = forcing - self._per_basis(blocked_w, self._blinds_to_modal_t)
         return forcing
 
 

@@ -178,8 +178,10 @@ class ObservationEncoder:
         return encoded
 
     def encode_block_v(self, values: np.ndarray, start: int) -> np.ndarray:
-        """Features ``start … start + width`` of many observations from their physical values
-        ``(…, width)``: :meth:`encode`'s steps (missing → center, normalise, clip) for those columns."""
+        """Features ``start … start + width`` of many observations from their physical values ``(…, width)``.
+
+        :meth:`encode`'s steps (missing → center, normalise, clip) for those columns.
+        """
         stop = start + values.shape[-1]
         center = self._center[start:stop]
         if not math.isfinite(values.sum()):
