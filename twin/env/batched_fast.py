@@ -283,7 +283,7 @@ class FastBatch:
         t = dyn.t_s
         i, pv, load, ev_kw, batt_kw = dyn.now()
         self._ensure_static(i)
-        obs = self._static[i]
+        obs: np.ndarray = self._static[i]
         obs[:, self._c_time:] = self._time_encoded[np.rint(t / self._grid_s).astype(np.intp)]
         rooms = dyn.n_rooms
         if rooms:

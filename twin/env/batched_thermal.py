@@ -173,7 +173,7 @@ class BatchedThermal:
 
     def _exo_forcing(self, i: np.ndarray) -> np.ndarray:
         """Modal forcing of weather and gains during each house's data step ``i``, blinds included."""
-        forcing = self._forcing_exo[0][i]
+        forcing: np.ndarray = self._forcing_exo[0][i]
         if self.airing and np.count_nonzero(self.windows_open):
             forcing = np.where(self.windows_open[:, None], self._forcing_exo[1][i], forcing)
         if np.count_nonzero(self.blinds_down):

@@ -186,7 +186,7 @@ class ObservationEncoder:
         center = self._center[start:stop]
         if not math.isfinite(values.sum()):
             values = np.where(np.isfinite(values), values, center)
-        vector = (values - center) * self._inv_scale[start:stop]
+        vector: np.ndarray = (values - center) * self._inv_scale[start:stop]
         np.minimum(np.maximum(vector, self._low[start:stop], out=vector), self._high[start:stop], out=vector)
         return vector
 
