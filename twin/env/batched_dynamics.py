@@ -123,6 +123,8 @@ class BatchedDynamics:
         self._n_pieces = 0
         self._rates = np.zeros((len(METER_FIELDS), pieces, n))  # scratch: the meter's rates of each piece
         self._ev_limit_kwh = np.full(n, np.inf)  # charge limit of each house's present session
+        # The charger's power until the next change of request, car or session, or the car becoming full.
+        self._ev_kw: np.ndarray | None = None
         self._zeros = np.zeros(n)
         self._nans = np.full(n, np.nan)
         self._now: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -162,6 +164,7 @@ class BatchedDynamics:
         self.battery_lease_s[rows] = NO_LEASE
         self.ev_request_kw[rows] = np.nan
         self.ev_lease_s[rows] = NO_LEASE
+        self._ev_kw = None
         # The first session that has not departed by the start (one already home connects at once).
         self.ev_session[rows] = np.searchsorted(self.departure_s[:-1], start + EVENT_EPS_S, side="right")
         self.ev_connected[rows] = False
@@ -198,6 +201,7 @@ class BatchedDynamics:
     def apply_ev(self, power_kw: np.ndarray, given: np.ndarray, until_s: np.ndarray) -> None:
         """``SimHouse.apply``'s charger part."""
         np.copyto(self.ev_request_kw, np.maximum(0.0, power_kw), where=given)
+        self._ev_kw = None
         np.copyto(self.ev_lease_s, until_s, where=given)
         np.copyto(self.events_s[EV_EVENT], until_s, where=given)
         self._now = None
@@ -212,8 +216,11 @@ class BatchedDynamics:
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(ev_kw, battery_kw, battery_limit_soc)`` of every house at data step ``i``, held until its next event."""
         if self.charger is not None:
-            ev_kw = charger_power_kw_v(self.ev_request_kw, self.ev_energy_kwh, self._ev_limit_kwh, self.charger)
-            ev_kw *= self.ev_connected
+            ev_kw = self._ev_kw
+            if ev_kw is None:  # the charger's power changes only at events (see _ev_kw)
+                ev_kw = charger_power_kw_v(self.ev_request_kw, self.ev_energy_kwh, self._ev_limit_kwh, self.charger)
+                ev_kw *= self.ev_connected
+                self._ev_kw = ev_kw
         else:
             ev_kw = self._zeros
         if self.battery is None:
@@ -292,8 +299,11 @@ class BatchedDynamics:
         if soc_rate is not None:
             self.soc += soc_rate * dt
         if self.charger is not None:
+            charging = ev_kw > 0.0
             charged = np.minimum(self._ev_limit_kwh, self.ev_energy_kwh + ev_kw * self.charger.efficiency * dt_h)
-            np.copyto(self.ev_energy_kwh, charged, where=ev_kw > 0.0)
+            np.copyto(self.ev_energy_kwh, charged, where=charging)
+            if np.count_nonzero(charging & (charged >= self._ev_limit_kwh - 1e-9)):
+                self._ev_kw = None  # a car became full: its charger stops
         if self.n_rooms:
             self.thermal.step(i, dt, self._relay_f)
 
@@ -351,6 +361,7 @@ class BatchedDynamics:
             ended = due[EV_EVENT]
             self.ev_lease_s[ended] = NO_LEASE
             self.ev_request_kw[ended] = np.nan
+            self._ev_kw = None
             events[EV_EVENT, ended] = np.inf
         if relay_due:
             # A relay lease ending hands the relays to the thermostat, which ticks at once.
@@ -375,6 +386,7 @@ class BatchedDynamics:
                 self.ev_energy_kwh = np.where(arrive, self.arrival_soc[k] * self.capacity_kwh[k], self.ev_energy_kwh)
             events[SESSION_EVENT] = np.where(self.ev_connected, self.departure_s[k], self.arrival_s[k])
             self._ev_limit_kwh = self.charge_limit_kwh[k]
+            self._ev_kw = None
 
     def _set_relays(self, relays: np.ndarray) -> None:
         changed = relays != self.relay_on
