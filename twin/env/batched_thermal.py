@@ -39,6 +39,8 @@ class BatchedThermal:
         self._heat_to_modal_t = _both([m.heat_to_modal.T for m in modals])
         self._heater_modal_t = _both([h.T for h in twin._heater_modal])
         self._forcing_exo = twin._forcing_exo
+        # Both window states' forcing side by side: one gather per look-around (only when the house airs).
+        self._forcing_exo_both = np.concatenate(twin._forcing_exo, axis=1) if self.airing else None
         exo = twin.exo
         self._outdoor_c = exo.series["outdoor_temp_c"]
         self._upper_c = exo.comfort_upper_c
@@ -173,13 +175,20 @@ class BatchedThermal:
 
     def _exo_forcing(self, i: np.ndarray) -> np.ndarray:
         """Modal forcing of weather and gains during each house's data step ``i``, blinds included."""
-        forcing: np.ndarray = self._forcing_exo[0][i]
-        if self.airing and np.count_nonzero(self.windows_open):
-            forcing = np.where(self.windows_open[:, None], self._forcing_exo[1][i], forcing)
+        if not self.airing:
+            closed: np.ndarray = self._forcing_exo[0][i]
+            if np.count_nonzero(self.blinds_down):
+                # The blocked solar gain enters each room's solar node: heat_to_modal's columns of those nodes.
+                closed = closed - (self._solar_kept_w[i] * self.blinds_down) @ self._blinds_to_modal_t[0]
+            return closed
+        assert self._forcing_exo_both is not None
+        both: np.ndarray = self._forcing_exo_both[i]  # [closed | aired] forcing of each house's step
         if np.count_nonzero(self.blinds_down):
-            # The blocked solar gain enters each room's solar node: heat_to_modal's columns of those nodes.
-            blocked_w = self._solar_kept_w[i] * self.blinds_down
-            forcing = forcing - self._per_basis(blocked_w, self._blinds_to_modal_t)
+            both = both - (self._solar_kept_w[i] * self.blinds_down) @ self._blinds_to_modal_t[1]
+        width = both.shape[1] // 2
+        if not np.count_nonzero(self.windows_open):
+            return both[:, :width]
+        forcing: np.ndarray = np.where(self.windows_open[:, None], both[:, width:], both[:, :width])
         return forcing
 
 
