@@ -150,13 +150,19 @@ def soc_rate_per_s_v(power_kw: np.ndarray, p: BatteryConfig) -> np.ndarray:
 
 
 def time_to_soc_s_v(soc: np.ndarray, target_soc: np.ndarray, power_kw: np.ndarray, p: BatteryConfig,
-                    rate_per_s: np.ndarray | None = None) -> np.ndarray:
+                    rate_per_s: np.ndarray | None = None, moving: np.ndarray | None = None) -> np.ndarray:
     """:func:`time_to_soc_s` element-wise [s]; ``inf`` where the SOC never gets there.
 
     ``rate_per_s`` is :func:`soc_rate_per_s_v` of ``power_kw`` when the caller has it already.
+    ``moving`` (the mask where :func:`inverter_power_v` gave a nonzero power, towards its
+    ``limit_soc``) lets the caller skip the checks that such a target holds: it is ahead of
+    ``soc`` there and NaN elsewhere.
     """
     rate = soc_rate_per_s_v(power_kw, p) if rate_per_s is None else rate_per_s
     dt = np.full_like(soc, np.inf)
+    if moving is not None:
+        np.divide(target_soc - soc, rate, out=dt, where=moving)
+        return dt
     np.divide(target_soc - soc, rate, out=dt, where=(rate != 0.0) & ~np.isnan(target_soc))
     np.copyto(dt, np.inf, where=dt < 0.0)
     return dt

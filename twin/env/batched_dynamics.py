@@ -264,14 +264,19 @@ class BatchedDynamics:
             np.minimum(t_next, events[2], out=t_next)
             np.minimum(t_next, events[3], out=t_next)
             rate = None
-            if b is not None:
+            if b is not None:  # the battery reaching its SOC limit
                 rate = soc_rate_per_s_v(batt_kw, b)
-                np.minimum(t_next, t + time_to_soc_s_v(self.soc, limit_soc, batt_kw, b, rate), out=t_next)
-            if c is not None:
-                np.minimum(t_next, t + time_to_full_s_v(self.ev_energy_kwh, self._ev_limit_kwh, ev_kw, c), out=t_next)
-            t_next = np.where(active, t_next, t)
+                moving = batt_kw != 0.0
+                to_limit_s = time_to_soc_s_v(self.soc, limit_soc, batt_kw, b, rate, moving)
+                np.minimum(t_next, np.add(to_limit_s, t, out=to_limit_s), out=t_next)
+            charging = None
+            if c is not None:  # the car becoming full
+                charging = ev_kw > 0.0
+                to_full_s = time_to_full_s_v(self.ev_energy_kwh, self._ev_limit_kwh, ev_kw, c, charging)
+                np.minimum(t_next, np.add(to_full_s, t, out=to_full_s), out=t_next)
+            np.copyto(t_next, t, where=~active)
             dt = t_next - t
-            self._integrate(i, dt, ev_kw, batt_kw, rate)
+            self._integrate(i, dt, ev_kw, batt_kw, rate, charging)
             self.t_s = t_next
             if rate is not None:
                 land = np.abs(self.soc - limit_soc) < 1e-7  # NaN limit (battery idle): False
@@ -279,7 +284,7 @@ class BatchedDynamics:
             self._process_events(active)
 
     def _integrate(self, i: np.ndarray, dt: np.ndarray, ev_kw: np.ndarray, batt_kw: np.ndarray,
-                   soc_rate: np.ndarray | None) -> None:
+                   soc_rate: np.ndarray | None, charging: np.ndarray | None) -> None:
         """Advance every house by its ``dt`` seconds of constant inputs (data step ``i``).
 
         The battery, the car and the rooms move now; the meter only records the piece (its data
@@ -298,8 +303,7 @@ class BatchedDynamics:
         self._n_pieces = k + 1
         if soc_rate is not None:
             self.soc += soc_rate * dt
-        if self.charger is not None:
-            charging = ev_kw > 0.0
+        if charging is not None:
             charged = np.minimum(self._ev_limit_kwh, self.ev_energy_kwh + ev_kw * self.charger.efficiency * dt_h)
             np.copyto(self.ev_energy_kwh, charged, where=charging)
             if np.count_nonzero(charging & (charged >= self._ev_limit_kwh - 1e-9)):
