@@ -110,6 +110,8 @@ class FastBatch:
         self.rngs: list[np.random.Generator | None] = [None] * n
         self.autoreset = np.zeros(n, dtype=bool)
         self._started = False
+        self._no_reserve = np.full(n, np.nan)  # the decoder's battery commands never hold a reserve
+        self._no_reserve.flags.writeable = False
         self._layout()
         self._time_encoded = self.encoder.encode_block_v(self._time_features, self._c_time).astype(np.float32)
 
@@ -222,7 +224,7 @@ class FastBatch:
         resetting = self.autoreset
         go = ~resetting
         t0 = dyn.t_s
-        i0 = dyn._index(t0)
+        i0 = dyn.now()[0]
         air0, lower0, upper0 = dyn.air_c, dyn.lower_c[i0], dyn.upper_c[i0]
         cmds = self.decoder.decode_v(actions, lower0, air0)
         now_s = t0 + self._start_epoch
@@ -236,8 +238,8 @@ class FastBatch:
             dyn.apply_ev(safety.ev(cmds.ev_kw, given, now_s), given, until_s)
         if dyn.battery is not None:
             given = cmds.battery_given & go
-            mode, power_kw, reserve = safety.battery(cmds.battery_mode, cmds.battery_kw, np.full(self.n, np.nan),
-                                                     given, now_s)
+            mode, power_kw, reserve = safety.battery(cmds.battery_mode, cmds.battery_kw, self._no_reserve, given,
+                                                     now_s)
             dyn.apply_battery(mode, power_kw, reserve, given, until_s)
         self.steps += go
         t_end = np.where(go, np.minimum(self.start_s + self.steps * self.dt_s, self.end_s), t0)
@@ -250,7 +252,7 @@ class FastBatch:
         truncated = go & (t_end >= self.end_s - _EPS_S)
         info = self._step_info(meter, switches, discomfort, go)
         info["time"] = self._times_at(t0)
-        if resetting.any():
+        if np.count_nonzero(resetting):
             self._reset_rows(resetting, None, None)
             info["time"] = np.where(resetting, self._times_at(dyn.t_s), info["time"])
             info["episode_end"] = self._episode_ends(resetting)
