@@ -46,8 +46,10 @@ def charger_power_kw_v(requested_kw: np.ndarray, car_energy_kwh: np.ndarray, lim
 
 def time_to_full_s_v(car_energy_kwh: np.ndarray, limit_kwh: np.ndarray, power_kw: np.ndarray,
                      c: EvChargerConfig, charging: np.ndarray | None = None) -> np.ndarray:
-    """:func:`time_to_full_s` element-wise [s]; ``inf`` where not charging (``charging``: ``power_kw > 0``
-    when the caller has it)."""
+    """:func:`time_to_full_s` element-wise [s]; ``inf`` where not charging.
+
+    ``charging`` is ``power_kw > 0`` when the caller has it already.
+    """
     dt = np.full_like(car_energy_kwh, np.inf)
     np.divide((limit_kwh - car_energy_kwh) * 3600.0, power_kw * c.efficiency, out=dt,
               where=power_kw > 0.0 if charging is None else charging)

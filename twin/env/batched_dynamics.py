@@ -303,7 +303,7 @@ class BatchedDynamics:
         self._n_pieces = k + 1
         if soc_rate is not None:
             self.soc += soc_rate * dt
-        if charging is not None:
+        if charging is not None and self.charger is not None:
             charged = np.minimum(self._ev_limit_kwh, self.ev_energy_kwh + ev_kw * self.charger.efficiency * dt_h)
             np.copyto(self.ev_energy_kwh, charged, where=charging)
             if np.count_nonzero(charging & (charged >= self._ev_limit_kwh - 1e-9)):
