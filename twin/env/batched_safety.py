@@ -2,7 +2,7 @@
 
 Each house has its own memory, as each single environment has its own ``SafetyLayer``; the
 rules are the same, in full rollout mode and with fresh inputs (a twin's observations are never
-stale). The layer's per-room deque of switch times becomes a shift register of the last
+stale). The layer's per-room deque of switch times becomes a ring buffer of the last
 ``relay_max_switches_per_hour`` switches: a room may not switch again while the oldest of them
 is less than an hour old — the same as "at least that many switches in the last hour", as switch
 times only grow.
@@ -46,8 +46,12 @@ class BatchedSafety:
         self._relay_seen = np.zeros((n, rooms), dtype=bool)  # relays as last observed
         self._relay_known = np.zeros(n, dtype=bool)  # False: no observation yet (a fresh layer)
         self._relay_changed_at_s = np.full((n, rooms), -np.inf)
-        # Newest first: [0] the last switch of each room, [-1] the oldest one still remembered.
-        self._switches_s = np.full((self._max_switches, n, rooms), -np.inf)
+        # The last switches of each room, flat (house, room, slot); _oldest[house·rooms + room] is the slot
+        # of the oldest one (overwritten next).
+        self._switches_s = np.full(n * rooms * self._max_switches, -np.inf)
+        self._oldest = np.zeros(n * rooms, dtype=np.intp)
+        self._slot0 = np.arange(n * rooms) * self._max_switches  # flat index of each room's first slot
+        self._rooms = rooms
         self.battery_mode = np.full(n, NO_MODE, dtype=np.intp)  # the last command let through
         self.battery_kw = np.zeros(n)
         self.battery_reserve_soc = np.full(n, np.nan)
@@ -68,7 +72,9 @@ class BatchedSafety:
         self._relay_known[which] = False
         self._everyone_known = False
         self._relay_changed_at_s[which] = -np.inf
-        self._switches_s[:, which] = -np.inf
+        ring = self._switches_s.reshape(len(which), self._rooms, self._max_switches)
+        ring[which] = -np.inf
+        self._oldest.reshape(len(which), self._rooms)[which] = 0
         self.battery_mode[which] = NO_MODE
         self.battery_kw[which] = 0.0
         self.battery_reserve_soc[which] = np.nan
@@ -85,9 +91,12 @@ class BatchedSafety:
             changed &= (self._relay_known & which)[:, None]
         if np.count_nonzero(changed):
             np.copyto(self._relay_changed_at_s, now_s[:, None], where=changed)
-            ring = self._switches_s
-            np.copyto(ring[1:], ring[:-1], where=changed)  # overlapping: numpy copies through a buffer
-            np.copyto(ring[0], now_s[:, None], where=changed)
+            rooms = np.flatnonzero(changed)  # house · rooms + room
+            oldest = self._oldest[rooms]
+            self._switches_s[self._slot0[rooms] + oldest] = now_s[rooms // self._rooms]
+            oldest += 1
+            oldest[oldest == self._max_switches] = 0
+            self._oldest[rooms] = oldest
         np.copyto(self._relay_seen, relay_on, where=which[:, None])
         if not self._everyone_known:
             self._relay_known |= which
@@ -110,7 +119,8 @@ class BatchedSafety:
             blocked = since_s < cfg.relay_min_on_s
         else:
             blocked = since_s < np.where(current, cfg.relay_min_on_s, cfg.relay_min_off_s)
-        blocked |= self._switches_s[-1] > (now_s - 3600.0)[:, None]
+        oldest_s = self._switches_s[self._slot0 + self._oldest].reshape(current.shape)
+        blocked |= oldest_s > (now_s - 3600.0)[:, None]
         blocked &= change
         allowed: np.ndarray = wanted ^ blocked  # a blocked change keeps the current state
         return allowed
