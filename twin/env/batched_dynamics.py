@@ -351,7 +351,8 @@ class BatchedDynamics:
         t = self.t_s
         due = self.events_s <= t + EVENT_EPS_S
         due &= due_houses
-        relay_due, battery_due, ev_due, session_due = np.count_nonzero(due, axis=1).tolist()
+        count = np.count_nonzero  # per row: count_nonzero(axis=...) takes a slow path
+        relay_due, battery_due, ev_due, session_due = count(due[0]), count(due[1]), count(due[2]), count(due[3])
         events = self.events_s
         self._now = None
         if battery_due:
@@ -395,7 +396,7 @@ class BatchedDynamics:
     def _set_relays(self, relays: np.ndarray) -> None:
         changed = relays != self.relay_on
         if np.count_nonzero(changed):
-            self.relay_switches += changed.sum(axis=1)
+            self.relay_switches += np.add.reduce(changed, axis=1, dtype=np.int64)
             self.relay_on = relays
             self._on_relays_changed()
 
