@@ -24,19 +24,13 @@ import numpy as np
 
 from twin.battery import MODE_CODE, inverter_power_v, soc_rate_per_s_v, time_to_soc_s_v
 from twin.contracts import BatteryMode
+from twin.env.batched_meter import METER_FIELDS, UNMET, MeterPieces
 from twin.env.batched_thermal import BatchedThermal
 from twin.ev import charger_power_kw_v, time_to_full_s_v
-from twin.grid import grid_flows_v, limit_violation_kw_v
 from twin.house import SimHouse
 from twin.house_state import EVENT_EPS_S, NO_LEASE
 from twin.occupants import thermostat_relays
 
-#: Rows of :attr:`BatchedDynamics.meter`, as the fields of ``twin.house_state.Meter``.
-METER_FIELDS = ("pv_kwh", "pv_curtailed_kwh", "base_load_kwh", "heating_kwh", "ev_kwh", "battery_charge_kwh",
-                "battery_discharge_kwh", "import_kwh", "export_kwh", "cost", "grid_limit_violation_kwh",
-                "ev_unmet_kwh")
-(PV, CURTAILED, LOAD, HEATING, EV, CHARGE, DISCHARGE, IMPORT, EXPORT, COST, VIOLATION, UNMET) = range(
-    len(METER_FIELDS))
 #: Rows of :attr:`BatchedDynamics.events_s`: the relays' lease end (or, without a lease, the
 #: thermostat's next tick), the battery's and the charger's lease ends, the car's next arrival or departure.
 RELAY_EVENT, BATTERY_EVENT, EV_EVENT, SESSION_EVENT = range(4)
@@ -108,20 +102,12 @@ class BatchedDynamics:
         self.ev_energy_kwh = np.zeros(n)
         self.events_s = np.full((4, n), np.inf)  # what is scheduled, by kind (RELAY_EVENT, ...); inf: nothing
         self.meter = np.zeros((len(METER_FIELDS), n))
+        self._pieces = MeterPieces(twin, n)
         self.relay_switches = np.zeros(n, dtype=np.int64)
         self.interval_start_s = np.zeros(n)
         # Caches derived from the state.
         self.heat_kw = np.zeros(n)
         self._relay_f = np.zeros((n, rooms))
-        # The pieces (sub-steps) of the present step, metered together (_meter_pieces); UNMET is booked at once.
-        pieces = 7  # at most this many before booking: below numpy's 8-way unrolled (pairwise) sums
-        self._piece_step = np.zeros((pieces, n), dtype=np.intp)
-        self._piece_h = np.zeros((pieces, n))
-        self._piece_heat_kw = np.zeros((pieces, n))
-        self._piece_ev_kw = np.zeros((pieces, n))
-        self._piece_battery_kw = np.zeros((pieces, n))
-        self._n_pieces = 0
-        self._rates = np.zeros((len(METER_FIELDS), pieces, n))  # scratch: the meter's rates of each piece
         self._ev_limit_kwh = np.full(n, np.inf)  # charge limit of each house's present session
         # The charger's power until the next change of request, car or session, or the car becoming full.
         self._ev_kw: np.ndarray | None = None
@@ -253,7 +239,7 @@ class BatchedDynamics:
             active = t < until_s
             if not np.count_nonzero(active):
                 self._now = (i, pv, load, ev_kw, batt_kw)
-                self._meter_pieces()
+                self._pieces.book(self.meter)
                 return
             # The next event: the earliest of everything scheduled (events_s: leases, thermostat, car).
             t_next = (i + 1) * self.step_s
@@ -288,19 +274,10 @@ class BatchedDynamics:
         """Advance every house by its ``dt`` seconds of constant inputs (data step ``i``).
 
         The battery, the car and the rooms move now; the meter only records the piece (its data
-        step, powers and length) and books every piece of the step at once (:meth:`_meter_pieces`).
+        step, powers and length) and books every piece of the step at once (``MeterPieces.book``).
         """
-        k = self._n_pieces
-        if k == len(self._piece_step):
-            self._meter_pieces()
-            k = 0
         dt_h = dt / 3600.0
-        self._piece_step[k] = i
-        self._piece_h[k] = dt_h
-        self._piece_heat_kw[k] = self.heat_kw
-        self._piece_ev_kw[k] = ev_kw
-        self._piece_battery_kw[k] = batt_kw
-        self._n_pieces = k + 1
+        self._pieces.record(i, dt_h, self.heat_kw, ev_kw, batt_kw, self.meter)
         if soc_rate is not None:
             self.soc += soc_rate * dt
         if charging is not None and self.charger is not None:
@@ -310,38 +287,6 @@ class BatchedDynamics:
                 self._ev_kw = None  # a car became full: its charger stops
         if self.n_rooms:
             self.thermal.step(i, dt, self._relay_f)
-
-    def _meter_pieces(self) -> None:
-        """Book the recorded pieces on the meter: ``HouseDynamics._integrate``'s metering of each piece.
-
-        Every piece adds ``rate · dt_h`` to each meter field, in the order the pieces came (the
-        reduction over the piece axis is sequential), so the sums are the scalar loop's.
-        """
-        k = self._n_pieces
-        if not k:
-            return
-        self._n_pieces = 0
-        i, dt_h = self._piece_step[:k], self._piece_h[:k]
-        heat_kw, ev_kw, batt_kw = self._piece_heat_kw[:k], self._piece_ev_kw[:k], self._piece_battery_kw[:k]
-        pv, load = self.pv_kw[i], self.load_kw[i]
-        imp, exp, curtailed = grid_flows_v(load + heat_kw + ev_kw + batt_kw - pv, pv, self.grid.export_limit_kw)
-        r = self._rates[:, :k]
-        np.subtract(pv, curtailed, out=r[PV])
-        r[CURTAILED] = curtailed
-        r[LOAD] = load
-        r[HEATING] = heat_kw
-        r[EV] = ev_kw
-        r[IMPORT] = imp
-        r[EXPORT] = exp
-        np.subtract(imp * self.import_price[i], exp * self.export_price[i], out=r[COST])
-        r[VIOLATION] = limit_violation_kw_v(imp, exp, self.grid.import_limit_kw, self.grid.export_limit_kw)
-        if self.battery is not None:
-            np.maximum(batt_kw, 0.0, out=r[CHARGE])
-            np.minimum(batt_kw, 0.0, out=r[DISCHARGE])
-            np.negative(r[DISCHARGE], out=r[DISCHARGE])
-        booked = r * dt_h
-        booked[:, 0] += self.meter  # (meter + piece 1) + piece 2 …: the scalar loop's order
-        np.add.reduce(booked, axis=1, out=self.meter)
 
     def _process_events(self, due_houses: np.ndarray) -> None:
         """Handle everything due at each house's ``t_s`` where ``due_houses``.

@@ -26,7 +26,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
 
-from twin.env.batched_dynamics import (
+from twin.env.batched_dynamics import BatchedDynamics
+from twin.env.batched_meter import (
     CHARGE,
     COST,
     CURTAILED,
@@ -39,7 +40,6 @@ from twin.env.batched_dynamics import (
     PV,
     UNMET,
     VIOLATION,
-    BatchedDynamics,
 )
 from twin.env.batched_safety import BatchedSafety
 from twin.env.battery_env import BatteryEnv
