@@ -240,3 +240,23 @@ def test_unsupported_configuration_falls_back_to_the_loop_and_stays_equal():
         fast.envs  # noqa: B018
     assert fast.get_attr("action_names") == (fast.action_names,) * 2
     assert fast.call("warm_forecast_cache")[0] == load_scenario(WEEK).index.size
+
+
+def test_array_engine_per_env_starts_with_random_ones_and_reseeding():
+    """``None`` in the start list keeps that house's random start; a later reset(seed=…) reseeds, a
+    reset() without a seed continues each house's RNG — as N single environments."""
+    scenario = load_scenario(WEEK)
+    starts = [scenario.start + pd.Timedelta(hours=30), None, None]
+    vec = BatchedHouseEnv(3, scenario=WEEK, episode_days=0.25)
+    assert vec.fast
+    rng = np.random.default_rng(9)
+    actions = _actions(rng, 40, 3, 18, 0.02)
+    _compare_rollouts(vec, lambda: HouseEnv(WEEK, episode_days=0.25), [7, 8, 9], actions, starts)
+    singles = [HouseEnv(WEEK, episode_days=0.25) for _ in range(3)]
+    first = [env.reset(seed=seed)[0] for seed, env in zip((4, 5, 6), singles, strict=True)]
+    obs, _ = vec.reset(seed=4)
+    np.testing.assert_allclose(obs, np.stack(first), rtol=0, atol=TOL)
+    obs, info = vec.reset()
+    expected = [env.reset() for env in singles]
+    np.testing.assert_allclose(obs, np.stack([o for o, _ in expected]), rtol=0, atol=TOL)
+    assert list(info["time"]) == [i["time"] for _, i in expected]
