@@ -260,3 +260,14 @@ def test_array_engine_per_env_starts_with_random_ones_and_reseeding():
     expected = [env.reset() for env in singles]
     np.testing.assert_allclose(obs, np.stack([o for o, _ in expected]), rtol=0, atol=TOL)
     assert list(info["time"]) == [i["time"] for _, i in expected]
+
+
+def test_array_engine_scenario_initial_state():
+    """A scenario that sets the rooms' and battery's initial state: the same on the array engine."""
+    import dataclasses
+
+    scenario = dataclasses.replace(load_scenario(WEEK), initial_room_temp_c=18.5, initial_battery_soc=0.95)
+    vec = BatchedHouseEnv(2, scenario=scenario, episode_days=0.25)
+    assert vec.fast
+    actions = _actions(np.random.default_rng(4), 30, 2, 18, 0.05)
+    _compare_rollouts(vec, lambda: HouseEnv(scenario, episode_days=0.25), [1, 2], actions)
