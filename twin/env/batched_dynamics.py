@@ -114,6 +114,7 @@ class BatchedDynamics:
         self._zeros = np.zeros(n)
         self._nans = np.full(n, np.nan)
         self._now: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._step_at: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # see _data_step
 
     @property
     def air_c(self) -> np.ndarray:
@@ -136,6 +137,7 @@ class BatchedDynamics:
             temps[:, self._mass_node[has_mass]] = temps[:, : self.n_rooms][:, has_mass]
         self.thermal.reset(rows, temps)
         self.t_s[rows] = start
+        self._step_at = None  # the clocks moved in place
         self.relay_on[rows] = False
         self.relay_lease_s[rows] = NO_LEASE
         self.thermostat_next_s[rows] = start
@@ -221,11 +223,21 @@ class BatchedDynamics:
     def now(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(i, pv_kw, load_kw, ev_kw, battery_kw)`` of every house now (for its observation)."""
         if self._now is None:
-            i = self._index(self.t_s)
-            pv, load = self.pv_kw[i], self.load_kw[i]
+            i, pv, load = self._data_step()
             ev_kw, batt_kw, _ = self.powers(i, pv, load)
             self._now = (i, pv, load, ev_kw, batt_kw)
         return self._now
+
+    def _data_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(i, pv_kw, load_kw)``: each house's data step now and its PV and load (kept while the clocks stand)."""
+        t = self.t_s
+        cached = self._step_at
+        if cached is not None and cached[0] is t:
+            return cached[1], cached[2], cached[3]
+        i = self._index(t)
+        pv, load = self.pv_kw[i], self.load_kw[i]
+        self._step_at = (t, i, pv, load)
+        return i, pv, load
 
     def advance_to(self, t_end_s: np.ndarray) -> None:
         """Process every house's events up to its own ``t_end_s`` (``HouseDynamics.advance_to``)."""
@@ -233,8 +245,7 @@ class BatchedDynamics:
         b, c = self.battery, self.charger
         while True:
             t = self.t_s
-            i = self._index(t)
-            pv, load = self.pv_kw[i], self.load_kw[i]
+            i, pv, load = self._data_step()
             ev_kw, batt_kw, limit_soc = self.powers(i, pv, load)
             active = t < until_s
             if not np.count_nonzero(active):

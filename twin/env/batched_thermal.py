@@ -152,9 +152,14 @@ class BatchedThermal:
             if np.count_nonzero(switch):
                 self._switch_windows(np.nonzero(switch)[0], relay_f)
         blinds = blinds_down_next(air, self._upper_c[i], self.blinds_down, occ)
-        self.blinds_down = np.where(look[:, None], blinds, self.blinds_down)
-        self.occupant_step = np.where(look, i, self.occupant_step)
-        self._step_forcing = np.where(look[:, None], self._exo_forcing(i), self._step_forcing)
+        if np.count_nonzero(look) == len(look):  # the usual case: every house starts a data step together
+            self.blinds_down = blinds
+            self.occupant_step = i
+            self._step_forcing = self._exo_forcing(i)
+        else:
+            self.blinds_down = np.where(look[:, None], blinds, self.blinds_down)
+            self.occupant_step = np.where(look, i, self.occupant_step)
+            self._step_forcing = np.where(look[:, None], self._exo_forcing(i), self._step_forcing)
         self._forcing = self._step_forcing + self._heat_forcing
 
     def _switch_windows(self, rows: np.ndarray, relay_f: np.ndarray) -> None:
