@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 
 def grid_flows(net_kw: float, pv_kw: float, export_limit_kw: float) -> tuple[float, float, float]:
     """``(import_kw, export_kw, curtailed_pv_kw)`` for a net demand ``net_kw`` (+ import).
@@ -23,3 +25,22 @@ def grid_flows(net_kw: float, pv_kw: float, export_limit_kw: float) -> tuple[flo
 def limit_violation_kw(import_kw: float, export_kw: float, import_limit_kw: float, export_limit_kw: float) -> float:
     """How far the connection is above its import or export limit [kW]."""
     return max(0.0, import_kw - import_limit_kw) + max(0.0, export_kw - export_limit_kw)
+
+
+# --- vectorised siblings: the same rules over a leading axis of houses (numpy arrays) ---------------
+
+def grid_flows_v(net_kw: np.ndarray, pv_kw: np.ndarray, export_limit_kw: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`grid_flows` element-wise: ``(import_kw, export_kw, curtailed_pv_kw)``."""
+    importing = net_kw >= 0.0
+    export = -net_kw
+    excess = export - export_limit_kw
+    curtailed = np.where(importing | (excess <= 0.0), 0.0, np.minimum(excess, pv_kw))
+    return np.where(importing, net_kw, 0.0), np.where(importing, 0.0, export - curtailed), curtailed
+
+
+def limit_violation_kw_v(import_kw: np.ndarray, export_kw: np.ndarray, import_limit_kw: float,
+                         export_limit_kw: float) -> np.ndarray:
+    """:func:`limit_violation_kw` element-wise [kW]."""
+    over: np.ndarray = np.maximum(0.0, import_kw - import_limit_kw) + np.maximum(0.0, export_kw - export_limit_kw)
+    return over

@@ -27,3 +27,15 @@ def thermostat_relays(air_c: np.ndarray, lower_c: np.ndarray, relay_on: np.ndarr
                       off_above_c: float) -> np.ndarray:
     """Each room's thermostat: hysteresis around its comfort lower bound (offsets relative to it)."""
     return (air_c < lower_c + on_below_c) | (relay_on & (air_c <= lower_c + off_above_c))
+
+
+def windows_open_next_v(open_now: np.ndarray, mean_air_c: np.ndarray, outdoor_c: np.ndarray,
+                        occ: OccupantConfig) -> np.ndarray:
+    """:func:`windows_open_next` over a leading axis of houses.
+
+    (``blinds_down_next`` and ``thermostat_relays`` are element-wise already and take such arrays as they are.)
+    """
+    keep_open = (mean_air_c > occ.window_close_below_c) & (outdoor_c < mean_air_c)
+    open_up = (mean_air_c > occ.window_open_above_c) & (outdoor_c <= mean_air_c - occ.window_min_outdoor_delta_c)
+    out: np.ndarray = np.where(open_now, keep_open, open_up)
+    return out

@@ -157,3 +157,25 @@ class ModalThermal:
         decay, gain = self.factors(dt_s)
         stepped: np.ndarray = decay * modes + gain * forcing
         return stepped
+
+
+def modal_factors_v(rates_per_s: np.ndarray, dt_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`ModalThermal.factors` of many houses, each with its own step length (no cache).
+
+    ``rates_per_s`` is one basis's ``(nodes,)`` rates or one row per house ``(houses, nodes)``;
+    ``dt_s`` is ``(houses,)``. A zero ``dt_s`` gives ``(1, 0)``: that house stays exactly where it is.
+    The same floating-point operations as :meth:`ModalThermal.factors` (negations are exact).
+    """
+    exponent = np.multiply(rates_per_s, dt_s[:, None])
+    np.negative(exponent, out=exponent)
+    decay: np.ndarray = np.exp(exponent)
+    gain: np.ndarray = np.expm1(exponent)
+    gain /= rates_per_s
+    np.negative(gain, out=gain)
+    return decay, gain
+
+
+def modal_step_v(modes: np.ndarray, forcing: np.ndarray, decay: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """:meth:`ModalThermal.step` over a leading axis of houses, from :func:`modal_factors_v`."""
+    stepped: np.ndarray = decay * modes + gain * forcing
+    return stepped

@@ -113,7 +113,7 @@ def test_sub_environments_do_not_share_state():
     np.testing.assert_array_equal(obs[0], obs[1])
     for _ in range(8):
         obs, *_ = vec.step(np.array([[1.0], [-1.0]], dtype=np.float32))
-    soc = vec.unwrapped.envs[0].encoder.names.index("battery_soc")
+    soc = vec.unwrapped.feature_names.index("battery_soc")
     assert obs[0, soc] > obs[1, soc]
 
 
@@ -153,3 +153,121 @@ def test_batch_infos_matches_gymnasiums_add_info():
         for key, value in expected.items():
             assert got[key].dtype == value.dtype, key
             assert list(got[key]) == list(value), key
+
+
+def _compare_rollouts(vec, make, seeds, actions, starts=None):
+    """Drive ``vec`` and N single environments with the same seeds and actions; everything must agree."""
+    (obs0, infos0), steps = single_rollouts(make, seeds, actions, starts)
+    obs, info = vec.reset(seed=seeds, options=None if starts is None else {"start": starts})
+    np.testing.assert_allclose(obs, np.stack(obs0), rtol=0, atol=TOL)
+    for i in range(len(seeds)):
+        assert_info_equal(info, i, infos0[i])
+    resets = 0
+    for a, row in zip(actions, steps, strict=True):
+        obs, reward, term, trunc, info = vec.step(a)
+        for i, (s_obs, s_reward, s_term, s_trunc, s_info) in enumerate(row):
+            np.testing.assert_allclose(obs[i], s_obs, rtol=0, atol=TOL)
+            assert abs(reward[i] - s_reward) <= TOL
+            assert term[i] == s_term and trunc[i] == s_trunc
+            assert_info_equal(info, i, s_info)
+            assert {k for k in info if not k.startswith("_") and info[f"_{k}"][i]} == set(s_info)
+            resets += int("episode_end" in s_info)
+    return resets
+
+
+def _actions(rng, steps, n, n_actions, nan_share):
+    """Random actions beyond the box (clipped) with some non-finite components (devices left alone)."""
+    actions = rng.uniform(-1.2, 1.2, (steps, n, n_actions))
+    actions[rng.random(actions.shape) < nan_share] = np.nan
+    return actions.astype(np.float32)
+
+
+@pytest.mark.parametrize(("cls", "settings", "summer", "nan_share"), [
+    (HouseEnv, {"heating": "relay"}, True, 0.0),  # summer: windows aired and blinds lowered
+    (HouseEnv, {"heating": "relay"}, True, 0.05),  # leases run out: thermostat ticks, self-consumption, charger default
+    (HouseEnv, {"heating": "setpoint"}, False, 0.05),
+    (HouseEnv, {"heating": "relay", "decision_interval_s": 60.0}, False, 0.0),  # relay min times and switch cap bind
+    (BatteryEnv, {"decision_interval_s": 120.0}, False, 0.05),
+    (BatteryEnv, {}, False, 0.0),
+])
+def test_array_engine_equals_single_envs_on_the_year(cls, settings, summer, nan_share):
+    """The array engine (``fast``) against N single environments over the year scenario: random starts
+    or summer starts, several episodes with autoresets, per-env seeds."""
+    scenario = load_scenario("year-v1")
+    n, days = 5, 0.25
+    if settings.get("decision_interval_s", 900.0) < 900.0:
+        days = 0.0125  # 1080 s: several episodes of 60 or 120 s steps
+    vec = BatchedHouseEnv(n, scenario=scenario, env_class=cls, episode_days=days, **settings)
+    assert vec.fast, vec.fallback_reason
+    starts = ([scenario.start + pd.Timedelta(days=d) for d in (170, 185, 200, 215, 230)] if summer else None)
+    rng = np.random.default_rng(11)
+    actions = _actions(rng, 70, n, vec.single_action_space.shape[0], nan_share)
+    resets = _compare_rollouts(vec, lambda: cls(scenario, episode_days=days, **settings),
+                               [21 + i for i in range(n)], actions, starts)
+    assert resets >= 2 * n
+
+
+def test_summer_rollout_airs_the_house_and_lowers_blinds():
+    """The reference house in July: the window and blinds paths of the array engine do run."""
+    scenario = load_scenario("year-v1")
+    vec = BatchedHouseEnv(4, scenario=scenario, episode_days=0.5)
+    starts = [scenario.start + pd.Timedelta(days=d) for d in (180, 190, 200, 150)]
+    vec.reset(seed=1, options={"start": starts})
+    thermal = vec._engine.dyn.thermal
+    rng = np.random.default_rng(2)
+    aired = blinds = 0
+    for _ in range(60):
+        vec.step(rng.uniform(-1, 1, (4, 18)).astype(np.float32))
+        aired += int(thermal.windows_open.sum())
+        blinds += int(thermal.blinds_down.sum())
+    assert aired > 0 and blinds > 0
+
+
+class _Subclass(HouseEnv):
+    pass
+
+
+def test_unsupported_configuration_falls_back_to_the_loop_and_stays_equal():
+    vec = BatchedHouseEnv(2, scenario=WEEK, env_class=_Subclass, episode_days=0.25)
+    assert not vec.fast and "_Subclass" in vec.fallback_reason
+    assert len(vec.envs) == 2
+    rng = np.random.default_rng(5)
+    actions = _actions(rng, 30, 2, 18, 0.0)
+    assert _compare_rollouts(vec, lambda: HouseEnv(WEEK, episode_days=0.25), [3, 4], actions) == 2
+    fast = BatchedHouseEnv(2, scenario=WEEK, episode_days=0.25)
+    assert fast.fast
+    with pytest.raises(AttributeError, match="arrays"):
+        fast.envs  # noqa: B018
+    assert fast.get_attr("action_names") == (fast.action_names,) * 2
+    assert fast.call("warm_forecast_cache")[0] == load_scenario(WEEK).index.size
+
+
+def test_array_engine_per_env_starts_with_random_ones_and_reseeding():
+    """``None`` in the start list keeps that house's random start; a later reset(seed=…) reseeds, a
+    reset() without a seed continues each house's RNG — as N single environments."""
+    scenario = load_scenario(WEEK)
+    starts = [scenario.start + pd.Timedelta(hours=30), None, None]
+    vec = BatchedHouseEnv(3, scenario=WEEK, episode_days=0.25)
+    assert vec.fast
+    rng = np.random.default_rng(9)
+    actions = _actions(rng, 40, 3, 18, 0.02)
+    _compare_rollouts(vec, lambda: HouseEnv(WEEK, episode_days=0.25), [7, 8, 9], actions, starts)
+    singles = [HouseEnv(WEEK, episode_days=0.25) for _ in range(3)]
+    first = [env.reset(seed=seed)[0] for seed, env in zip((4, 5, 6), singles, strict=True)]
+    obs, _ = vec.reset(seed=4)
+    np.testing.assert_allclose(obs, np.stack(first), rtol=0, atol=TOL)
+    obs, info = vec.reset()
+    expected = [env.reset() for env in singles]
+    np.testing.assert_allclose(obs, np.stack([o for o, _ in expected]), rtol=0, atol=TOL)
+    assert list(info["time"]) == [i["time"] for _, i in expected]
+
+
+def test_array_engine_scenario_initial_state():
+    """A scenario that sets the rooms' and battery's initial state: the same on the array engine."""
+    import dataclasses
+
+    scenario = dataclasses.replace(load_scenario(WEEK), initial_room_temp_c=18.5, initial_battery_soc=0.95)
+    vec = BatchedHouseEnv(2, scenario=scenario, episode_days=0.25)
+    assert vec.fast
+    actions = _actions(np.random.default_rng(4), 30, 2, 18, 0.05)
+    _compare_rollouts(vec, lambda: HouseEnv(scenario, episode_days=0.25), [1, 2], actions)

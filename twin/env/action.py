@@ -27,6 +27,7 @@ import math
 import numpy as np
 from gymnasium import spaces
 
+from twin.battery import MODE_CODE
 from twin.config import HouseConfig
 from twin.contracts import SELF_CONSUMPTION, BatteryCommand, BatteryMode, Command, Observation
 from twin.errors import ConfigError
@@ -121,6 +122,70 @@ class ActionDecoder:
                     relays = tuple((obs.room_temp_c < target).tolist())
         return Command(until=obs.after(self.lease_s), relay_on=relays, battery=battery, ev_power_kw=ev,
                        plan_note="policy")
+
+
+    def decode_v(self, actions: np.ndarray, comfort_lower_c: np.ndarray, room_temp_c: np.ndarray) -> BatchCommands:
+        """:meth:`decode` of one action per house (rows of ``actions``), as arrays.
+
+        ``comfort_lower_c`` and ``room_temp_c`` are each house's observed ``(houses, rooms)`` values
+        (read in ``"setpoint"`` mode). A device whose component is not finite gets no command
+        (``given`` False), as ``None`` in :meth:`decode`.
+        """
+        a = np.asarray(actions, dtype=float)
+        if a.ndim != 2 or a.shape[1:] != self.space.shape:
+            raise ValueError(f"actions have shape {a.shape}, expected (houses, {self.space.shape[0]}) "
+                             f"({', '.join(self.names)})")
+        n = a.shape[0]
+        finite = np.isfinite(a)
+        clipped = np.minimum(np.maximum(a, -1.0), 1.0)  # _clip() for every finite component
+        out = BatchCommands(n, self._n_rooms)
+        k = 0
+        if self.house.battery is not None:
+            x = clipped[:, 0]
+            out.battery_given = finite[:, 0]
+            band = 1.0 - SELF_CONSUMPTION_BAND
+            charge = x > SELF_CONSUMPTION_BAND
+            discharge = x < -SELF_CONSUMPTION_BAND
+            out.battery_mode = np.where(charge | discharge, _SETPOINT, _SELF_CONSUMPTION)
+            out.battery_kw = np.where(charge, (x - SELF_CONSUMPTION_BAND) / band * self._charge_kw,
+                                      np.where(discharge, (x + SELF_CONSUMPTION_BAND) / band * self._discharge_kw,
+                                               0.0))
+            k = 1
+        if self.house.ev_charger is not None:
+            x = clipped[:, k]
+            out.ev_given = finite[:, k]
+            out.ev_kw = np.where(x > EV_STOP_BELOW, self._ev_min_kw + (x - EV_STOP_BELOW) / (1.0 - EV_STOP_BELOW)
+                                 * self._ev_span_kw, 0.0)
+        if self._n_rooms:
+            heat = a[:, self._heat_from:]
+            out.relays_given = finite[:, self._heat_from:].all(axis=1)
+            if self.heating == "relay":
+                out.relay_on = heat > 0.0
+            else:
+                target = comfort_lower_c + SETPOINT_OFFSET_C + clipped[:, self._heat_from:] * SETPOINT_SPAN_C
+                out.relay_on = room_temp_c < target
+        return out
+
+
+_SETPOINT = MODE_CODE[BatteryMode.POWER_SETPOINT]
+_SELF_CONSUMPTION = MODE_CODE[BatteryMode.SELF_CONSUMPTION]
+
+
+class BatchCommands:
+    """The commands of many houses as arrays (see :meth:`ActionDecoder.decode_v`).
+
+    ``*_given`` is False where a device gets no command. ``battery_mode`` holds ``twin.battery.MODE_CODE`` values,
+    ``battery_kw`` the ``BatteryCommand.power_kw`` (no reserve: the decoder never asks for one).
+    Devices the house lacks keep empty arrays.
+    """
+
+    def __init__(self, n: int, n_rooms: int) -> None:
+        empty = np.zeros(0)
+        none = np.zeros(0, dtype=bool)
+        self.n, self.n_rooms = n, n_rooms
+        self.battery_given, self.battery_mode, self.battery_kw = none, np.zeros(0, dtype=np.intp), empty
+        self.ev_given, self.ev_kw = none, empty
+        self.relays_given, self.relay_on = none, np.zeros((0, n_rooms), dtype=bool)
 
 
 def _clip(x: float) -> float:

@@ -4,22 +4,31 @@
 (and the same for ``pems/Battery-v0``) returns a :class:`BatchedHouseEnv`. The scenario, the
 house's exogenous arrays (pvlib runs once, not N times) and the per-data-step forecast cache
 are built once and shared by all N sub-environments; each sub-environment has its own twin
-state, safety layer memory, RNG and episode window. Every step runs the *same* code as
-:class:`~twin.env.house_env.HouseEnv` (same physics, same safety clamping), so observations,
-rewards and infos equal those of N single environments with the same seeds and actions.
+state, safety layer memory, RNG and episode window. Observations, rewards, ``terminated``,
+``truncated`` and infos equal those of N single :class:`~twin.env.house_env.HouseEnv` with the
+same seeds and actions (to 1e-9; ``tests/twin/test_env_batched.py``).
 
 Autoreset follows Gymnasium 1.x ``AutoresetMode.NEXT_STEP`` (as ``SyncVectorEnv``): the step
 after an episode ends resets that sub-environment, returns its first observation, reward 0
 and ``terminated = truncated = False``, and ignores its action.
 
-Status: the physics is not yet batched over a leading array axis (the twin is an event-driven
-simulation whose event times differ per house); what is shared is construction, data and the
-Python overhead of a process per environment. See ``docs/speed.md``.
+Status: the houses are stepped as numpy arrays over a leading axis
+(:class:`~twin.env.batched_fast.FastBatch`: the twin's event loop as masked lockstep sub-steps
+in ``twin.env.batched_dynamics``, the safety layer in ``twin.env.batched_safety``), with no
+per-house Python except when an episode starts. Configurations it does not cover —
+a ``HouseEnv`` subclass other than ``BatteryEnv``, a data step, decision interval or scenario
+start not in whole seconds, an episode length off the grid of observation times — fall back to
+the per-house loop of single environments (:class:`~twin.env.batched_loop.LoopBatch`);
+:attr:`BatchedHouseEnv.fast` tells which runs. The reference house (windows, blinds, battery,
+charger) and the scenarios shipped take the array path. Speed (aggregate, ÷ CartPole-v1 single
+steps/s of the same run, ``benchmarks.env_speed``): ≈ 0.7 at N = 64 and ≈ 1.6 at N = 256 — the goal
+of issue 15 (≥ 2 at N = 64) is not met yet; a step costs ≈ 350 µs whatever N plus ≈ 3 µs per house,
+nearly all numpy's per-call cost. Below N ≈ 4 a single environment is faster per house. Figures
+and where the time goes: ``docs/speed.md``.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,14 +38,19 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from twin.config import HouseConfig
+from twin.env.batched_fast import FastBatch, fast_path_problem
+from twin.env.batched_loop import LoopBatch
 from twin.env.battery_env import BatteryEnv
 from twin.env.config import EnvConfig
 from twin.env.house_env import HouseEnv
+from twin.env.infos import batch_infos
 from twin.scenario import Scenario
+
+__all__ = ["BatchedHouseEnv", "batch_infos", "make_battery_vec", "make_house_vec"]
 
 
 class BatchedHouseEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
-    """``num_envs`` copies of :class:`HouseEnv` sharing one scenario build, stepped in lockstep.
+    """``num_envs`` houses of one configuration sharing one scenario build, stepped in lockstep.
 
     Parameters
     ----------
@@ -53,6 +67,9 @@ class BatchedHouseEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     sub-environment, as ``SyncVectorEnv``). ``reset(options={"start": [t0, t1, ...]})`` starts each
     sub-environment at its own data step (one timestamp for all is accepted too; ``None`` in the list
     keeps that sub-environment's random or first start).
+
+    ``fast`` is True when the houses run as arrays, False on the per-house fallback (``fallback_reason``
+    says why).
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -65,15 +82,32 @@ class BatchedHouseEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         if not (isinstance(env_class, type) and issubclass(env_class, HouseEnv)):
             raise TypeError(f"env_class must be HouseEnv or a subclass, got {env_class!r}")
         first = env_class(scenario, house, config, **settings)
-        self.envs: list[HouseEnv] = [first] + [_share(first) for _ in range(int(num_envs) - 1)]
         self.num_envs = int(num_envs)
+        self.single_env = first
+        self.fallback_reason = fast_path_problem(first)
+        self.fast = self.fallback_reason is None
+        self._engine: FastBatch | LoopBatch = (FastBatch(first, self.num_envs) if self.fast
+                                               else LoopBatch(first, self.num_envs))
         self.single_observation_space = first.observation_space
         self.single_action_space = first.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = None
-        self._obs = np.zeros((self.num_envs, first.encoder.size), dtype=np.float32)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+
+    @property
+    def envs(self) -> list[HouseEnv]:
+        """The single environments of the fallback loop (the array engine has none)."""
+        if isinstance(self._engine, LoopBatch):
+            return self._engine.envs
+        raise AttributeError("the houses run as arrays (fast = True): there are no single sub-environments")
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.single_env.feature_names
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        return self.single_env.action_names
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -99,34 +133,26 @@ class BatchedHouseEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             per_env = list(starts)
             if len(per_env) != n:
                 raise ValueError(f"{len(per_env)} starts given for {n} sub-environments")
-        infos: list[dict[str, Any]] = []
-        for i, env in enumerate(self.envs):
-            env_options = None if per_env[i] is None else {"start": per_env[i]}
-            self._obs[i], info = env.reset(seed=seeds[i], options=env_options)
-            infos.append(info)
-        self._autoreset[:] = False
-        return self._obs.copy(), batch_infos(infos)
+        return self._engine.reset(seeds, per_env)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-environment (autoresetting those whose episode ended at the last step)."""
         actions = np.asarray(actions)
         if actions.shape[:1] != (self.num_envs,):
             raise ValueError(f"actions have shape {actions.shape}, expected ({self.num_envs}, ...)")
-        rewards = np.zeros(self.num_envs)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        infos: list[dict[str, Any]] = []
-        for i, env in enumerate(self.envs):
-            if self._autoreset[i]:
-                self._obs[i], info = env.reset()
-            else:
-                self._obs[i], rewards[i], terminated[i], truncated[i], info = env.step(actions[i])
-            infos.append(info)
-        self._autoreset = terminated | truncated
-        return self._obs.copy(), rewards, terminated, truncated, batch_infos(infos)
+        return self._engine.step(actions)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
-        """Call method (or read attribute) ``name`` of every sub-environment."""
+        """Call method (or read attribute) ``name`` of every sub-environment.
+
+        On the array engine, ``warm_forecast_cache`` warms the shared cache; any other name is read
+        from the shared configuration (the same for every house: spaces, names, settings).
+        """
+        if self.fast:
+            if name == "warm_forecast_cache":
+                return (self.warm_forecast_cache(),) * self.num_envs
+            attr = getattr(self.single_env, name)
+            return tuple(attr(*args, **kwargs) if callable(attr) else attr for _ in range(self.num_envs))
         out = []
         for env in self.envs:
             attr = getattr(env, name)
@@ -134,52 +160,14 @@ class BatchedHouseEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         return tuple(out)
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
-        """Attribute ``name`` of every sub-environment."""
+        """Attribute ``name`` of every sub-environment (of the shared configuration on the array engine)."""
+        if self.fast:
+            return (getattr(self.single_env, name),) * self.num_envs
         return tuple(getattr(env, name) for env in self.envs)
 
     def warm_forecast_cache(self) -> int:
         """Encode every data step's forecast once (the cache is shared by all sub-environments)."""
-        return self.envs[0].warm_forecast_cache()
-
-
-def batch_infos(infos: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The vector ``info`` of per-environment flat ``infos``, as ``VectorEnv._add_info`` builds it.
-
-    Each key maps to an array over environments (dtype of the first value: the Python or numpy
-    number type, else ``object``) and ``_key`` to the mask of environments that have it. Built
-    once per key rather than once per environment and key.
-    """
-    n = len(infos)
-    out: dict[str, Any] = {}
-    first_keys = infos[0].keys() if n else {}.keys()
-    if all(info.keys() == first_keys for info in infos):  # the common case: every env has the same keys
-        for key, first in infos[0].items():
-            kind = type(first)
-            values = [info[key] for info in infos]
-            if kind in (int, float, bool) or issubclass(kind, np.number):
-                out[key] = np.array(values, dtype=kind)
-            else:
-                array = np.empty(n, dtype=object)
-                array[:] = values
-                out[key] = array
-            out[f"_{key}"] = np.ones(n, dtype=bool)
-        return out
-    keys: dict[str, None] = {}
-    for info in infos:
-        keys.update(dict.fromkeys(info))
-    for key in keys:
-        mask = np.fromiter((key in info for info in infos), dtype=bool, count=n)
-        kind = type(next(info[key] for info in infos if key in info))
-        if kind in (int, float, bool) or issubclass(kind, np.number):
-            array = np.zeros(n, dtype=kind)
-        else:
-            array = np.full(n, None, dtype=object)
-        for i, info in enumerate(infos):
-            if key in info:
-                array[i] = info[key]
-        out[key] = array
-        out[f"_{key}"] = mask
-    return out
+        return self._engine.warm_forecast_cache()
 
 
 def make_house_vec(num_envs: int = 1, **kwargs: Any) -> BatchedHouseEnv:
@@ -190,17 +178,3 @@ def make_house_vec(num_envs: int = 1, **kwargs: Any) -> BatchedHouseEnv:
 def make_battery_vec(num_envs: int = 1, **kwargs: Any) -> BatchedHouseEnv:
     """Vector entry point of ``pems/Battery-v0``."""
     return BatchedHouseEnv(num_envs, env_class=BatteryEnv, **kwargs)
-
-
-def _share(first: HouseEnv) -> HouseEnv:
-    """A sub-environment sharing ``first``'s configuration, scenario data and forecast cache, with its own state."""
-    env = copy.copy(first)
-    twin = copy.copy(first.twin)
-    twin.reset_to(0.0)  # fresh state and state-derived caches, the exogenous arrays stay shared
-    env._twin = twin
-    env._np_random = None
-    env._np_random_seed = None
-    env._safety = None
-    env._obs = None
-    env._steps = 0
-    return env

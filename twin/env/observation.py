@@ -177,6 +177,19 @@ class ObservationEncoder:
         encoded: np.ndarray = vector.astype(np.float32)
         return encoded
 
+    def encode_block_v(self, values: np.ndarray, start: int) -> np.ndarray:
+        """Features ``start … start + width`` of many observations from their physical values ``(…, width)``.
+
+        :meth:`encode`'s steps (missing → center, normalise, clip) for those columns.
+        """
+        stop = start + values.shape[-1]
+        center = self._center[start:stop]
+        if not math.isfinite(values.sum()):
+            values = np.where(np.isfinite(values), values, center)
+        vector: np.ndarray = (values - center) * self._inv_scale[start:stop]
+        np.minimum(np.maximum(vector, self._low[start:stop], out=vector), self._high[start:stop], out=vector)
+        return vector
+
     def table(self) -> list[tuple[str, str, float, float, float, float]]:
         """``(name, unit, low, high, center, scale)`` per feature (for docs and reports)."""
         return [(f.name, f.unit, f.low, f.high, f.center, f.scale) for f in self.features]

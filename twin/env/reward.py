@@ -70,3 +70,17 @@ def interval_discomfort_kh(start_temp_c: np.ndarray, end_temp_c: np.ndarray, low
     outside = (np.maximum(np.maximum(lower_c - start_temp_c, start_temp_c - upper_c), 0.0)
                + np.maximum(np.maximum(lower_c - end_temp_c, end_temp_c - upper_c), 0.0))
     return float(outside.sum()) * (duration_s / 7200.0)
+
+
+def interval_discomfort_kh_v(start_temp_c: np.ndarray, end_temp_c: np.ndarray, lower_c: np.ndarray,
+                             upper_c: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
+    """:func:`interval_discomfort_kh` of many houses [K·h].
+
+    ``(houses, rooms)`` temperatures and bands, ``(houses,)`` durations [s] → ``(houses,)``.
+    """
+    if not start_temp_c.shape[1]:
+        return np.zeros(len(duration_s))
+    outside = (np.maximum(np.maximum(lower_c - start_temp_c, start_temp_c - upper_c), 0.0)
+               + np.maximum(np.maximum(lower_c - end_temp_c, end_temp_c - upper_c), 0.0))
+    discomfort: np.ndarray = outside.sum(axis=1) * (duration_s / 7200.0)
+    return discomfort
