@@ -144,7 +144,10 @@ class HighsBackend:
         used_s = opt._solver_model.getRunTime() if opt._solver_model is not None else 0.0  # noqa: SLF001
         opt.config.time_limit = used_s + max(time_limit_s, 1e-3)
         opt.config.mip_gap = mip_gap
-        opt.config.warmstart = warm_start
+        # A MIP start only helps a MIP: on an LP, HiGHS's setSolution discards the previous solve's
+        # basis, and the re-solve starts over (12 000 simplex iterations instead of 130 on the
+        # stochastic MPC's LP). An LP's warm start is that basis, kept by the persistent solver.
+        opt.config.warmstart = warm_start and not self._is_lp
         options: dict[str, object] = {"threads": self._threads, "mip_abs_gap": abs_gap, "random_seed": 0,
                                       "solver": "choose"}
         if self._is_lp and not self._has_basis:
