@@ -23,10 +23,12 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.errors import ApplicationError, PyomoException
 from pyomo.opt import SolverStatus, TerminationCondition
@@ -133,6 +135,47 @@ class HighsBackend:
         integrality = self._opt._solver_model.getLp().integrality_  # noqa: SLF001
         self._is_lp = all(kind == highspy.HighsVarType.kContinuous for kind in integrality)
         self._has_basis = False
+
+    def holds(self, model: pyo.ConcreteModel) -> bool:
+        """Whether ``model`` has been handed to HiGHS (by :meth:`prepare` or a solve)."""
+        return self._opt._model is model  # noqa: SLF001
+
+    # --- the simplex basis, for a caller that builds a start basis from other models' ones ----------
+
+    def columns(self, variables: Iterable[Any]) -> list[int]:
+        """HiGHS's column of each variable (−1: not in the solver's model, e.g. in no constraint)."""
+        index = self._opt._pyomo_var_to_solver_var_map  # noqa: SLF001
+        return [index.get(id(v), -1) for v in variables]
+
+    def rows(self, constraints: Iterable[Any]) -> list[int]:
+        """HiGHS's row of each constraint (−1: not in the solver's model)."""
+        index = self._opt._pyomo_con_to_solver_con_map  # noqa: SLF001
+        return [index.get(c, -1) for c in constraints]
+
+    def basis(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The last solve's basis as (column, row) status codes (``highspy.HighsBasisStatus`` values), or None."""
+        if not self._has_basis:
+            return None
+        basis = self._opt._solver_model.getBasis()  # noqa: SLF001
+        if not basis.valid:
+            return None
+        # Each access to a status list copies it out of HiGHS: convert once.
+        return (np.fromiter((int(x) for x in basis.col_status), dtype=np.int8),
+                np.fromiter((int(x) for x in basis.row_status), dtype=np.int8))
+
+    def set_basis(self, col_status: np.ndarray, row_status: np.ndarray) -> bool:
+        """Start the next solve from this basis (dual simplex, no presolve); False if HiGHS refuses it."""
+        import highspy
+
+        kinds = list(highspy.HighsBasisStatus.__members__.values())
+        by_code = {int(k): k for k in kinds}
+        basis = highspy.HighsBasis()
+        basis.col_status = [by_code[int(x)] for x in col_status]
+        basis.row_status = [by_code[int(x)] for x in row_status]
+        basis.valid = True
+        ok = self._opt._solver_model.setBasis(basis) == highspy.HighsStatus.kOk  # noqa: SLF001
+        self._has_basis = self._has_basis or ok
+        return ok
 
     def solve(self, model: pyo.ConcreteModel, *, time_limit_s: float, mip_gap: float, abs_gap: float,
               warm_start: bool) -> SolveOutcome:
