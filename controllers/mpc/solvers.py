@@ -173,7 +173,7 @@ class HighsBackend:
         basis.col_status = [by_code[int(x)] for x in col_status]
         basis.row_status = [by_code[int(x)] for x in row_status]
         basis.valid = True
-        ok = self._opt._solver_model.setBasis(basis) == highspy.HighsStatus.kOk  # noqa: SLF001
+        ok = bool(self._opt._solver_model.setBasis(basis) == highspy.HighsStatus.kOk)  # noqa: SLF001
         self._has_basis = self._has_basis or ok
         return ok
 
