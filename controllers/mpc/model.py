@@ -358,8 +358,11 @@ def _set(param: pyo.Param, values: np.ndarray) -> None:
     flat = np.asarray(values, dtype=float).ravel().tolist()
     if len(flat) != len(param):
         raise ValueError(f"{param.name}: {len(flat)} values for {len(param)} entries")
+    # ``set_value`` validates each value against the param's domain and index set (a set lookup
+    # per value: most of an update's time on the stochastic MPC's 9 scenario models); these are
+    # plain floats of a unit-compatible, unrestricted param, so the value is stored directly.
     for data, v in zip(param.values(), flat, strict=True):
-        data.set_value(v)
+        data._value = v  # noqa: SLF001
 
 
 def _set2(param: pyo.Param, values: np.ndarray, first: int) -> None:

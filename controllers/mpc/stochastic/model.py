@@ -61,7 +61,12 @@ class StochasticModel:
             scenario.m.objective.deactivate()
             m.add_component(f"s{i}", scenario.m)
         m.probability = pyo.Param(m.S, mutable=True, initialize=1.0 / self.n_scenarios)
-        m.cost = pyo.Expression(m.S, rule=lambda m, i: self.scenarios[i].m.objective.expr)
+        # Each scenario's cost is a variable defined by one row, not an expression used twice: the
+        # objective's weights are then pᵢ on one column (affine in the parameters, so pushed in a
+        # batch; pᵢ · price would be a product of parameters, evaluated one by one by APPSI), the
+        # CVaR rows have three entries instead of the whole cost, and reading a cost is free.
+        m.cost = pyo.Var(m.S, units=MONEY, initialize=0.0)
+        m.cost_definition = pyo.Constraint(m.S, rule=lambda m, i: m.cost[i] == self.scenarios[i].m.objective.expr)
         m.eta = pyo.Var(units=MONEY, initialize=0.0)
         m.excess = pyo.Var(m.S, within=pyo.NonNegativeReals, units=MONEY, initialize=0.0)
         m.tail = pyo.Constraint(m.S, rule=lambda m, i: m.excess[i] >= m.cost[i] - m.eta)
