@@ -14,8 +14,9 @@ The scenarios' own LP is the deterministic optimizer's ``"lp"`` model (the same
 :class:`~controllers.mpc.model.MpcModel`, relaxed, as each of the program's sub-blocks), so the
 two have the same variables and constraints in the same order: they are matched by position.
 The program's own rows (non-anticipativity, CVaR, block 0's switches) start basic — their slacks,
-with one basic variable per row — and its own columns (η, the CVaR excesses) nonbasic, which
-keeps the count of basic variables equal to the number of rows.
+one basic variable per row — and its own columns (η, the CVaR excesses) nonbasic, except each
+scenario's cost, basic in place of its defining row; the count of basic variables then equals
+the number of rows.
 """
 
 from __future__ import annotations
@@ -64,7 +65,12 @@ class CrashBasis:
             self._rows.append((single_rows[keep_r], rows[keep_r]))
         self._n_cols = sum(c >= 0 for c in program_backend.columns(_variables(program)))
         self._n_rows = sum(r >= 0 for r in program_backend.rows(_constraints(program)))
-        # η is free: nonbasic "at zero"; the CVaR excesses are nonbasic at their lower bound 0.
+        # Each scenario's cost variable is free and defined by its own equality row: the variable
+        # basic, the row nonbasic (a free variable nonbasic at a bound it does not have is no
+        # basis, and HiGHS's repair of it cost 2 500 iterations instead of 200 at 9 scenarios).
+        # η is free too, nonbasic "at zero"; the CVaR excesses are nonbasic at their lower bound 0.
+        self._cost_cols = np.asarray(program_backend.columns(program.cost.values()), dtype=int)
+        self._cost_rows = np.asarray(program_backend.rows(program.cost_definition.values()), dtype=int)
         self._free_cols = np.asarray([c for c in program_backend.columns([program.eta]) if c >= 0], dtype=int)
 
     def start(self, inputs: Sequence[PlanInputs], solve: Callable[[], SolveOutcome]) -> bool:
@@ -75,6 +81,8 @@ class CrashBasis:
         col_status = np.full(self._n_cols, LOWER, dtype=np.int8)
         row_status = np.full(self._n_rows, BASIC, dtype=np.int8)
         col_status[self._free_cols] = ZERO
+        col_status[self._cost_cols] = BASIC
+        row_status[self._cost_rows] = LOWER
         for x, (src_c, dst_c), (src_r, dst_r) in zip(inputs, self._cols, self._rows, strict=True):
             self.single.update(x)
             outcome = solve()
