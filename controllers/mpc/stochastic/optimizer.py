@@ -77,7 +77,8 @@ class StochasticOptimizer(Optimizer):
 
     def _backend_for_program(self) -> Backend:
         if self._program_backend is None:
-            self._program_backend = make_backend(self.settings.solver, self.settings.threads)
+            # Devex pricing for the warm re-solves of this big LP (see HighsBackend.solve).
+            self._program_backend = make_backend(self.settings.solver, self.settings.threads, devex=True)
         return self._program_backend
 
     def scenarios(self, inputs: PlanInputs) -> ScenarioSet:
