@@ -70,8 +70,7 @@ class StochasticOptimizer(Optimizer):
             return
         try:
             self._backend_for_program().prepare(self.program().m)
-            if self.settings.solver == "highs":
-                self.backend("lp").prepare(self.model("lp").m)
+            self._crash_start(self.program())  # the maps of the first solve's start basis
         except SolverUnavailable:
             return
 
@@ -141,21 +140,25 @@ class StochasticOptimizer(Optimizer):
                        solve_time_s=wall)
         return plan, replace(report, wall_time_s=wall, message=f"1 scenario; {report.message}")
 
-    def _crash(self, program: StochasticModel, kept: ScenarioSet, t0: float) -> None:
-        """Give a cold HiGHS the scenarios' own optimal bases to start from (see ``crash``)."""
+    def _crash_start(self, program: StochasticModel) -> CrashBasis | None:
+        """The start basis's maps (built once; HiGHS only, both models handed to it), or None."""
         backend = self._backend_for_program()
-        if not isinstance(backend, HighsBackend):
-            return
-        single = self.model("lp")
         single_backend = self.backend("lp")
-        if not isinstance(single_backend, HighsBackend):
-            return
+        if not isinstance(backend, HighsBackend) or not isinstance(single_backend, HighsBackend):
+            return None
         if self._crash_basis is None:
+            single = self.model("lp")
             for b, model in ((backend, program.m), (single_backend, single.m)):
                 if not b.holds(model):
                     b.prepare(model)
             self._crash_basis = CrashBasis(single, single_backend, program.scenarios, program.m, backend)
-        self._crash_basis.start(kept.inputs, lambda: self._run("lp", t0))
+        return self._crash_basis
+
+    def _crash(self, program: StochasticModel, kept: ScenarioSet, t0: float) -> None:
+        """Give a cold HiGHS the scenarios' own optimal bases to start from (see ``crash``)."""
+        crash = self._crash_start(program)
+        if crash is not None:
+            crash.start(kept.inputs, lambda: self._run("lp", t0))
 
     def _solve_program(self, program: StochasticModel, t0: float) -> SolveOutcome:
         backend = self._backend_for_program()
