@@ -70,7 +70,7 @@ def main() -> None:
     reference = rows["mpc"]["solve_p95_s"]
     table = Table(title=f"solve time, {len(inputs)} re-plans of {args.scenario} (reference house, HiGHS)")
     for column in ("controller", "build s", "p50 s", "p95 s", "max s", "failures", "p95 / mpc p95"):
-        table.add_column(column, justify="left" if column == "controller" else "right")
+        table.add_column(column, justify="left" if column == "controller" else "right", no_wrap=True)
     for name, row in rows.items():
         row["p95_ratio_to_mpc"] = row["solve_p95_s"] / reference if reference > 0 else None
         table.add_row(name, f"{row['build_s']:.2f}", f"{row['solve_p50_s']:.2f}", f"{row['solve_p95_s']:.2f}",
