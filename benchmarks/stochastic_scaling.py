@@ -75,7 +75,7 @@ def main() -> None:
         row["p95_ratio_to_mpc"] = row["solve_p95_s"] / reference if reference > 0 else None
         table.add_row(name, f"{row['build_s']:.2f}", f"{row['solve_p50_s']:.2f}", f"{row['solve_p95_s']:.2f}",
                       f"{row['solve_max_s']:.2f}", str(row["failures"]), f"{row['p95_ratio_to_mpc']:.1f}")
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)  # wide enough for every column, unwrapped
     print(json.dumps({"scenario": args.scenario, "start_hour": args.start_hour, "solves": len(inputs),
                       "machine": platform.processor() or platform.machine(), "rows": rows}))
 
