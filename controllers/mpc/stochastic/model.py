@@ -49,7 +49,8 @@ class StochasticModel:
         self.grid = grid
         self.n_scenarios = n_scenarios
         self.n_first = first_stage_blocks(grid, settings.replan_interval_s)
-        # One scenario is the deterministic MPC's MILP itself; more are the LP relaxation (see the docstring).
+        # One scenario is the deterministic MPC's MILP itself (the optimizer then solves it as the
+        # deterministic MPC does, without this program); more are the LP relaxation (see the docstring).
         relaxed = n_scenarios > 1
         self.scenarios = [MpcModel(house, grid, rc, settings, relaxed=relaxed) for _ in range(n_scenarios)]
         self.m = self._build(stochastic)

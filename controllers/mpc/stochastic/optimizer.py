@@ -5,6 +5,10 @@ model, solvers and plan format), so :class:`~controllers.mpc.controller.MpcContr
 unchanged, with its fallback chain and plan-status reporting. The plan it returns is the most
 probable kept scenario's (its first stage is every scenario's); :attr:`last_scenarios` keeps the
 scenario plans of the latest solve for inspection and tests.
+
+One scenario is the deterministic MPC: it is solved by :class:`Optimizer`'s own strategy (LP
+first). More are the two-stage program, whose first solve starts from its scenarios' own optimal
+bases (:mod:`controllers.mpc.stochastic.crash`) and whose later ones from the previous basis.
 """
 
 from __future__ import annotations
