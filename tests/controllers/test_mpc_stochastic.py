@@ -91,8 +91,9 @@ def test_with_one_scenario_it_is_the_deterministic_mpc():
     np.testing.assert_allclose(stochastic.duty[0], plan.duty[0], atol=1e-5)
 
 
-def test_the_first_solve_from_the_scenarios_bases_and_the_warm_ones_reach_the_cold_optimum(monkeypatch):
-    """The start basis (crash.py) and the warm, Devex-priced re-solves change the path, not the optimum."""
+def test_solves_from_the_scenarios_bases_reach_the_cold_optimum(monkeypatch):
+    """The start basis (crash.py: cold, then from warm single-scenario solves) and the Devex-priced
+    dual simplex change the path, not the optimum."""
     house = small_house(n_rooms=2, two_node=True)
     stochastic = StochasticSettings(scenarios=3)
     crashed = StochasticOptimizer(house, SHORT, stochastic)
