@@ -64,7 +64,7 @@ class MpcController:
         self.perfect_foresight = perfect_foresight
         self.estimator = estimator if estimator is not None else make_estimator(
             self.settings.estimator, house, self.settings.observer_gain)
-        self.optimizer = Optimizer(house, self.settings)
+        self.optimizer = self._make_optimizer()
         # The models are built and handed to the solver here, once per house: the first re-plan
         # then costs what every other does.
         self.optimizer.prepare()
@@ -76,6 +76,10 @@ class MpcController:
         self.fallback = RuleBasedController(house)
         self._solar = SolarGains(house)
         self.reset()
+
+    def _make_optimizer(self) -> Optimizer:
+        """The solve (a subclass plans with another optimizer, e.g. the stochastic MPC's)."""
+        return Optimizer(self.house, self.settings)
 
     def reset(self) -> None:
         self.plan: Plan | None = None  # the last valid plan

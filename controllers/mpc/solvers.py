@@ -23,10 +23,12 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.errors import ApplicationError, PyomoException
 from pyomo.opt import SolverStatus, TerminationCondition
@@ -95,7 +97,7 @@ class HighsBackend:
 
     name = "highs"
 
-    def __init__(self, threads: int = 1, batch_params: bool = True) -> None:
+    def __init__(self, threads: int = 1, batch_params: bool = True, *, devex: bool = False) -> None:
         from pyomo.contrib.appsi.solvers import Highs
 
         opt = Highs()
@@ -118,11 +120,14 @@ class HighsBackend:
         # expression one by one: more time than HiGHS's solve on the MPC's models).
         update.update_params = not batch_params
         self._batch_params = batch_params
+        self._devex = devex
         self._threads = threads
         self._opt = opt
         self._push: ParamPush | None = None
         self._is_lp = False  # no integer variables (set by prepare)
         self._has_basis = False  # a solve has left HiGHS a basis to warm-start from
+        self._load_vars: list[Any] = []
+        self._load_cols = np.zeros(0, dtype=int)
 
     def prepare(self, model: pyo.ConcreteModel) -> None:
         """Hand ``model`` to HiGHS now (otherwise the first solve does it)."""
@@ -133,6 +138,64 @@ class HighsBackend:
         integrality = self._opt._solver_model.getLp().integrality_  # noqa: SLF001
         self._is_lp = all(kind == highspy.HighsVarType.kContinuous for kind in integrality)
         self._has_basis = False
+        # The variables a solution is loaded into, and their columns (those APPSI's own loader would
+        # load: used in a constraint or the objective). Its loader builds a ComponentMap of every
+        # variable first: 0.3 s per solve on the stochastic MPC's 48 000 columns.
+        opt = self._opt
+        used = [vid for vid, (cons, sos, obj) in opt._referenced_variables.items()  # noqa: SLF001
+                if cons or sos or obj is not None]
+        self._load_vars = [opt._vars[vid][0] for vid in used]  # noqa: SLF001
+        self._load_cols = np.asarray([opt._pyomo_var_to_solver_var_map[vid] for vid in used], dtype=int)  # noqa: SLF001
+
+    def _load_solution(self) -> None:
+        """The solution's values into the model's variables (what APPSI's ``load_vars`` does, in a loop)."""
+        from pyomo.core.staleflag import StaleFlagManager
+
+        values = np.asarray(self._opt._sol.col_value)[self._load_cols].tolist()  # noqa: SLF001
+        for var, x in zip(self._load_vars, values, strict=True):
+            var.set_value(x, skip_validation=True)
+        StaleFlagManager.mark_all_as_stale(delayed=True)
+
+    def holds(self, model: pyo.ConcreteModel) -> bool:
+        """Whether ``model`` has been handed to HiGHS (by :meth:`prepare` or a solve)."""
+        return self._opt._model is model  # noqa: SLF001
+
+    # --- the simplex basis, for a caller that builds a start basis from other models' ones ----------
+
+    def columns(self, variables: Iterable[Any]) -> list[int]:
+        """HiGHS's column of each variable (−1: not in the solver's model, e.g. in no constraint)."""
+        index = self._opt._pyomo_var_to_solver_var_map  # noqa: SLF001
+        return [index.get(id(v), -1) for v in variables]
+
+    def rows(self, constraints: Iterable[Any]) -> list[int]:
+        """HiGHS's row of each constraint (−1: not in the solver's model)."""
+        index = self._opt._pyomo_con_to_solver_con_map  # noqa: SLF001
+        return [index.get(c, -1) for c in constraints]
+
+    def basis(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The last solve's basis as (column, row) status codes (``highspy.HighsBasisStatus`` values), or None."""
+        if not self._has_basis:
+            return None
+        basis = self._opt._solver_model.getBasis()  # noqa: SLF001
+        if not basis.valid:
+            return None
+        # Each access to a status list copies it out of HiGHS: convert once.
+        return (np.fromiter((int(x) for x in basis.col_status), dtype=np.int8),
+                np.fromiter((int(x) for x in basis.row_status), dtype=np.int8))
+
+    def set_basis(self, col_status: np.ndarray, row_status: np.ndarray) -> bool:
+        """Start the next solve from this basis (dual simplex, no presolve); False if HiGHS refuses it."""
+        import highspy
+
+        kinds = list(highspy.HighsBasisStatus.__members__.values())
+        by_code = {int(k): k for k in kinds}
+        basis = highspy.HighsBasis()
+        basis.col_status = [by_code[int(x)] for x in col_status]
+        basis.row_status = [by_code[int(x)] for x in row_status]
+        basis.valid = True
+        ok = bool(self._opt._solver_model.setBasis(basis) == highspy.HighsStatus.kOk)  # noqa: SLF001
+        self._has_basis = self._has_basis or ok
+        return ok
 
     def solve(self, model: pyo.ConcreteModel, *, time_limit_s: float, mip_gap: float, abs_gap: float,
               warm_start: bool) -> SolveOutcome:
@@ -144,13 +207,22 @@ class HighsBackend:
         used_s = opt._solver_model.getRunTime() if opt._solver_model is not None else 0.0  # noqa: SLF001
         opt.config.time_limit = used_s + max(time_limit_s, 1e-3)
         opt.config.mip_gap = mip_gap
-        opt.config.warmstart = warm_start
+        # A MIP start only helps a MIP: on an LP, HiGHS's setSolution discards the previous solve's
+        # basis, and the re-solve starts over (12 000 simplex iterations instead of 130 on the
+        # stochastic MPC's LP). An LP's warm start is that basis, kept by the persistent solver.
+        opt.config.warmstart = warm_start and not self._is_lp
         options: dict[str, object] = {"threads": self._threads, "mip_abs_gap": abs_gap, "random_seed": 0,
                                       "solver": "choose"}
         if self._is_lp and not self._has_basis:
             # No basis yet: the interior-point method (with crossover, so later re-plans start from
             # its basis) takes a third of the dual simplex's time on the MPC's LP; same optimum.
             options["solver"] = "ipm"
+        # Dual steepest edge (HiGHS's choice) computes its weights afresh at the start of every
+        # solve: one linear solve per row. On a big LP re-solved from a nearly optimal basis that
+        # costs more than the few hundred iterations left (0.75 of 1 s at the stochastic MPC's 9
+        # scenarios); Devex starts from unit weights (0.25 s). Only where the caller asks: a
+        # different pricing may pick another of equally good vertices.
+        options["simplex_dual_edge_weight_strategy"] = 1 if self._devex and self._is_lp and self._has_basis else -1
         opt.highs_options = options
         t0 = time.perf_counter()
         try:
@@ -170,7 +242,7 @@ class HighsBackend:
             # time limit, or an LP stopped early: only a feasible one is worth executing.
             return SolveOutcome(NO_SOLUTION, wall_time_s=wall,
                                 message=f"HiGHS: {condition.name}, no feasible solution")
-        results.solution_loader.load_vars()
+        self._load_solution()
         self._has_basis = True
         bound = results.best_objective_bound
         status = SOLVED if condition.name == "optimal" else INCUMBENT
@@ -264,12 +336,13 @@ def _cbc_bound(results: object, objective: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def make_backend(name: str, threads: int = 1, batch_params: bool = True) -> Backend:
+def make_backend(name: str, threads: int = 1, batch_params: bool = True, *, devex: bool = False) -> Backend:
     """A fresh back-end for one model; raises :class:`SolverUnavailable` if it is not installed.
 
     ``batch_params=False`` keeps APPSI's own parameter push (HiGHS only; the reference the
-    batched push is checked against in ``benchmarks.mpc_solve``).
+    batched push is checked against in ``benchmarks.mpc_solve``). ``devex`` prices warm LP
+    re-solves by Devex instead of dual steepest edge (HiGHS only; see :meth:`HighsBackend.solve`).
     """
     if name == "highs":
-        return HighsBackend(threads, batch_params)
+        return HighsBackend(threads, batch_params, devex=devex)
     return ShellBackend(name)

@@ -17,6 +17,7 @@ from controllers.mpc.model import MpcModel
 from controllers.mpc.settings import MpcSettings
 from controllers.mpc.solve import Optimizer
 from controllers.mpc.solvers import make_backend
+from controllers.mpc.stochastic.crash import CrashBasis
 from controllers.mpc.stochastic.optimizer import StochasticOptimizer
 from controllers.mpc.stochastic.scenarios import fast_forward, scenario_tree
 from controllers.mpc.stochastic.settings import StochasticSettings
@@ -88,6 +89,23 @@ def test_with_one_scenario_it_is_the_deterministic_mpc():
     assert stochastic.objective == pytest.approx(plan.objective, rel=1e-6, abs=1e-6)
     assert stochastic.battery_kw[0] == pytest.approx(plan.battery_kw[0], abs=1e-5)
     np.testing.assert_allclose(stochastic.duty[0], plan.duty[0], atol=1e-5)
+
+
+def test_solves_from_the_scenarios_bases_reach_the_cold_optimum(monkeypatch):
+    """The start basis (crash.py: cold, then from warm single-scenario solves) and the Devex-priced
+    dual simplex change the path, not the optimum."""
+    house = small_house(n_rooms=2, two_node=True)
+    stochastic = StochasticSettings(scenarios=3)
+    crashed = StochasticOptimizer(house, SHORT, stochastic)
+    crashed.prepare()
+    first = day_inputs(crashed)
+    later = replace(first, outdoor_c=first.outdoor_c - 4.0, import_price_per_kwh=first.import_price_per_kwh * 1.5)
+    plans = [crashed.solve(x)[0] for x in (first, later)]
+    monkeypatch.setattr(CrashBasis, "start", lambda self, inputs, solve: False)  # cold: interior point
+    for x, plan in zip((first, later), plans, strict=True):
+        cold, report = StochasticOptimizer(house, SHORT, stochastic).solve(x)
+        assert plan is not None and cold is not None, report.message
+        assert plan.objective == pytest.approx(cold.objective, rel=1e-6, abs=1e-6)
 
 
 def within_limits(house: HouseConfig, plan) -> None:

@@ -21,9 +21,13 @@ class StochasticMpcController(MpcController):
     def __init__(self, house: HouseConfig, settings: MpcSettings | None = None,
                  stochastic: StochasticSettings | None = None, *, decision_interval_s: float = 300.0,
                  estimator: StateEstimator | None = None) -> None:
-        super().__init__(house, settings, decision_interval_s=decision_interval_s, estimator=estimator)
+        # Set before the base class builds (and prepares) the optimizer through _make_optimizer.
         self.stochastic = stochastic or StochasticSettings()
-        self.optimizer: StochasticOptimizer = StochasticOptimizer(house, self.settings, self.stochastic)
+        super().__init__(house, settings, decision_interval_s=decision_interval_s, estimator=estimator)
+        self.optimizer: StochasticOptimizer
+
+    def _make_optimizer(self) -> StochasticOptimizer:
+        return StochasticOptimizer(self.house, self.settings, self.stochastic)
 
     def __repr__(self) -> str:
         return (f"StochasticMpcController(solver={self.settings.solver!r}, scenarios={self.stochastic.scenarios}, "

@@ -49,7 +49,8 @@ class StochasticModel:
         self.grid = grid
         self.n_scenarios = n_scenarios
         self.n_first = first_stage_blocks(grid, settings.replan_interval_s)
-        # One scenario is the deterministic MPC's MILP itself; more are the LP relaxation (see the docstring).
+        # One scenario is the deterministic MPC's MILP itself (the optimizer then solves it as the
+        # deterministic MPC does, without this program); more are the LP relaxation (see the docstring).
         relaxed = n_scenarios > 1
         self.scenarios = [MpcModel(house, grid, rc, settings, relaxed=relaxed) for _ in range(n_scenarios)]
         self.m = self._build(stochastic)
@@ -61,7 +62,12 @@ class StochasticModel:
             scenario.m.objective.deactivate()
             m.add_component(f"s{i}", scenario.m)
         m.probability = pyo.Param(m.S, mutable=True, initialize=1.0 / self.n_scenarios)
-        m.cost = pyo.Expression(m.S, rule=lambda m, i: self.scenarios[i].m.objective.expr)
+        # Each scenario's cost is a variable defined by one row, not an expression used twice: the
+        # objective's weights are then pᵢ on one column (affine in the parameters, so pushed in a
+        # batch; pᵢ · price would be a product of parameters, evaluated one by one by APPSI), the
+        # CVaR rows have three entries instead of the whole cost, and reading a cost is free.
+        m.cost = pyo.Var(m.S, units=MONEY, initialize=0.0)
+        m.cost_definition = pyo.Constraint(m.S, rule=lambda m, i: m.cost[i] == self.scenarios[i].m.objective.expr)
         m.eta = pyo.Var(units=MONEY, initialize=0.0)
         m.excess = pyo.Var(m.S, within=pyo.NonNegativeReals, units=MONEY, initialize=0.0)
         m.tail = pyo.Constraint(m.S, rule=lambda m, i: m.excess[i] >= m.cost[i] - m.eta)
