@@ -109,6 +109,8 @@ class FastBatch:
         self.steps = np.zeros(n, dtype=np.int64)
         self.rngs: list[np.random.Generator | None] = [None] * n
         self.autoreset = np.zeros(n, dtype=bool)
+        self._everyone = np.ones(n, dtype=bool)
+        self._everyone.flags.writeable = False
         self._started = False
         self._no_reserve = np.full(n, np.nan)  # the decoder's battery commands never hold a reserve
         self._no_reserve.flags.writeable = False
@@ -222,37 +224,44 @@ class FastBatch:
             raise gym.error.ResetNeeded("call reset() before step()")
         dyn, safety = self.dyn, self.safety
         resetting = self.autoreset
-        go = ~resetting
+        # The usual step: no house starts afresh, so every "& go" and "where(go, …)" is the identity.
+        everyone = not resetting.any()
+        go = self._everyone if everyone else ~resetting
         t0 = dyn.t_s
         i0 = dyn.now()[0]
         air0, lower0, upper0 = dyn.air_c, dyn.lower_c[i0], dyn.upper_c[i0]
         cmds = self.decoder.decode_v(actions, lower0, air0)
         now_s = t0 + self._start_epoch
         until_s = t0 + self.decoder.lease_s  # within max_lease_s (lease_for), so never shortened
-        safety.observe_relays(dyn.relay_on, now_s, go)
+        safety.observe_relays(dyn.relay_on, now_s, go, everyone)
         if dyn.n_rooms:
-            given = cmds.relays_given & go
+            given = cmds.relays_given if everyone else cmds.relays_given & go
             dyn.apply_relays(safety.relays(cmds.relay_on, given, now_s), given, until_s)
         if dyn.charger is not None:
-            given = cmds.ev_given & go
+            given = cmds.ev_given if everyone else cmds.ev_given & go
             dyn.apply_ev(safety.ev(cmds.ev_kw, given, now_s), given, until_s)
         if dyn.battery is not None:
-            given = cmds.battery_given & go
+            given = cmds.battery_given if everyone else cmds.battery_given & go
             mode, power_kw, reserve = safety.battery(cmds.battery_mode, cmds.battery_kw, self._no_reserve, given,
                                                      now_s)
             dyn.apply_battery(mode, power_kw, reserve, given, until_s)
         self.steps += go
-        t_end = np.where(go, np.minimum(self.start_s + self.steps * self.dt_s, self.end_s), t0)
+        t_end = np.minimum(self.start_s + self.steps * self.dt_s, self.end_s)
+        if not everyone:
+            t_end = np.where(go, t_end, t0)
         dyn.advance_to(t_end)
         meter, switches, duration_s = dyn.take_interval()
         discomfort = interval_discomfort_kh_v(air0, dyn.air_c, lower0, upper0, duration_s)
         w = self.weights
-        reward = np.where(go, -(meter[COST] + w.comfort_per_kh * discomfort + w.ev_shortfall_per_kwh * meter[UNMET]),
-                          0.0)
-        truncated = go & (t_end >= self.end_s - _EPS_S)
-        info = self._step_info(meter, switches, discomfort, go)
+        reward = -(meter[COST] + w.comfort_per_kh * discomfort + w.ev_shortfall_per_kwh * meter[UNMET])
+        if everyone:
+            truncated = t_end >= self.end_s - _EPS_S
+        else:
+            reward = np.where(go, reward, 0.0)
+            truncated = go & (t_end >= self.end_s - _EPS_S)
+        info = self._step_info(meter, switches, discomfort, go, everyone)
         info["time"] = self._times_at(t0)
-        if np.count_nonzero(resetting):
+        if not everyone:
             self._reset_rows(resetting, None, None)
             info["time"] = np.where(resetting, self._times_at(dyn.t_s), info["time"])
             info["episode_end"] = self._episode_ends(resetting)
@@ -265,11 +274,10 @@ class FastBatch:
         return obs, reward, np.zeros(self.n, dtype=bool), truncated, info
 
     def _step_info(self, meter: np.ndarray, switches: np.ndarray, discomfort: np.ndarray,
-                   go: np.ndarray) -> dict[str, Any]:
-        info: dict[str, Any] = {}
-        everyone = bool(go.all())
-        mask = go if not everyone else np.ones(self.n, dtype=bool)
+                   go: np.ndarray, everyone: bool) -> dict[str, Any]:
+        mask = np.ones(self.n, dtype=bool) if everyone else go.copy()
         mask.flags.writeable = False  # one mask shared by every increment key
+        info: dict[str, Any] = {}
         for key, row in _INCREMENT_ROWS:
             value = meter[row] if row is not None else discomfort if key == "discomfort_kh" else switches
             info[key] = value if everyone else np.where(go, value, 0 * value)

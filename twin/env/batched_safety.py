@@ -82,22 +82,26 @@ class BatchedSafety:
         self.ev_kw[which] = np.nan
         self._ev_changed_at_s[which] = -np.inf
 
-    def observe_relays(self, relay_on: np.ndarray, now_s: np.ndarray, which: np.ndarray) -> None:
-        """Learn the relay changes the plants made since the last command (``_observe_relays``)."""
+    def observe_relays(self, relay_on: np.ndarray, now_s: np.ndarray, which: np.ndarray,
+                       everyone: bool = False) -> None:
+        """Learn the relay changes the plants made since the last command (``_observe_relays``).
+
+        ``everyone``: ``which`` is all True (skips the masks).
+        """
         changed = relay_on != self._relay_seen
-        if self._everyone_known:
-            changed &= which[:, None]
-        else:
-            changed &= (self._relay_known & which)[:, None]
-        if np.count_nonzero(changed):
+        if not (everyone and self._everyone_known):
+            changed &= (which if self._everyone_known else self._relay_known & which)[:, None]
+        if changed.any():
             np.copyto(self._relay_changed_at_s, now_s[:, None], where=changed)
             rooms = np.flatnonzero(changed)  # house · rooms + room
             oldest = self._oldest[rooms]
             self._switches_s[self._slot0[rooms] + oldest] = now_s[rooms // self._rooms]
             oldest += 1
-            oldest[oldest == self._max_switches] = 0
-            self._oldest[rooms] = oldest
-        np.copyto(self._relay_seen, relay_on, where=which[:, None])
+            self._oldest[rooms] = np.remainder(oldest, self._max_switches, out=oldest)
+        if everyone:
+            np.copyto(self._relay_seen, relay_on)
+        else:
+            np.copyto(self._relay_seen, relay_on, where=which[:, None])
         if not self._everyone_known:
             self._relay_known |= which
             self._everyone_known = bool(self._relay_known.all())
