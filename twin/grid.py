@@ -34,9 +34,20 @@ def grid_flows_v(net_kw: np.ndarray, pv_kw: np.ndarray, export_limit_kw: float
     """:func:`grid_flows` element-wise: ``(import_kw, export_kw, curtailed_pv_kw)``."""
     importing = net_kw >= 0.0
     export = -net_kw
-    excess = export - export_limit_kw
-    curtailed = np.where(importing | (excess <= 0.0), 0.0, np.minimum(excess, pv_kw))
+    curtailed = _curtailed_v(importing, export, pv_kw, export_limit_kw)
     return np.where(importing, net_kw, 0.0), np.where(importing, 0.0, export - curtailed), curtailed
+
+
+def curtailed_pv_kw_v(net_kw: np.ndarray, pv_kw: np.ndarray, export_limit_kw: float) -> np.ndarray:
+    """The ``curtailed_pv_kw`` of :func:`grid_flows_v` alone (fewer array operations)."""
+    return _curtailed_v(net_kw >= 0.0, -net_kw, pv_kw, export_limit_kw)
+
+
+def _curtailed_v(importing: np.ndarray, export_kw: np.ndarray, pv_kw: np.ndarray, export_limit_kw: float
+                 ) -> np.ndarray:
+    excess = export_kw - export_limit_kw
+    curtailed: np.ndarray = np.where(importing | (excess <= 0.0), 0.0, np.minimum(excess, pv_kw))
+    return curtailed
 
 
 def limit_violation_kw_v(import_kw: np.ndarray, export_kw: np.ndarray, import_limit_kw: float,

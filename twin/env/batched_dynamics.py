@@ -248,18 +248,16 @@ class BatchedDynamics:
             i, pv, load = self._data_step()
             ev_kw, batt_kw, limit_soc = self.powers(i, pv, load)
             active = t < until_s
-            if not np.count_nonzero(active):
+            n_active = np.count_nonzero(active)
+            if not n_active:
                 self._now = (i, pv, load, ev_kw, batt_kw)
                 self._pieces.book(self.meter)
                 return
+            everyone = n_active == self.n  # no mask needed (the usual first sub-step)
             # The next event: the earliest of everything scheduled (events_s: leases, thermostat, car).
             t_next = (i + 1) * self.step_s
             np.minimum(t_next, t_end_s, out=t_next)
-            events = self.events_s
-            np.minimum(t_next, events[0], out=t_next)
-            np.minimum(t_next, events[1], out=t_next)
-            np.minimum(t_next, events[2], out=t_next)
-            np.minimum(t_next, events[3], out=t_next)
+            np.minimum(t_next, np.minimum.reduce(self.events_s, axis=0), out=t_next)
             rate = None
             if b is not None:  # the battery reaching its SOC limit
                 rate = soc_rate_per_s_v(batt_kw, b)
@@ -267,18 +265,22 @@ class BatchedDynamics:
                 to_limit_s = time_to_soc_s_v(self.soc, limit_soc, batt_kw, b, rate, moving)
                 np.minimum(t_next, np.add(to_limit_s, t, out=to_limit_s), out=t_next)
             charging = None
-            if c is not None:  # the car becoming full
+            if c is not None:  # the car becoming full (skipped when no car charges: nothing to compute)
                 charging = ev_kw > 0.0
-                to_full_s = time_to_full_s_v(self.ev_energy_kwh, self._ev_limit_kwh, ev_kw, c, charging)
-                np.minimum(t_next, np.add(to_full_s, t, out=to_full_s), out=t_next)
-            np.copyto(t_next, t, where=~active)
+                if charging.any():
+                    to_full_s = time_to_full_s_v(self.ev_energy_kwh, self._ev_limit_kwh, ev_kw, c, charging)
+                    np.minimum(t_next, np.add(to_full_s, t, out=to_full_s), out=t_next)
+                else:
+                    charging = None
+            if not everyone:
+                np.copyto(t_next, t, where=~active)
             dt = t_next - t
             self._integrate(i, dt, ev_kw, batt_kw, rate, charging)
             self.t_s = t_next
             if rate is not None:
                 land = np.abs(self.soc - limit_soc) < 1e-7  # NaN limit (battery idle): False
                 np.copyto(self.soc, limit_soc, where=land)  # the limit event itself: land exactly on it
-            self._process_events(active)
+            self._process_events(active, everyone)
 
     def _integrate(self, i: np.ndarray, dt: np.ndarray, ev_kw: np.ndarray, batt_kw: np.ndarray,
                    soc_rate: np.ndarray | None, charging: np.ndarray | None) -> None:
@@ -299,14 +301,15 @@ class BatchedDynamics:
         if self.n_rooms:
             self.thermal.step(i, dt, self._relay_f)
 
-    def _process_events(self, due_houses: np.ndarray) -> None:
-        """Handle everything due at each house's ``t_s`` where ``due_houses``.
+    def _process_events(self, due_houses: np.ndarray, everyone: bool = False) -> None:
+        """Handle everything due at each house's ``t_s`` where ``due_houses`` (``everyone``: all True).
 
         Leases ending, thermostat ticks, EV departures and arrivals (``HouseDynamics._process_events``).
         """
         t = self.t_s
         due = self.events_s <= t + EVENT_EPS_S
-        due &= due_houses
+        if not everyone:
+            due &= due_houses
         count = np.count_nonzero  # per row: count_nonzero(axis=...) takes a slow path
         relay_due, battery_due, ev_due, session_due = count(due[0]), count(due[1]), count(due[2]), count(due[3])
         events = self.events_s

@@ -45,7 +45,7 @@ from twin.env.batched_safety import BatchedSafety
 from twin.env.battery_env import BatteryEnv
 from twin.env.house_env import HouseEnv
 from twin.env.reward import interval_discomfort_kh_v
-from twin.grid import grid_flows_v
+from twin.grid import curtailed_pv_kw_v
 from twin.house_state import EVENT_EPS_S
 
 _EPS_S = 1e-6
@@ -104,6 +104,7 @@ class FastBatch:
         self._build_time_grid()
         self._static = np.zeros((self.n_steps + 1, self.encoder.size), dtype=np.float32)  # encoded, per data step
         self._static_ready = np.zeros(self.n_steps + 1, dtype=bool)
+        self._all_static = False
         self.start_s = np.zeros(n)
         self.end_s = np.zeros(n)
         self.steps = np.zeros(n, dtype=np.int64)
@@ -156,7 +157,7 @@ class FastBatch:
         return self.n_steps
 
     def _ensure_static(self, steps: np.ndarray) -> None:
-        if np.count_nonzero(self._static_ready[steps]) == len(steps):
+        if self._all_static or np.count_nonzero(self._static_ready[steps]) == len(steps):
             return
         dyn = self.dyn
         rooms = dyn.n_rooms
@@ -169,6 +170,7 @@ class FastBatch:
             row[self._c_forecast:self._c_time] = self.template._forecast_block(min(i, self.n_steps - 1))
             self._static[i] = self.encoder.encode_block_v(row, 0)
             self._static_ready[i] = True
+        self._all_static = bool(self._static_ready.all())  # warm: no more checks
 
     # --- episodes -----------------------------------------------------------------------------------------
 
@@ -313,8 +315,11 @@ class FastBatch:
             block[:, c] = connected
             block[:, c + 1] = needed * connected
             block[:, c + 2] = np.where(connected, hours, 0.0)  # inf - t past the last session
-        _, _, curtailed = grid_flows_v(load + dyn.heat_kw + ev_kw + batt_kw - pv, pv, dyn.grid.export_limit_kw)
-        block[:, -1] = pv - curtailed
+        net = load + dyn.heat_kw
+        net += ev_kw
+        net += batt_kw
+        net -= pv
+        np.subtract(pv, curtailed_pv_kw_v(net, pv, dyn.grid.export_limit_kw), out=block[:, -1])
         obs[:, first:self._c_now + 1] = encoder.encode_block_v(block, first)
         return obs
 
