@@ -38,6 +38,10 @@ class BatchedThermal:
         self._to_modes_t = _both([m.to_modes.T for m in modals])
         self._heat_to_modal_t = _both([m.heat_to_modal.T for m in modals])
         self._heater_modal_t = _both([h.T for h in twin._heater_modal])
+        # Each basis's own matrices, for windows switching the same way in every house that switches.
+        self._to_temps_sep = [np.ascontiguousarray(m.to_temps.T) for m in modals]
+        self._to_modes_sep = [np.ascontiguousarray(m.to_modes.T) for m in modals]
+        self._heater_modal_sep = [np.ascontiguousarray(h.T) for h in twin._heater_modal]
         self._forcing_exo = twin._forcing_exo
         # Both window states' forcing side by side: one gather per look-around (only when the house airs).
         self._forcing_exo_both = np.concatenate(twin._forcing_exo, axis=1) if self.airing else None
@@ -169,6 +173,13 @@ class BatchedThermal:
         temperatures in the old basis → modes in the new one); the heaters' forcing follows the basis.
         """
         was_open = self.windows_open[rows]
+        if len(rows) == 1 or not np.count_nonzero(was_open != was_open[0]):  # the usual case: one way for all
+            old, new = (1, 0) if was_open[0] else (0, 1)
+            temps = self.modes[rows] @ self._to_temps_sep[old]
+            self.modes[rows] = temps @ self._to_modes_sep[new]
+            self._heat_forcing[rows] = relay_f[rows] @ self._heater_modal_sep[new]
+            self.windows_open[rows] = not was_open[0]
+            return
         nodes = self.modes.shape[1]
         both_temps = self.modes[rows] @ self._to_temps_t[1]  # [closed | aired] conversions of each row
         temps = np.where(was_open[:, None], both_temps[:, nodes:], both_temps[:, :nodes])
