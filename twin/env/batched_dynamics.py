@@ -258,12 +258,6 @@ class BatchedDynamics:
             t_next = (i + 1) * self.step_s
             np.minimum(t_next, t_end_s, out=t_next)
             np.minimum(t_next, np.minimum.reduce(self.events_s, axis=0), out=t_next)
-            rate = None
-            if b is not None:  # the battery reaching its SOC limit
-                rate = soc_rate_per_s_v(batt_kw, b)
-                moving = batt_kw != 0.0
-                to_limit_s = time_to_soc_s_v(self.soc, limit_soc, batt_kw, b, rate, moving)
-                np.minimum(t_next, np.add(to_limit_s, t, out=to_limit_s), out=t_next)
             charging = None
             if c is not None:  # the car becoming full (skipped when no car charges: nothing to compute)
                 charging = ev_kw > 0.0
@@ -272,8 +266,20 @@ class BatchedDynamics:
                     np.minimum(t_next, np.add(to_full_s, t, out=to_full_s), out=t_next)
                 else:
                     charging = None
+            rate = t_limit = None
+            if b is not None:  # the battery reaching its SOC limit
+                rate = soc_rate_per_s_v(batt_kw, b)
+                moving = batt_kw != 0.0
+                to_limit_s = time_to_soc_s_v(self.soc, limit_soc, batt_kw, b, rate, moving)
+                t_limit = np.add(to_limit_s, t, out=to_limit_s)
+                if self.may_backup:  # a reserve may move the limits once there: the limit is an event of its own
+                    np.minimum(t_next, t_limit, out=t_next)
             if not everyone:
                 np.copyto(t_next, t, where=~active)
+            if t_limit is not None and not self.may_backup:
+                if self._reach_limit(i, t, t_next, t_limit, ev_kw, batt_kw, limit_soc, rate, charging):
+                    self._process_events(active, everyone)
+                    continue
             dt = t_next - t
             self._integrate(i, dt, ev_kw, batt_kw, rate, charging)
             self.t_s = t_next
@@ -281,6 +287,28 @@ class BatchedDynamics:
                 land = np.abs(self.soc - limit_soc) < 1e-7  # NaN limit (battery idle): False
                 np.copyto(self.soc, limit_soc, where=land)  # the limit event itself: land exactly on it
             self._process_events(active, everyone)
+
+    def _reach_limit(self, i: np.ndarray, t: np.ndarray, t_next: np.ndarray, t_limit: np.ndarray,
+                     ev_kw: np.ndarray, batt_kw: np.ndarray, limit_soc: np.ndarray, rate: np.ndarray,
+                     charging: np.ndarray | None) -> bool:
+        """Advance to ``t_next`` when some battery reaches its SOC limit before it (else do nothing: False).
+
+        The scalar loop stops at the limit, lands on it, and goes on with the battery idle: with the
+        same mode, command and house load (nothing else changes at that moment) and the SOC on the
+        limit it heads for, ``inverter_power`` gives zero — without a reserve, whose limits could move
+        (so only when ``may_backup`` is False). That second piece is integrated here as the scalar loop
+        does (the same pieces, lengths and order), so a battery limit costs no sub-step of its own.
+        """
+        split = t_limit < t_next  # the houses whose battery gets there first
+        if not split.any():
+            return False
+        t_a = np.minimum(t_limit, t_next)
+        self._integrate(i, t_a - t, ev_kw, batt_kw, rate, charging)
+        land = np.abs(self.soc - limit_soc) < 1e-7  # NaN limit (battery idle): False
+        np.copyto(self.soc, limit_soc, where=land)  # the limit event itself: land exactly on it
+        self._integrate(i, t_next - t_a, ev_kw, self._zeros, None, charging)  # 0 s where no battery split
+        self.t_s = t_next
+        return True
 
     def _integrate(self, i: np.ndarray, dt: np.ndarray, ev_kw: np.ndarray, batt_kw: np.ndarray,
                    soc_rate: np.ndarray | None, charging: np.ndarray | None) -> None:
