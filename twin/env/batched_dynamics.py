@@ -85,6 +85,8 @@ class BatchedDynamics:
         self.capacity_kwh = np.array([*(s.capacity_kwh for s in sessions), 1.0])
         self.target_soc = np.array([*(s.target_soc for s in sessions), 0.0])
         self.arrival_soc = np.array([*(s.arrival_soc for s in sessions), 0.0])
+        self.target_kwh = self.target_soc * self.capacity_kwh  # the energy each session needs (same products)
+        self.arrival_kwh = self.arrival_soc * self.capacity_kwh
         # The state, one row (column of events_s, meter) per house.
         self.t_s = np.zeros(n)
         self.relay_on = np.zeros((n, rooms), dtype=bool)
@@ -368,14 +370,14 @@ class BatchedDynamics:
             k = self.ev_session
             depart = due[SESSION_EVENT] & self.ev_connected
             if np.count_nonzero(depart):
-                unmet = np.maximum(0.0, self.target_soc[k] * self.capacity_kwh[k] - self.ev_energy_kwh)
+                unmet = np.maximum(0.0, self.target_kwh[k] - self.ev_energy_kwh)
                 self.meter[UNMET] += np.where(depart, unmet, 0.0)
                 self.ev_connected = self.ev_connected & ~depart
                 self.ev_session = k = k + depart
             arrive = due_houses & ~self.ev_connected & (self.arrival_s[k] <= t + EVENT_EPS_S)
             if np.count_nonzero(arrive):
                 self.ev_connected = self.ev_connected | arrive
-                self.ev_energy_kwh = np.where(arrive, self.arrival_soc[k] * self.capacity_kwh[k], self.ev_energy_kwh)
+                self.ev_energy_kwh = np.where(arrive, self.arrival_kwh[k], self.ev_energy_kwh)
             events[SESSION_EVENT] = np.where(self.ev_connected, self.departure_s[k], self.arrival_s[k])
             self._ev_limit_kwh = self.charge_limit_kwh[k]
             self._ev_kw = None

@@ -117,6 +117,9 @@ class FastBatch:
         self._no_reserve.flags.writeable = False
         self._layout()
         self._time_encoded = self.encoder.encode_block_v(self._time_features, self._c_time).astype(np.float32)
+        # Observation times on the data steps themselves (decision interval a multiple of the data step): the
+        # time features go into the per-step table too, and a step gathers one row per house instead of two.
+        self._time_in_static = self._grid_s == self.step_s and len(self._time_encoded) == self.n_steps + 1
 
     # --- set-up -----------------------------------------------------------------------------------------
 
@@ -169,6 +172,8 @@ class FastBatch:
             row[self._c_now + 1:self._c_now + 4] = dyn.load_kw[i], dyn.import_price[i], dyn.export_price[i]
             row[self._c_forecast:self._c_time] = self.template._forecast_block(min(i, self.n_steps - 1))
             self._static[i] = self.encoder.encode_block_v(row, 0)
+            if self._time_in_static:
+                self._static[i, self._c_time:] = self._time_encoded[i]
             self._static_ready[i] = True
         self._all_static = bool(self._static_ready.all())  # warm: no more checks
 
@@ -296,7 +301,8 @@ class FastBatch:
         i, pv, load, ev_kw, batt_kw = dyn.now()
         self._ensure_static(i)
         obs: np.ndarray = self._static[i]
-        obs[:, self._c_time:] = self._time_encoded[np.rint(t / self._grid_s).astype(np.intp)]
+        if not self._time_in_static:
+            obs[:, self._c_time:] = self._time_encoded[np.rint(t / self._grid_s).astype(np.intp)]
         rooms = dyn.n_rooms
         if rooms:
             obs[:, :rooms] = encoder.encode_block_v(dyn.air_c, 0)
@@ -309,7 +315,7 @@ class FastBatch:
         if self._c_ev >= 0:
             k = dyn.ev_session
             connected = dyn.ev_connected
-            needed = np.maximum(0.0, dyn.target_soc[k] * dyn.capacity_kwh[k] - dyn.ev_energy_kwh)
+            needed = np.maximum(0.0, dyn.target_kwh[k] - dyn.ev_energy_kwh)
             hours = (dyn.departure_epoch_s[k] - (self._start_epoch + t)) / 3600.0
             c = self._c_ev - first
             block[:, c] = connected
