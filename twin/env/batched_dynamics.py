@@ -308,13 +308,21 @@ class BatchedDynamics:
         self._integrate(i, t_a - t, ev_kw, batt_kw, rate, charging)
         land = np.abs(self.soc - limit_soc) < 1e-7  # NaN limit (battery idle): False
         np.copyto(self.soc, limit_soc, where=land)  # the limit event itself: land exactly on it
-        self._integrate(i, t_next - t_a, ev_kw, self._zeros, None, charging)  # 0 s where no battery split
+        # The rest: 0 s where no battery got there first, so only those houses' cars and rooms move on (the
+        # occupants looked around in the first piece already).
+        if charging is not None:
+            charging = charging & split
+            if not charging.any():
+                charging = None
+        self._integrate(i, t_next - t_a, ev_kw, self._zeros, None, charging, looked=True)
         self.t_s = t_next
         return True
 
     def _integrate(self, i: np.ndarray, dt: np.ndarray, ev_kw: np.ndarray, batt_kw: np.ndarray,
-                   soc_rate: np.ndarray | None, charging: np.ndarray | None) -> None:
+                   soc_rate: np.ndarray | None, charging: np.ndarray | None, looked: bool = False) -> None:
         """Advance every house by its ``dt`` seconds of constant inputs (data step ``i``).
+
+        ``looked``: every house that moves has had its occupants look around in data step ``i`` already.
 
         The battery, the car and the rooms move now; the meter only records the piece (its data
         step, powers and length) and books every piece of the step at once (``MeterPieces.book``).
@@ -329,7 +337,7 @@ class BatchedDynamics:
             if np.count_nonzero(charging & (charged >= self._ev_limit_kwh - 1e-9)):
                 self._ev_kw = None  # a car became full: its charger stops
         if self.n_rooms:
-            self.thermal.step(i, dt, self._relay_f)
+            self.thermal.step(i, dt, self._relay_f, looked)
 
     def _process_events(self, due_houses: np.ndarray, everyone: bool = False) -> None:
         """Handle everything due at each house's ``t_s`` where ``due_houses`` (``everyone``: all True).

@@ -91,17 +91,19 @@ class BatchedThermal:
         self._heat_forcing = self._per_basis(relay_f, self._heater_modal_t)
         self._forcing = self._step_forcing + self._heat_forcing
 
-    def step(self, i: np.ndarray, dt_s: np.ndarray, relay_f: np.ndarray) -> None:
+    def step(self, i: np.ndarray, dt_s: np.ndarray, relay_f: np.ndarray, looked: bool = False) -> None:
         """Advance every house by its ``dt_s`` in data step ``i`` (``dt_s = 0``: unchanged).
 
         At a house's first interval in a new data step its occupants look around first (with the
         air temperature reached by then); the step itself is only booked (:meth:`flush` applies it).
+        ``looked``: the caller knows every house with ``dt_s > 0`` has looked around in step ``i`` already.
         """
-        look = i != self.occupant_step
-        look &= dt_s > 0.0
-        if np.count_nonzero(look):
-            self.flush()
-            self._occupants_look_around(i, look, relay_f)
+        if not looked:
+            look = i != self.occupant_step
+            look &= dt_s > 0.0
+            if np.count_nonzero(look):
+                self.flush()
+                self._occupants_look_around(i, look, relay_f)
         self.pending_s += dt_s
         self._pending = True
 
