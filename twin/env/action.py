@@ -151,10 +151,16 @@ class ActionDecoder:
             band = 1.0 - SELF_CONSUMPTION_BAND
             charge = x > SELF_CONSUMPTION_BAND
             discharge = x < -SELF_CONSUMPTION_BAND
-            out.battery_mode = np.where(charge | discharge, _SETPOINT, _SELF_CONSUMPTION)
-            out.battery_kw = np.where(charge, (x - SELF_CONSUMPTION_BAND) / band * self._charge_kw,
-                                      np.where(discharge, (x + SELF_CONSUMPTION_BAND) / band * self._discharge_kw,
-                                               0.0))
+            setpoint = charge | discharge
+            out.battery_mode = np.where(setpoint, _SETPOINT, _SELF_CONSUMPTION)
+            # decode()'s (x ∓ band) / band · power in one pass: x - copysign(band, x) is x - band when charging and
+            # x + band when discharging (the same operations); in the band it is ±0 (self-consumption ignores it).
+            kw = np.subtract(x, np.copysign(SELF_CONSUMPTION_BAND, x))
+            kw /= band
+            kw *= self._charge_kw if self._charge_kw == self._discharge_kw else np.where(
+                charge, self._charge_kw, self._discharge_kw)
+            kw *= setpoint
+            out.battery_kw = kw
             k = 1
         if self.house.ev_charger is not None:
             x = clipped[:, k]
