@@ -169,7 +169,8 @@ class ActionDecoder:
                                  * self._ev_span_kw, 0.0)
         if self._n_rooms:
             heat = a[:, self._heat_from:]
-            out.relays_given = finite[:, 0] if all_finite else finite[:, self._heat_from:].all(axis=1)
+            relays_given: np.ndarray = finite[:, 0] if all_finite else np.all(finite[:, self._heat_from:], axis=1)
+            out.relays_given = relays_given
             if self.heating == "relay":
                 out.relay_on = heat > 0.0
             else:

@@ -278,7 +278,7 @@ class BatchedDynamics:
                     np.minimum(t_next, t_limit, out=t_next)
             if not everyone:
                 np.copyto(t_next, t, where=~active)
-            if t_limit is not None and not self.may_backup:
+            if t_limit is not None and rate is not None and not self.may_backup:
                 if self._reach_limit(i, t, t_next, t_limit, ev_kw, batt_kw, limit_soc, rate, charging):
                     self._process_events(active, everyone)
                     continue
