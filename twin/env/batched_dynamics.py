@@ -4,9 +4,9 @@ Every house keeps its own clock. One *sub-step* advances every house still short
 time to its own next event — the earliest of the data step's end, the target, a lease ending,
 a thermostat tick (only while no lease holds the relays), an EV arrival or departure, the battery
 reaching a SOC limit or the car becoming full — by its own ``dt`` (0 for a house already there),
-then handles each house's due events under boolean masks. Sub-steps repeat until every house
-has arrived; a house whose events are few simply stands still (``dt = 0`` changes nothing, in
-the modal basis ``e^{-λ·0} = 1``).
+then handles each house's due events under boolean masks (a battery reaching its limit is
+handled within the sub-step: :meth:`BatchedDynamics._idle_rest`). Sub-steps repeat until every
+house has arrived; a house whose events are few stands still (``dt = 0``: ``e^{-λ·0} = 1``).
 
 The physics is the twin's own: :class:`~twin.house_dynamics.HouseDynamics` builds the model (RC
 network in modal form, exogenous arrays, EV sessions) and this class reads it; the rules are the
@@ -278,45 +278,37 @@ class BatchedDynamics:
                     np.minimum(t_next, t_limit, out=t_next)
             if not everyone:
                 np.copyto(t_next, t, where=~active)
-            if t_limit is not None and rate is not None and not self.may_backup:
-                if self._reach_limit(i, t, t_next, t_limit, ev_kw, batt_kw, limit_soc, rate, charging):
-                    self._process_events(active, everyone)
-                    continue
-            dt = t_next - t
-            self._integrate(i, dt, ev_kw, batt_kw, rate, charging)
-            self.t_s = t_next
+            split, t_a = None, t_next
+            if t_limit is not None and not self.may_backup:
+                split = t_limit < t_next  # the houses whose battery reaches its limit first (see _idle_rest)
+                if split.any():
+                    t_a = np.minimum(t_limit, t_next)
+                else:
+                    split = None
+            self._integrate(i, t_a - t, ev_kw, batt_kw, rate, charging)
             if rate is not None:
                 land = np.abs(self.soc - limit_soc) < 1e-7  # NaN limit (battery idle): False
                 np.copyto(self.soc, limit_soc, where=land)  # the limit event itself: land exactly on it
+            if split is not None:
+                self._idle_rest(i, t_next - t_a, ev_kw, charging, split)
+            self.t_s = t_next
             self._process_events(active, everyone)
 
-    def _reach_limit(self, i: np.ndarray, t: np.ndarray, t_next: np.ndarray, t_limit: np.ndarray,
-                     ev_kw: np.ndarray, batt_kw: np.ndarray, limit_soc: np.ndarray, rate: np.ndarray,
-                     charging: np.ndarray | None) -> bool:
-        """Advance to ``t_next`` when some battery reaches its SOC limit before it (else do nothing: False).
+    def _idle_rest(self, i: np.ndarray, dt: np.ndarray, ev_kw: np.ndarray, charging: np.ndarray | None,
+                   split: np.ndarray) -> None:
+        """The rest of a sub-step (``dt``, 0 s but where ``split``) after a battery reached its SOC limit.
 
-        The scalar loop stops at the limit, lands on it, and goes on with the battery idle: with the
-        same mode, command and house load (nothing else changes at that moment) and the SOC on the
-        limit it heads for, ``inverter_power`` gives zero — without a reserve, whose limits could move
-        (so only when ``may_backup`` is False). That second piece is integrated here as the scalar loop
-        does (the same pieces, lengths and order), so a battery limit costs no sub-step of its own.
+        The scalar loop stops there, lands on the limit and goes on with the battery idle: with the same
+        mode, command and house load (nothing else changes then) and the SOC on the limit it headed for,
+        ``inverter_power`` gives zero (without a reserve, whose limits could move: ``may_backup`` False).
+        The same piece is integrated here, so a battery limit costs no sub-step of its own. Only the split
+        houses' cars and rooms move on; their occupants looked around in the first piece already.
         """
-        split = t_limit < t_next  # the houses whose battery gets there first
-        if not split.any():
-            return False
-        t_a = np.minimum(t_limit, t_next)
-        self._integrate(i, t_a - t, ev_kw, batt_kw, rate, charging)
-        land = np.abs(self.soc - limit_soc) < 1e-7  # NaN limit (battery idle): False
-        np.copyto(self.soc, limit_soc, where=land)  # the limit event itself: land exactly on it
-        # The rest: 0 s where no battery got there first, so only those houses' cars and rooms move on (the
-        # occupants looked around in the first piece already).
         if charging is not None:
             charging = charging & split
             if not charging.any():
                 charging = None
-        self._integrate(i, t_next - t_a, ev_kw, self._zeros, None, charging, looked=True)
-        self.t_s = t_next
-        return True
+        self._integrate(i, dt, ev_kw, self._zeros, None, charging, looked=True)
 
     def _integrate(self, i: np.ndarray, dt: np.ndarray, ev_kw: np.ndarray, batt_kw: np.ndarray,
                    soc_rate: np.ndarray | None, charging: np.ndarray | None, looked: bool = False) -> None:
