@@ -230,6 +230,10 @@ class BatchedDynamics:
             self._now = (i, pv, load, ev_kw, batt_kw)
         return self._now
 
+    def data_step_now(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(i, pv_kw, load_kw)`` of every house now (:meth:`now` without the powers)."""
+        return self._data_step()
+
     def _data_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(i, pv_kw, load_kw)``: each house's data step now and its PV and load (kept while the clocks stand)."""
         t = self.t_s
@@ -248,13 +252,12 @@ class BatchedDynamics:
         while True:
             t = self.t_s
             i, pv, load = self._data_step()
-            ev_kw, batt_kw, limit_soc = self.powers(i, pv, load)
             active = t < until_s
             n_active = np.count_nonzero(active)
-            if not n_active:
-                self._now = (i, pv, load, ev_kw, batt_kw)
+            if not n_active:  # the powers now are computed when asked (now()): the observation may not need them
                 self._pieces.book(self.meter)
                 return
+            ev_kw, batt_kw, limit_soc = self.powers(i, pv, load)
             everyone = n_active == self.n  # no mask needed (the usual first sub-step)
             # The next event: the earliest of everything scheduled (events_s: leases, thermostat, car).
             t_next = (i + 1) * self.step_s

@@ -116,6 +116,11 @@ class FastBatch:
         self._no_reserve = np.full(n, np.nan)  # the decoder's battery commands never hold a reserve
         self._no_reserve.flags.writeable = False
         self._layout()
+        # Data steps where some house might export above the limit: PV less base load plus the battery's full
+        # discharge (heating and the car only draw) over the limit, with a margin for rounding. Elsewhere the
+        # observation's PV after curtailment is the PV itself and the powers now need not be computed.
+        dis_kw = self.dyn.battery.max_discharge_kw if self.dyn.battery is not None else 0.0
+        self._may_curtail = self.dyn.pv_kw - self.dyn.load_kw + dis_kw > self.dyn.grid.export_limit_kw - 1e-6
         self._time_encoded = self.encoder.encode_block_v(self._time_features, self._c_time).astype(np.float32)
         # Observation times on the data steps themselves (decision interval a multiple of the data step): the
         # time features go into the per-step table too, and a step gathers one row per house instead of two.
@@ -235,7 +240,7 @@ class FastBatch:
         everyone = not resetting.any()
         go = self._everyone if everyone else ~resetting
         t0 = dyn.t_s
-        i0 = dyn.now()[0]
+        i0 = dyn.data_step_now()[0]
         air0, lower0, upper0 = dyn.air_c, dyn.lower_c[i0], dyn.upper_c[i0]
         cmds = self.decoder.decode_v(actions, lower0, air0)
         now_s = t0 + self._start_epoch
@@ -298,7 +303,7 @@ class FastBatch:
         dyn = self.dyn
         encoder = self.encoder
         t = dyn.t_s
-        i, pv, load, ev_kw, batt_kw = dyn.now()
+        i, pv, load = dyn.data_step_now()
         self._ensure_static(i)
         obs: np.ndarray = self._static[i]
         if not self._time_in_static:
@@ -321,11 +326,15 @@ class FastBatch:
             block[:, c] = connected
             block[:, c + 1] = needed * connected
             block[:, c + 2] = np.where(connected, hours, 0.0)  # inf - t past the last session
-        net = load + dyn.heat_kw
-        net += ev_kw
-        net += batt_kw
-        net -= pv
-        np.subtract(pv, curtailed_pv_kw_v(net, pv, dyn.grid.export_limit_kw), out=block[:, -1])
+        if self._may_curtail[i].any():
+            _, _, _, ev_kw, batt_kw = dyn.now()
+            net = load + dyn.heat_kw
+            net += ev_kw
+            net += batt_kw
+            net -= pv
+            np.subtract(pv, curtailed_pv_kw_v(net, pv, dyn.grid.export_limit_kw), out=block[:, -1])
+        else:  # no house can export above the limit: nothing curtailed (pv - 0.0), no need for the powers
+            block[:, -1] = pv
         obs[:, first:self._c_now + 1] = encoder.encode_block_v(block, first)
         return obs
 
