@@ -296,3 +296,23 @@ def test_battery_reaching_its_limit_within_a_step_equals_single_envs():
             assert abs(reward[i] - s_reward) <= TOL and trunc[i] == s_trunc
             assert_info_equal(info, i, s_info)
     assert idle_rests, "no battery reached its limit inside a step"
+
+
+def test_non_finite_actions_leave_devices_alone_as_single_envs():
+    """NaN components (no command for that device) in some houses and steps: the masked paths."""
+    n, seeds, days = 3, [21, 22, 23], 0.25
+    vec = gym.make_vec("pems/House-v0", num_envs=n, vectorization_mode="vector_entry_point", scenario=WEEK,
+                       episode_days=days)
+    rng = np.random.default_rng(9)
+    actions = rng.uniform(-1.0, 1.0, (30, n, 18)).astype(np.float32)
+    actions[rng.random((30, n, 18)) < 0.08] = np.nan  # a device here and there gets no command
+    actions[5:8, 1, 2:] = np.nan  # one house's relays left alone for a while (leases run out: the thermostat)
+    (obs0, _), steps = single_rollouts(lambda: HouseEnv(WEEK, episode_days=days), seeds, actions)
+    obs, _ = vec.reset(seed=seeds)
+    np.testing.assert_allclose(obs, np.stack(obs0), rtol=0, atol=TOL)
+    for a, row in zip(actions, steps, strict=True):
+        obs, reward, _, trunc, info = vec.step(a)
+        for i, (s_obs, s_reward, _, s_trunc, s_info) in enumerate(row):
+            np.testing.assert_allclose(obs[i], s_obs, rtol=0, atol=TOL)
+            assert abs(reward[i] - s_reward) <= TOL and trunc[i] == s_trunc
+            assert_info_equal(info, i, s_info)

@@ -171,9 +171,9 @@ class BatchedDynamics:
 
     # --- commands ----------------------------------------------------------------------------------------
 
-    def apply_relays(self, relays: np.ndarray, given: np.ndarray, until_s: np.ndarray) -> None:
-        """``SimHouse.apply``'s relay part: the new states and their lease where ``given``."""
-        self._set_relays(np.where(given[:, None], relays, self.relay_on))
+    def apply_relays(self, relays: np.ndarray, given: np.ndarray, until_s: np.ndarray, all_given: bool = False) -> None:
+        """``SimHouse.apply``'s relay part: the new states and their lease where ``given`` (``all_given``: all)."""
+        self._set_relays(relays if all_given else np.where(given[:, None], relays, self.relay_on))
         np.copyto(self.relay_lease_s, until_s, where=given)
         np.copyto(self.events_s[RELAY_EVENT], until_s, where=given)
         self._now = None

@@ -246,12 +246,13 @@ class FastBatch:
         now_s = t0 + self._start_epoch
         until_s = t0 + self.decoder.lease_s  # within max_lease_s (lease_for), so never shortened
         safety.observe_relays(dyn.relay_on, now_s, go, everyone)
+        all_given = everyone and cmds.all_given  # every house gets a command for every device
         if dyn.n_rooms:
             given = cmds.relays_given if everyone else cmds.relays_given & go
-            dyn.apply_relays(safety.relays(cmds.relay_on, given, now_s), given, until_s)
+            dyn.apply_relays(safety.relays(cmds.relay_on, given, now_s, all_given), given, until_s, all_given)
         if dyn.charger is not None:
             given = cmds.ev_given if everyone else cmds.ev_given & go
-            dyn.apply_ev(safety.ev(cmds.ev_kw, given, now_s), given, until_s)
+            dyn.apply_ev(safety.ev(cmds.ev_kw, given, now_s, all_given), given, until_s)
         if dyn.battery is not None:
             given = cmds.battery_given if everyone else cmds.battery_given & go
             mode, power_kw, reserve = safety.battery(cmds.battery_mode, cmds.battery_kw, self._no_reserve, given,

@@ -106,15 +106,16 @@ class BatchedSafety:
             self._relay_known |= which
             self._everyone_known = bool(self._relay_known.all())
 
-    def relays(self, wanted: np.ndarray, given: np.ndarray, now_s: np.ndarray) -> np.ndarray:
-        """The relay states let through (``_relays``); rows where ``given`` is False are ignored.
+    def relays(self, wanted: np.ndarray, given: np.ndarray, now_s: np.ndarray, all_given: bool = False) -> np.ndarray:
+        """The relay states let through (``_relays``); rows where ``given`` is False are ignored (``all_given``: none).
 
         A change is held back while the relay's minimum on/off time runs, or while the room has
         switched ``relay_max_switches_per_hour`` times within the last hour.
         """
         current = self._relay_seen
         change = wanted != current
-        change &= given[:, None]
+        if not all_given:
+            change &= given[:, None]
         if not np.count_nonzero(change):
             return wanted
         cfg = self.config
@@ -162,16 +163,17 @@ class BatchedSafety:
         np.copyto(self.battery_reserve_soc, reserve, where=given)
         return mode, power, reserve
 
-    def ev(self, wanted_kw: np.ndarray, given: np.ndarray, now_s: np.ndarray) -> np.ndarray:
+    def ev(self, wanted_kw: np.ndarray, given: np.ndarray, now_s: np.ndarray, all_given: bool = False) -> np.ndarray:
         """The charger powers let through (``_ev``).
 
         0 or within [min, max], stepping up at most every ``ev_min_change_interval_s``. Rows where
-        ``given`` is False are left alone.
+        ``given`` is False are left alone; ``all_given``: every row is given (and finite).
         """
         c = self.house.ev_charger
         assert c is not None, "EV commands only for a house with a charger"
-        stop = ~np.isfinite(wanted_kw)
-        stop |= wanted_kw < c.min_power_kw - 1e-9
+        stop = wanted_kw < c.min_power_kw - 1e-9
+        if not all_given:
+            stop |= ~np.isfinite(wanted_kw)
         power = np.where(stop, 0.0, np.minimum(wanted_kw, c.max_power_kw))
         last = self.ev_kw  # NaN when none: every comparison with it is False, as "last is None"
         held = power > last
@@ -179,6 +181,10 @@ class BatchedSafety:
         if np.count_nonzero(held):
             power = np.where(held, last, power)
         changed = power != last
+        if all_given:
+            np.copyto(self._ev_changed_at_s, now_s, where=changed)
+            np.copyto(self.ev_kw, power)
+            return power
         changed &= given
         np.copyto(self._ev_changed_at_s, now_s, where=changed)
         np.copyto(self.ev_kw, power, where=given)
