@@ -271,3 +271,48 @@ def test_array_engine_scenario_initial_state():
     assert vec.fast
     actions = _actions(np.random.default_rng(4), 30, 2, 18, 0.05)
     _compare_rollouts(vec, lambda: HouseEnv(scenario, episode_days=0.25), [1, 2], actions)
+
+
+def test_battery_reaching_its_limit_within_a_step_equals_single_envs():
+    """Full charge, then full discharge: SOC limits are reached inside steps (no sub-step of their own)."""
+    n, seeds, days = 4, [11, 12, 13, 14], 0.5
+    vec = gym.make_vec("pems/House-v0", num_envs=n, vectorization_mode="vector_entry_point", scenario=WEEK,
+                       episode_days=days)
+    dyn = vec.unwrapped._engine.dyn
+    idle_rests = []
+    original = dyn._idle_rest
+    dyn._idle_rest = lambda *args, **kwargs: (idle_rests.append(1), original(*args, **kwargs))[1]
+    rng = np.random.default_rng(8)
+    actions = rng.uniform(-1.0, 1.0, (40, n, 18)).astype(np.float32)
+    actions[:20, :, 0], actions[20:, :, 0] = 1.0, -1.0  # battery: full charge, then full discharge
+    actions[:, :, 1] = 1.0  # the car charges at full power whenever it is home
+    (obs0, _), steps = single_rollouts(lambda: HouseEnv(WEEK, episode_days=days), seeds, actions)
+    obs, _ = vec.reset(seed=seeds)
+    np.testing.assert_allclose(obs, np.stack(obs0), rtol=0, atol=TOL)
+    for a, row in zip(actions, steps, strict=True):
+        obs, reward, _, trunc, info = vec.step(a)
+        for i, (s_obs, s_reward, _, s_trunc, s_info) in enumerate(row):
+            np.testing.assert_allclose(obs[i], s_obs, rtol=0, atol=TOL)
+            assert abs(reward[i] - s_reward) <= TOL and trunc[i] == s_trunc
+            assert_info_equal(info, i, s_info)
+    assert idle_rests, "no battery reached its limit inside a step"
+
+
+def test_non_finite_actions_leave_devices_alone_as_single_envs():
+    """NaN components (no command for that device) in some houses and steps: the masked paths."""
+    n, seeds, days = 3, [21, 22, 23], 0.25
+    vec = gym.make_vec("pems/House-v0", num_envs=n, vectorization_mode="vector_entry_point", scenario=WEEK,
+                       episode_days=days)
+    rng = np.random.default_rng(9)
+    actions = rng.uniform(-1.0, 1.0, (30, n, 18)).astype(np.float32)
+    actions[rng.random((30, n, 18)) < 0.08] = np.nan  # a device here and there gets no command
+    actions[5:8, 1, 2:] = np.nan  # one house's relays left alone for a while (leases run out: the thermostat)
+    (obs0, _), steps = single_rollouts(lambda: HouseEnv(WEEK, episode_days=days), seeds, actions)
+    obs, _ = vec.reset(seed=seeds)
+    np.testing.assert_allclose(obs, np.stack(obs0), rtol=0, atol=TOL)
+    for a, row in zip(actions, steps, strict=True):
+        obs, reward, _, trunc, info = vec.step(a)
+        for i, (s_obs, s_reward, _, s_trunc, s_info) in enumerate(row):
+            np.testing.assert_allclose(obs[i], s_obs, rtol=0, atol=TOL)
+            assert abs(reward[i] - s_reward) <= TOL and trunc[i] == s_trunc
+            assert_info_equal(info, i, s_info)

@@ -14,7 +14,7 @@ from twin.contracts import BatteryCommand, BatteryMode
 from twin.env.action import ActionDecoder
 from twin.env.batched_safety import BatchedSafety
 from twin.env.reward import interval_discomfort_kh, interval_discomfort_kh_v
-from twin.grid import grid_flows, grid_flows_v, limit_violation_kw, limit_violation_kw_v
+from twin.grid import curtailed_pv_kw_v, grid_flows, grid_flows_v, limit_violation_kw, limit_violation_kw_v
 from twin.occupants import windows_open_next, windows_open_next_v
 from twin.thermal import ModalThermal, build_matrices, modal_factors_v
 
@@ -179,3 +179,15 @@ def test_batched_safety_equals_safety_layer_on_random_timings(rng):
             assert out.battery is not None
             assert bat.MODE_CODES[got_mode[k]] is out.battery.mode and got_kw[k] == out.battery.power_kw
     assert held_relays and held_ev and kept_mode  # every rule did bind
+
+
+@pytest.mark.parametrize("export_limit_kw", [0.0, 3.0, -1.0])
+def test_grid_flows_v_at_other_export_limits(rng, export_limit_kw):
+    net = np.concatenate([rng.uniform(-20, 20, N), [0.0, -0.0, -3.0, -25.0]])
+    pv = np.concatenate([rng.uniform(0, 15, N), [0.0, 1.0, 3.0, 20.0]])
+    imp, exp, cur = grid_flows_v(net, pv, export_limit_kw)
+    alone = curtailed_pv_kw_v(net, pv, export_limit_kw)
+    for k in range(len(net)):
+        flows = grid_flows(float(net[k]), float(pv[k]), export_limit_kw)
+        assert (imp[k], exp[k], cur[k]) == flows
+        assert alone[k] == flows[2]

@@ -80,6 +80,7 @@ class ActionDecoder:
         self._ev_span_kw = c.max_power_kw - c.min_power_kw if c is not None else 0.0
         self._heat_from = int(b is not None) + int(c is not None)
         self._n_rooms = len(house.rooms)
+        self._all_given_mask: np.ndarray | None = None
 
     def decode(self, action: np.ndarray, obs: Observation) -> Command:
         """The command that ``action`` asks for at ``obs.time`` (before the safety layer)."""
@@ -136,9 +137,13 @@ class ActionDecoder:
             raise ValueError(f"actions have shape {a.shape}, expected (houses, {self.space.shape[0]}) "
                              f"({', '.join(self.names)})")
         n = a.shape[0]
-        finite = np.isfinite(a)
+        # One sum tells whether every component is finite (the usual case): then every device is given,
+        # and one all-True mask serves all of them (read only: it is shared).
+        all_finite = math.isfinite(a.sum())
+        finite = self._all_given(a.shape) if all_finite else np.isfinite(a)
         clipped = np.minimum(np.maximum(a, -1.0), 1.0)  # _clip() for every finite component
         out = BatchCommands(n, self._n_rooms)
+        out.all_given = all_finite
         k = 0
         if self.house.battery is not None:
             x = clipped[:, 0]
@@ -146,10 +151,16 @@ class ActionDecoder:
             band = 1.0 - SELF_CONSUMPTION_BAND
             charge = x > SELF_CONSUMPTION_BAND
             discharge = x < -SELF_CONSUMPTION_BAND
-            out.battery_mode = np.where(charge | discharge, _SETPOINT, _SELF_CONSUMPTION)
-            out.battery_kw = np.where(charge, (x - SELF_CONSUMPTION_BAND) / band * self._charge_kw,
-                                      np.where(discharge, (x + SELF_CONSUMPTION_BAND) / band * self._discharge_kw,
-                                               0.0))
+            setpoint = charge | discharge
+            out.battery_mode = np.where(setpoint, _SETPOINT, _SELF_CONSUMPTION)
+            # decode()'s (x ∓ band) / band · power in one pass: x - copysign(band, x) is x - band when charging and
+            # x + band when discharging (the same operations); in the band it is ±0 (self-consumption ignores it).
+            kw = np.subtract(x, np.copysign(SELF_CONSUMPTION_BAND, x))
+            kw /= band
+            kw *= self._charge_kw if self._charge_kw == self._discharge_kw else np.where(
+                charge, self._charge_kw, self._discharge_kw)
+            kw *= setpoint
+            out.battery_kw = kw
             k = 1
         if self.house.ev_charger is not None:
             x = clipped[:, k]
@@ -158,13 +169,23 @@ class ActionDecoder:
                                  * self._ev_span_kw, 0.0)
         if self._n_rooms:
             heat = a[:, self._heat_from:]
-            out.relays_given = finite[:, self._heat_from:].all(axis=1)
+            relays_given: np.ndarray = finite[:, 0] if all_finite else np.all(finite[:, self._heat_from:], axis=1)
+            out.relays_given = relays_given
             if self.heating == "relay":
                 out.relay_on = heat > 0.0
             else:
                 target = comfort_lower_c + SETPOINT_OFFSET_C + clipped[:, self._heat_from:] * SETPOINT_SPAN_C
                 out.relay_on = room_temp_c < target
         return out
+
+    def _all_given(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A read-only all-True ``shape`` mask, kept between calls."""
+        mask = self._all_given_mask
+        if mask is None or mask.shape != shape:
+            mask = np.ones(shape, dtype=bool)
+            mask.flags.writeable = False
+            self._all_given_mask = mask
+        return mask
 
 
 _SETPOINT = MODE_CODE[BatteryMode.POWER_SETPOINT]
@@ -183,6 +204,7 @@ class BatchCommands:
         empty = np.zeros(0)
         none = np.zeros(0, dtype=bool)
         self.n, self.n_rooms = n, n_rooms
+        self.all_given = False  # True: every device of every house is given a command
         self.battery_given, self.battery_mode, self.battery_kw = none, np.zeros(0, dtype=np.intp), empty
         self.ev_given, self.ev_kw = none, empty
         self.relays_given, self.relay_on = none, np.zeros((0, n_rooms), dtype=bool)

@@ -4,9 +4,9 @@ Every house keeps its own clock. One *sub-step* advances every house still short
 time to its own next event — the earliest of the data step's end, the target, a lease ending,
 a thermostat tick (only while no lease holds the relays), an EV arrival or departure, the battery
 reaching a SOC limit or the car becoming full — by its own ``dt`` (0 for a house already there),
-then handles each house's due events under boolean masks. Sub-steps repeat until every house
-has arrived; a house whose events are few simply stands still (``dt = 0`` changes nothing, in
-the modal basis ``e^{-λ·0} = 1``).
+then handles each house's due events under boolean masks (a battery reaching its limit is
+handled within the sub-step: :meth:`BatchedDynamics._idle_rest`). Sub-steps repeat until every
+house has arrived; a house whose events are few stands still (``dt = 0``: ``e^{-λ·0} = 1``).
 
 The physics is the twin's own: :class:`~twin.house_dynamics.HouseDynamics` builds the model (RC
 network in modal form, exogenous arrays, EV sessions) and this class reads it; the rules are the
@@ -85,6 +85,8 @@ class BatchedDynamics:
         self.capacity_kwh = np.array([*(s.capacity_kwh for s in sessions), 1.0])
         self.target_soc = np.array([*(s.target_soc for s in sessions), 0.0])
         self.arrival_soc = np.array([*(s.arrival_soc for s in sessions), 0.0])
+        self.target_kwh = self.target_soc * self.capacity_kwh  # the energy each session needs (same products)
+        self.arrival_kwh = self.arrival_soc * self.capacity_kwh
         # The state, one row (column of events_s, meter) per house.
         self.t_s = np.zeros(n)
         self.relay_on = np.zeros((n, rooms), dtype=bool)
@@ -169,9 +171,9 @@ class BatchedDynamics:
 
     # --- commands ----------------------------------------------------------------------------------------
 
-    def apply_relays(self, relays: np.ndarray, given: np.ndarray, until_s: np.ndarray) -> None:
-        """``SimHouse.apply``'s relay part: the new states and their lease where ``given``."""
-        self._set_relays(np.where(given[:, None], relays, self.relay_on))
+    def apply_relays(self, relays: np.ndarray, given: np.ndarray, until_s: np.ndarray, all_given: bool = False) -> None:
+        """``SimHouse.apply``'s relay part: the new states and their lease where ``given`` (``all_given``: all)."""
+        self._set_relays(relays if all_given else np.where(given[:, None], relays, self.relay_on))
         np.copyto(self.relay_lease_s, until_s, where=given)
         np.copyto(self.events_s[RELAY_EVENT], until_s, where=given)
         self._now = None
@@ -228,6 +230,10 @@ class BatchedDynamics:
             self._now = (i, pv, load, ev_kw, batt_kw)
         return self._now
 
+    def data_step_now(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(i, pv_kw, load_kw)`` of every house now (:meth:`now` without the powers)."""
+        return self._data_step()
+
     def _data_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(i, pv_kw, load_kw)``: each house's data step now and its PV and load (kept while the clocks stand)."""
         t = self.t_s
@@ -246,43 +252,72 @@ class BatchedDynamics:
         while True:
             t = self.t_s
             i, pv, load = self._data_step()
-            ev_kw, batt_kw, limit_soc = self.powers(i, pv, load)
             active = t < until_s
-            if not np.count_nonzero(active):
-                self._now = (i, pv, load, ev_kw, batt_kw)
+            n_active = np.count_nonzero(active)
+            if not n_active:  # the powers now are computed when asked (now()): the observation may not need them
                 self._pieces.book(self.meter)
                 return
+            ev_kw, batt_kw, limit_soc = self.powers(i, pv, load)
+            everyone = n_active == self.n  # no mask needed (the usual first sub-step)
             # The next event: the earliest of everything scheduled (events_s: leases, thermostat, car).
             t_next = (i + 1) * self.step_s
             np.minimum(t_next, t_end_s, out=t_next)
-            events = self.events_s
-            np.minimum(t_next, events[0], out=t_next)
-            np.minimum(t_next, events[1], out=t_next)
-            np.minimum(t_next, events[2], out=t_next)
-            np.minimum(t_next, events[3], out=t_next)
-            rate = None
+            np.minimum(t_next, np.minimum.reduce(self.events_s, axis=0), out=t_next)
+            charging = None
+            if c is not None:  # the car becoming full (skipped when no car charges: nothing to compute)
+                charging = ev_kw > 0.0
+                if charging.any():
+                    to_full_s = time_to_full_s_v(self.ev_energy_kwh, self._ev_limit_kwh, ev_kw, c, charging)
+                    np.minimum(t_next, np.add(to_full_s, t, out=to_full_s), out=t_next)
+                else:
+                    charging = None
+            rate = t_limit = None
             if b is not None:  # the battery reaching its SOC limit
                 rate = soc_rate_per_s_v(batt_kw, b)
                 moving = batt_kw != 0.0
                 to_limit_s = time_to_soc_s_v(self.soc, limit_soc, batt_kw, b, rate, moving)
-                np.minimum(t_next, np.add(to_limit_s, t, out=to_limit_s), out=t_next)
-            charging = None
-            if c is not None:  # the car becoming full
-                charging = ev_kw > 0.0
-                to_full_s = time_to_full_s_v(self.ev_energy_kwh, self._ev_limit_kwh, ev_kw, c, charging)
-                np.minimum(t_next, np.add(to_full_s, t, out=to_full_s), out=t_next)
-            np.copyto(t_next, t, where=~active)
-            dt = t_next - t
-            self._integrate(i, dt, ev_kw, batt_kw, rate, charging)
-            self.t_s = t_next
+                t_limit = np.add(to_limit_s, t, out=to_limit_s)
+                if self.may_backup:  # a reserve may move the limits once there: the limit is an event of its own
+                    np.minimum(t_next, t_limit, out=t_next)
+            if not everyone:
+                np.copyto(t_next, t, where=~active)
+            split, t_a = None, t_next
+            if t_limit is not None and not self.may_backup:
+                split = t_limit < t_next  # the houses whose battery reaches its limit first (see _idle_rest)
+                if split.any():
+                    t_a = np.minimum(t_limit, t_next)
+                else:
+                    split = None
+            self._integrate(i, t_a - t, ev_kw, batt_kw, rate, charging)
             if rate is not None:
                 land = np.abs(self.soc - limit_soc) < 1e-7  # NaN limit (battery idle): False
                 np.copyto(self.soc, limit_soc, where=land)  # the limit event itself: land exactly on it
-            self._process_events(active)
+            if split is not None:
+                self._idle_rest(i, t_next - t_a, ev_kw, charging, split)
+            self.t_s = t_next
+            self._process_events(active, everyone)
+
+    def _idle_rest(self, i: np.ndarray, dt: np.ndarray, ev_kw: np.ndarray, charging: np.ndarray | None,
+                   split: np.ndarray) -> None:
+        """The rest of a sub-step (``dt``, 0 s but where ``split``) after a battery reached its SOC limit.
+
+        The scalar loop stops there, lands on the limit and goes on with the battery idle: with the same
+        mode, command and house load (nothing else changes then) and the SOC on the limit it headed for,
+        ``inverter_power`` gives zero (without a reserve, whose limits could move: ``may_backup`` False).
+        The same piece is integrated here, so a battery limit costs no sub-step of its own. Only the split
+        houses' cars and rooms move on; their occupants looked around in the first piece already.
+        """
+        if charging is not None:
+            charging = charging & split
+            if not charging.any():
+                charging = None
+        self._integrate(i, dt, ev_kw, self._zeros, None, charging, looked=True)
 
     def _integrate(self, i: np.ndarray, dt: np.ndarray, ev_kw: np.ndarray, batt_kw: np.ndarray,
-                   soc_rate: np.ndarray | None, charging: np.ndarray | None) -> None:
+                   soc_rate: np.ndarray | None, charging: np.ndarray | None, looked: bool = False) -> None:
         """Advance every house by its ``dt`` seconds of constant inputs (data step ``i``).
+
+        ``looked``: every house that moves has had its occupants look around in data step ``i`` already.
 
         The battery, the car and the rooms move now; the meter only records the piece (its data
         step, powers and length) and books every piece of the step at once (``MeterPieces.book``).
@@ -297,16 +332,17 @@ class BatchedDynamics:
             if np.count_nonzero(charging & (charged >= self._ev_limit_kwh - 1e-9)):
                 self._ev_kw = None  # a car became full: its charger stops
         if self.n_rooms:
-            self.thermal.step(i, dt, self._relay_f)
+            self.thermal.step(i, dt, self._relay_f, looked)
 
-    def _process_events(self, due_houses: np.ndarray) -> None:
-        """Handle everything due at each house's ``t_s`` where ``due_houses``.
+    def _process_events(self, due_houses: np.ndarray, everyone: bool = False) -> None:
+        """Handle everything due at each house's ``t_s`` where ``due_houses`` (``everyone``: all True).
 
         Leases ending, thermostat ticks, EV departures and arrivals (``HouseDynamics._process_events``).
         """
         t = self.t_s
         due = self.events_s <= t + EVENT_EPS_S
-        due &= due_houses
+        if not everyone:
+            due &= due_houses
         count = np.count_nonzero  # per row: count_nonzero(axis=...) takes a slow path
         relay_due, battery_due, ev_due, session_due = count(due[0]), count(due[1]), count(due[2]), count(due[3])
         events = self.events_s
@@ -337,14 +373,14 @@ class BatchedDynamics:
             k = self.ev_session
             depart = due[SESSION_EVENT] & self.ev_connected
             if np.count_nonzero(depart):
-                unmet = np.maximum(0.0, self.target_soc[k] * self.capacity_kwh[k] - self.ev_energy_kwh)
+                unmet = np.maximum(0.0, self.target_kwh[k] - self.ev_energy_kwh)
                 self.meter[UNMET] += np.where(depart, unmet, 0.0)
                 self.ev_connected = self.ev_connected & ~depart
                 self.ev_session = k = k + depart
             arrive = due_houses & ~self.ev_connected & (self.arrival_s[k] <= t + EVENT_EPS_S)
             if np.count_nonzero(arrive):
                 self.ev_connected = self.ev_connected | arrive
-                self.ev_energy_kwh = np.where(arrive, self.arrival_soc[k] * self.capacity_kwh[k], self.ev_energy_kwh)
+                self.ev_energy_kwh = np.where(arrive, self.arrival_kwh[k], self.ev_energy_kwh)
             events[SESSION_EVENT] = np.where(self.ev_connected, self.departure_s[k], self.arrival_s[k])
             self._ev_limit_kwh = self.charge_limit_kwh[k]
             self._ev_kw = None

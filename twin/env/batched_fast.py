@@ -45,7 +45,7 @@ from twin.env.batched_safety import BatchedSafety
 from twin.env.battery_env import BatteryEnv
 from twin.env.house_env import HouseEnv
 from twin.env.reward import interval_discomfort_kh_v
-from twin.grid import grid_flows_v
+from twin.grid import curtailed_pv_kw_v
 from twin.house_state import EVENT_EPS_S
 
 _EPS_S = 1e-6
@@ -104,16 +104,27 @@ class FastBatch:
         self._build_time_grid()
         self._static = np.zeros((self.n_steps + 1, self.encoder.size), dtype=np.float32)  # encoded, per data step
         self._static_ready = np.zeros(self.n_steps + 1, dtype=bool)
+        self._all_static = False
         self.start_s = np.zeros(n)
         self.end_s = np.zeros(n)
         self.steps = np.zeros(n, dtype=np.int64)
         self.rngs: list[np.random.Generator | None] = [None] * n
         self.autoreset = np.zeros(n, dtype=bool)
+        self._everyone = np.ones(n, dtype=bool)
+        self._everyone.flags.writeable = False
         self._started = False
         self._no_reserve = np.full(n, np.nan)  # the decoder's battery commands never hold a reserve
         self._no_reserve.flags.writeable = False
         self._layout()
+        # Data steps where some house might export above the limit: PV less base load plus the battery's full
+        # discharge (heating and the car only draw) over the limit, with a margin for rounding. Elsewhere the
+        # observation's PV after curtailment is the PV itself and the powers now need not be computed.
+        dis_kw = self.dyn.battery.max_discharge_kw if self.dyn.battery is not None else 0.0
+        self._may_curtail = self.dyn.pv_kw - self.dyn.load_kw + dis_kw > self.dyn.grid.export_limit_kw - 1e-6
         self._time_encoded = self.encoder.encode_block_v(self._time_features, self._c_time).astype(np.float32)
+        # Observation times on the data steps themselves (decision interval a multiple of the data step): the
+        # time features go into the per-step table too, and a step gathers one row per house instead of two.
+        self._time_in_static = self._grid_s == self.step_s and len(self._time_encoded) == self.n_steps + 1
 
     # --- set-up -----------------------------------------------------------------------------------------
 
@@ -154,7 +165,7 @@ class FastBatch:
         return self.n_steps
 
     def _ensure_static(self, steps: np.ndarray) -> None:
-        if np.count_nonzero(self._static_ready[steps]) == len(steps):
+        if self._all_static or np.count_nonzero(self._static_ready[steps]) == len(steps):
             return
         dyn = self.dyn
         rooms = dyn.n_rooms
@@ -166,7 +177,10 @@ class FastBatch:
             row[self._c_now + 1:self._c_now + 4] = dyn.load_kw[i], dyn.import_price[i], dyn.export_price[i]
             row[self._c_forecast:self._c_time] = self.template._forecast_block(min(i, self.n_steps - 1))
             self._static[i] = self.encoder.encode_block_v(row, 0)
+            if self._time_in_static:
+                self._static[i, self._c_time:] = self._time_encoded[i]
             self._static_ready[i] = True
+        self._all_static = bool(self._static_ready.all())  # warm: no more checks
 
     # --- episodes -----------------------------------------------------------------------------------------
 
@@ -222,37 +236,45 @@ class FastBatch:
             raise gym.error.ResetNeeded("call reset() before step()")
         dyn, safety = self.dyn, self.safety
         resetting = self.autoreset
-        go = ~resetting
+        # The usual step: no house starts afresh, so every "& go" and "where(go, …)" is the identity.
+        everyone = not resetting.any()
+        go = self._everyone if everyone else ~resetting
         t0 = dyn.t_s
-        i0 = dyn.now()[0]
+        i0 = dyn.data_step_now()[0]
         air0, lower0, upper0 = dyn.air_c, dyn.lower_c[i0], dyn.upper_c[i0]
         cmds = self.decoder.decode_v(actions, lower0, air0)
         now_s = t0 + self._start_epoch
         until_s = t0 + self.decoder.lease_s  # within max_lease_s (lease_for), so never shortened
-        safety.observe_relays(dyn.relay_on, now_s, go)
+        safety.observe_relays(dyn.relay_on, now_s, go, everyone)
+        all_given = everyone and cmds.all_given  # every house gets a command for every device
         if dyn.n_rooms:
-            given = cmds.relays_given & go
-            dyn.apply_relays(safety.relays(cmds.relay_on, given, now_s), given, until_s)
+            given = cmds.relays_given if everyone else cmds.relays_given & go
+            dyn.apply_relays(safety.relays(cmds.relay_on, given, now_s, all_given), given, until_s, all_given)
         if dyn.charger is not None:
-            given = cmds.ev_given & go
-            dyn.apply_ev(safety.ev(cmds.ev_kw, given, now_s), given, until_s)
+            given = cmds.ev_given if everyone else cmds.ev_given & go
+            dyn.apply_ev(safety.ev(cmds.ev_kw, given, now_s, all_given), given, until_s)
         if dyn.battery is not None:
-            given = cmds.battery_given & go
+            given = cmds.battery_given if everyone else cmds.battery_given & go
             mode, power_kw, reserve = safety.battery(cmds.battery_mode, cmds.battery_kw, self._no_reserve, given,
                                                      now_s)
             dyn.apply_battery(mode, power_kw, reserve, given, until_s)
         self.steps += go
-        t_end = np.where(go, np.minimum(self.start_s + self.steps * self.dt_s, self.end_s), t0)
+        t_end = np.minimum(self.start_s + self.steps * self.dt_s, self.end_s)
+        if not everyone:
+            t_end = np.where(go, t_end, t0)
         dyn.advance_to(t_end)
         meter, switches, duration_s = dyn.take_interval()
         discomfort = interval_discomfort_kh_v(air0, dyn.air_c, lower0, upper0, duration_s)
         w = self.weights
-        reward = np.where(go, -(meter[COST] + w.comfort_per_kh * discomfort + w.ev_shortfall_per_kwh * meter[UNMET]),
-                          0.0)
-        truncated = go & (t_end >= self.end_s - _EPS_S)
-        info = self._step_info(meter, switches, discomfort, go)
+        reward = -(meter[COST] + w.comfort_per_kh * discomfort + w.ev_shortfall_per_kwh * meter[UNMET])
+        if everyone:
+            truncated = t_end >= self.end_s - _EPS_S
+        else:
+            reward = np.where(go, reward, 0.0)
+            truncated = go & (t_end >= self.end_s - _EPS_S)
+        info = self._step_info(meter, switches, discomfort, go, everyone)
         info["time"] = self._times_at(t0)
-        if np.count_nonzero(resetting):
+        if not everyone:
             self._reset_rows(resetting, None, None)
             info["time"] = np.where(resetting, self._times_at(dyn.t_s), info["time"])
             info["episode_end"] = self._episode_ends(resetting)
@@ -265,11 +287,10 @@ class FastBatch:
         return obs, reward, np.zeros(self.n, dtype=bool), truncated, info
 
     def _step_info(self, meter: np.ndarray, switches: np.ndarray, discomfort: np.ndarray,
-                   go: np.ndarray) -> dict[str, Any]:
-        info: dict[str, Any] = {}
-        everyone = bool(go.all())
-        mask = go if not everyone else np.ones(self.n, dtype=bool)
+                   go: np.ndarray, everyone: bool) -> dict[str, Any]:
+        mask = np.ones(self.n, dtype=bool) if everyone else go.copy()
         mask.flags.writeable = False  # one mask shared by every increment key
+        info: dict[str, Any] = {}
         for key, row in _INCREMENT_ROWS:
             value = meter[row] if row is not None else discomfort if key == "discomfort_kh" else switches
             info[key] = value if everyone else np.where(go, value, 0 * value)
@@ -283,10 +304,11 @@ class FastBatch:
         dyn = self.dyn
         encoder = self.encoder
         t = dyn.t_s
-        i, pv, load, ev_kw, batt_kw = dyn.now()
+        i, pv, load = dyn.data_step_now()
         self._ensure_static(i)
         obs: np.ndarray = self._static[i]
-        obs[:, self._c_time:] = self._time_encoded[np.rint(t / self._grid_s).astype(np.intp)]
+        if not self._time_in_static:
+            obs[:, self._c_time:] = self._time_encoded[np.rint(t / self._grid_s).astype(np.intp)]
         rooms = dyn.n_rooms
         if rooms:
             obs[:, :rooms] = encoder.encode_block_v(dyn.air_c, 0)
@@ -299,14 +321,21 @@ class FastBatch:
         if self._c_ev >= 0:
             k = dyn.ev_session
             connected = dyn.ev_connected
-            needed = np.maximum(0.0, dyn.target_soc[k] * dyn.capacity_kwh[k] - dyn.ev_energy_kwh)
+            needed = np.maximum(0.0, dyn.target_kwh[k] - dyn.ev_energy_kwh)
             hours = (dyn.departure_epoch_s[k] - (self._start_epoch + t)) / 3600.0
             c = self._c_ev - first
             block[:, c] = connected
             block[:, c + 1] = needed * connected
             block[:, c + 2] = np.where(connected, hours, 0.0)  # inf - t past the last session
-        _, _, curtailed = grid_flows_v(load + dyn.heat_kw + ev_kw + batt_kw - pv, pv, dyn.grid.export_limit_kw)
-        block[:, -1] = pv - curtailed
+        if self._may_curtail[i].any():
+            _, _, _, ev_kw, batt_kw = dyn.now()
+            net = load + dyn.heat_kw
+            net += ev_kw
+            net += batt_kw
+            net -= pv
+            np.subtract(pv, curtailed_pv_kw_v(net, pv, dyn.grid.export_limit_kw), out=block[:, -1])
+        else:  # no house can export above the limit: nothing curtailed (pv - 0.0), no need for the powers
+            block[:, -1] = pv
         obs[:, first:self._c_now + 1] = encoder.encode_block_v(block, first)
         return obs
 

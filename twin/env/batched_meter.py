@@ -36,11 +36,11 @@ class MeterPieces:
         self._battery = twin.house.battery is not None
         self._step = np.zeros((pieces, n), dtype=np.intp)
         self._h = np.zeros((pieces, n))
-        self._heat_kw = np.zeros((pieces, n))
-        self._ev_kw = np.zeros((pieces, n))
         self._battery_kw = np.zeros((pieces, n))
         self._count = 0
-        self._rates = np.zeros((len(METER_FIELDS), pieces, n))  # scratch: each field's rate in each piece
+        self._rates = np.zeros((len(METER_FIELDS), pieces, n))  # each field's rate in each piece
+        # The heating and charger powers are recorded straight into their rows of the rates.
+        self._heat_kw, self._ev_kw = self._rates[HEATING], self._rates[EV]
 
     def record(self, i: np.ndarray, dt_h: np.ndarray, heat_kw: np.ndarray, ev_kw: np.ndarray,
                battery_kw: np.ndarray, meter: np.ndarray) -> None:
@@ -68,18 +68,19 @@ class MeterPieces:
         self._count = 0
         i, dt_h = self._step[:k], self._h[:k]
         heat_kw, ev_kw, batt_kw = self._heat_kw[:k], self._ev_kw[:k], self._battery_kw[:k]
-        pv, load = self._pv_kw[i], self._load_kw[i]
-        imp, exp, curtailed = grid_flows_v(load + heat_kw + ev_kw + batt_kw - pv, pv, self._grid.export_limit_kw)
         r = self._rates[:, :k]
+        pv, load = self._pv_kw[i], np.take(self._load_kw, i, out=r[LOAD])
+        imp, exp, curtailed = grid_flows_v(load + heat_kw + ev_kw + batt_kw - pv, pv, self._grid.export_limit_kw)
         np.subtract(pv, curtailed, out=r[PV])
         r[CURTAILED] = curtailed
-        r[LOAD] = load
-        r[HEATING] = heat_kw
-        r[EV] = ev_kw
         r[IMPORT] = imp
         r[EXPORT] = exp
         np.subtract(imp * self._import_price[i], exp * self._export_price[i], out=r[COST])
-        r[VIOLATION] = limit_violation_kw_v(imp, exp, self._grid.import_limit_kw, self._grid.export_limit_kw)
+        grid = self._grid
+        if imp.max() > grid.import_limit_kw or exp.max() > grid.export_limit_kw:
+            r[VIOLATION] = limit_violation_kw_v(imp, exp, grid.import_limit_kw, grid.export_limit_kw)
+        else:  # within both limits: max(0, ·) + max(0, ·) is 0 + 0
+            r[VIOLATION] = 0.0
         if self._battery:
             np.maximum(batt_kw, 0.0, out=r[CHARGE])
             np.minimum(batt_kw, 0.0, out=r[DISCHARGE])

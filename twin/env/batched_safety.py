@@ -82,35 +82,40 @@ class BatchedSafety:
         self.ev_kw[which] = np.nan
         self._ev_changed_at_s[which] = -np.inf
 
-    def observe_relays(self, relay_on: np.ndarray, now_s: np.ndarray, which: np.ndarray) -> None:
-        """Learn the relay changes the plants made since the last command (``_observe_relays``)."""
+    def observe_relays(self, relay_on: np.ndarray, now_s: np.ndarray, which: np.ndarray,
+                       everyone: bool = False) -> None:
+        """Learn the relay changes the plants made since the last command (``_observe_relays``).
+
+        ``everyone``: ``which`` is all True (skips the masks).
+        """
         changed = relay_on != self._relay_seen
-        if self._everyone_known:
-            changed &= which[:, None]
-        else:
-            changed &= (self._relay_known & which)[:, None]
-        if np.count_nonzero(changed):
+        if not (everyone and self._everyone_known):
+            changed &= (which if self._everyone_known else self._relay_known & which)[:, None]
+        if changed.any():
             np.copyto(self._relay_changed_at_s, now_s[:, None], where=changed)
             rooms = np.flatnonzero(changed)  # house · rooms + room
             oldest = self._oldest[rooms]
             self._switches_s[self._slot0[rooms] + oldest] = now_s[rooms // self._rooms]
             oldest += 1
-            oldest[oldest == self._max_switches] = 0
-            self._oldest[rooms] = oldest
-        np.copyto(self._relay_seen, relay_on, where=which[:, None])
+            self._oldest[rooms] = np.remainder(oldest, self._max_switches, out=oldest)
+        if everyone:
+            np.copyto(self._relay_seen, relay_on)
+        else:
+            np.copyto(self._relay_seen, relay_on, where=which[:, None])
         if not self._everyone_known:
             self._relay_known |= which
             self._everyone_known = bool(self._relay_known.all())
 
-    def relays(self, wanted: np.ndarray, given: np.ndarray, now_s: np.ndarray) -> np.ndarray:
-        """The relay states let through (``_relays``); rows where ``given`` is False are ignored.
+    def relays(self, wanted: np.ndarray, given: np.ndarray, now_s: np.ndarray, all_given: bool = False) -> np.ndarray:
+        """The relay states let through (``_relays``); rows where ``given`` is False are ignored (``all_given``: none).
 
         A change is held back while the relay's minimum on/off time runs, or while the room has
         switched ``relay_max_switches_per_hour`` times within the last hour.
         """
         current = self._relay_seen
         change = wanted != current
-        change &= given[:, None]
+        if not all_given:
+            change &= given[:, None]
         if not np.count_nonzero(change):
             return wanted
         cfg = self.config
@@ -158,16 +163,17 @@ class BatchedSafety:
         np.copyto(self.battery_reserve_soc, reserve, where=given)
         return mode, power, reserve
 
-    def ev(self, wanted_kw: np.ndarray, given: np.ndarray, now_s: np.ndarray) -> np.ndarray:
+    def ev(self, wanted_kw: np.ndarray, given: np.ndarray, now_s: np.ndarray, all_given: bool = False) -> np.ndarray:
         """The charger powers let through (``_ev``).
 
         0 or within [min, max], stepping up at most every ``ev_min_change_interval_s``. Rows where
-        ``given`` is False are left alone.
+        ``given`` is False are left alone; ``all_given``: every row is given (and finite).
         """
         c = self.house.ev_charger
         assert c is not None, "EV commands only for a house with a charger"
-        stop = ~np.isfinite(wanted_kw)
-        stop |= wanted_kw < c.min_power_kw - 1e-9
+        stop = wanted_kw < c.min_power_kw - 1e-9
+        if not all_given:
+            stop |= ~np.isfinite(wanted_kw)
         power = np.where(stop, 0.0, np.minimum(wanted_kw, c.max_power_kw))
         last = self.ev_kw  # NaN when none: every comparison with it is False, as "last is None"
         held = power > last
@@ -175,6 +181,10 @@ class BatchedSafety:
         if np.count_nonzero(held):
             power = np.where(held, last, power)
         changed = power != last
+        if all_given:
+            np.copyto(self._ev_changed_at_s, now_s, where=changed)
+            np.copyto(self.ev_kw, power)
+            return power
         changed &= given
         np.copyto(self._ev_changed_at_s, now_s, where=changed)
         np.copyto(self.ev_kw, power, where=given)

@@ -38,6 +38,10 @@ class BatchedThermal:
         self._to_modes_t = _both([m.to_modes.T for m in modals])
         self._heat_to_modal_t = _both([m.heat_to_modal.T for m in modals])
         self._heater_modal_t = _both([h.T for h in twin._heater_modal])
+        # Each basis's own matrices, for windows switching the same way in every house that switches.
+        self._to_temps_sep = [np.ascontiguousarray(m.to_temps.T) for m in modals]
+        self._to_modes_sep = [np.ascontiguousarray(m.to_modes.T) for m in modals]
+        self._heater_modal_sep = [np.ascontiguousarray(h.T) for h in twin._heater_modal]
         self._forcing_exo = twin._forcing_exo
         # Both window states' forcing side by side: one gather per look-around (only when the house airs).
         self._forcing_exo_both = np.concatenate(twin._forcing_exo, axis=1) if self.airing else None
@@ -58,6 +62,9 @@ class BatchedThermal:
         self.pending_s = np.zeros(n)  # seconds of the present forcing not yet applied to the modes
         self._pending = False
         self._stacked_factors: dict[float, tuple[np.ndarray, np.ndarray]] = {}  # per length: both bases' factors
+        # Per length: every house's factors in its basis, kept up to date as windows switch (they switch in a
+        # few houses per data step; gathering all houses' rows at every flush costs more).
+        self._house_factors: dict[float, tuple[np.ndarray, np.ndarray]] = {}
         self._step_forcing = np.zeros((n, nodes))  # weather and gains of the data step
         self._heat_forcing = np.zeros((n, nodes))  # the heaters that are on
         self._forcing = np.zeros((n, nodes))  # their sum, what the modal step reads
@@ -70,6 +77,7 @@ class BatchedThermal:
         self.flush()
         self.modes[rows] = temps_c @ self._to_modes_t[0]
         self.windows_open[rows] = False
+        self._windows_changed(rows)
         self.blinds_down[rows] = False
         self.occupant_step[rows] = -1
         self._air_c[rows] = self.modes[rows] @ self._to_air_t[0]
@@ -87,17 +95,19 @@ class BatchedThermal:
         self._heat_forcing = self._per_basis(relay_f, self._heater_modal_t)
         self._forcing = self._step_forcing + self._heat_forcing
 
-    def step(self, i: np.ndarray, dt_s: np.ndarray, relay_f: np.ndarray) -> None:
+    def step(self, i: np.ndarray, dt_s: np.ndarray, relay_f: np.ndarray, looked: bool = False) -> None:
         """Advance every house by its ``dt_s`` in data step ``i`` (``dt_s = 0``: unchanged).
 
         At a house's first interval in a new data step its occupants look around first (with the
         air temperature reached by then); the step itself is only booked (:meth:`flush` applies it).
+        ``looked``: the caller knows every house with ``dt_s > 0`` has looked around in step ``i`` already.
         """
-        look = i != self.occupant_step
-        look &= dt_s > 0.0
-        if np.count_nonzero(look):
-            self.flush()
-            self._occupants_look_around(i, look, relay_f)
+        if not looked:
+            look = i != self.occupant_step
+            look &= dt_s > 0.0
+            if np.count_nonzero(look):
+                self.flush()
+                self._occupants_look_around(i, look, relay_f)
         self.pending_s += dt_s
         self._pending = True
 
@@ -112,13 +122,12 @@ class BatchedThermal:
         if not np.count_nonzero(dt != dt[0]):  # the common case: everyone the same length, the twin's own cache
             length = float(dt[0])
             if mixed:
-                stacked = self._stacked_factors.get(length)
-                if stacked is None:
-                    pairs = [m.factors(length) for m in self._modals]
-                    stacked = self._stacked_factors[length] = (np.stack([p[0] for p in pairs]),
-                                                               np.stack([p[1] for p in pairs]))
-                basis = self.windows_open.astype(np.intp)
-                decay, gain = stacked[0][basis], stacked[1][basis]
+                per_house = self._house_factors.get(length)
+                if per_house is None:
+                    if len(self._house_factors) >= 4:  # few lengths recur (the decision interval); keep it small
+                        self._house_factors.clear()
+                    per_house = self._house_factors[length] = self._gather_factors(length, slice(None))
+                decay, gain = per_house
             else:
                 decay, gain = self._modals[0].factors(length)
         else:
@@ -126,6 +135,21 @@ class BatchedThermal:
             decay, gain = modal_factors_v(rates, dt)
         self.modes = modal_step_v(self.modes, self._forcing, decay, gain)
         self._air_c = self._per_basis(self.modes, self._to_air_t)
+
+    def _gather_factors(self, length: float, rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
+        """Each of houses ``rows``' modal factors for ``length`` seconds in the basis it is in."""
+        stacked = self._stacked_factors.get(length)
+        if stacked is None:
+            pairs = [m.factors(length) for m in self._modals]
+            stacked = self._stacked_factors[length] = (np.stack([p[0] for p in pairs]),
+                                                       np.stack([p[1] for p in pairs]))
+        basis = self.windows_open[rows].astype(np.intp)
+        return stacked[0][basis], stacked[1][basis]
+
+    def _windows_changed(self, rows: np.ndarray) -> None:
+        """Houses ``rows`` changed basis: their rows of the kept per-house factors follow."""
+        for length, (decay, gain) in self._house_factors.items():
+            decay[rows], gain[rows] = self._gather_factors(length, rows)
 
     def _per_basis(self, rows: np.ndarray, matrices_t: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """``rows @ matrix[windows_open]`` per house (the basis each house is in).
@@ -169,6 +193,14 @@ class BatchedThermal:
         temperatures in the old basis → modes in the new one); the heaters' forcing follows the basis.
         """
         was_open = self.windows_open[rows]
+        if len(rows) == 1 or not np.count_nonzero(was_open != was_open[0]):  # the usual case: one way for all
+            old, new = (1, 0) if was_open[0] else (0, 1)
+            temps = self.modes[rows] @ self._to_temps_sep[old]
+            self.modes[rows] = temps @ self._to_modes_sep[new]
+            self._heat_forcing[rows] = relay_f[rows] @ self._heater_modal_sep[new]
+            self.windows_open[rows] = not was_open[0]
+            self._windows_changed(rows)
+            return
         nodes = self.modes.shape[1]
         both_temps = self.modes[rows] @ self._to_temps_t[1]  # [closed | aired] conversions of each row
         temps = np.where(was_open[:, None], both_temps[:, nodes:], both_temps[:, :nodes])
@@ -177,6 +209,7 @@ class BatchedThermal:
         both_heat = relay_f[rows] @ self._heater_modal_t[1]
         self._heat_forcing[rows] = np.where(was_open[:, None], both_heat[:, :nodes], both_heat[:, nodes:])
         self.windows_open[rows] = ~was_open
+        self._windows_changed(rows)
 
     def _exo_forcing(self, i: np.ndarray) -> np.ndarray:
         """Modal forcing of weather and gains during each house's data step ``i``, blinds included."""
