@@ -21,9 +21,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -50,6 +49,7 @@ from hardware.live.log import (
     write_json_atomically,
 )
 from hardware.live.observers import Coverage, JournalWriter, PlanPublisher
+from hardware.live.processes import LockstepAck, Stopped, start_when_ready, stop_when_set
 from hardware.live.safety import LiveSafety
 from hardware.outputs.mode_gate import ModeGate
 from hardware.plant.forecasts import ForecastSource, ScenarioForecasts
@@ -94,40 +94,6 @@ class LiveRunOptions:
     plots: bool = True
     controller: Controller | None = None
     observers: Sequence[DecisionObserver] = field(default=())
-
-
-def _flusher(env: simpy.Environment, recorder: PartitionedRunLog, first_s: float,
-             interval_s: float) -> Generator[simpy.Event, Any, None]:
-    """Writes the run log's parts halfway between decisions, where a slow disk delays nothing."""
-    yield env.timeout(max(0.0, first_s + interval_s / 2 - env.now))
-    while True:
-        if recorder.due:
-            recorder.flush()
-        yield env.timeout(interval_s)
-
-
-class LockstepAck:
-    """Lockstep: acknowledges every decision to the emulator once its commands are out (a decision observer)."""
-
-    def __init__(self, plant: MqttHouse) -> None:
-        self.plant = plant
-
-    def on_decision(self, time: datetime, obs: Any, command: Any, info: Any) -> None:
-        self.plant.acknowledge(self.plant.clock.seconds(time))
-
-    def on_end(self, status: str) -> None:
-        return None
-
-
-class Stopped(Exception):
-    """Raised inside the live loop when the caller's stop event is set."""
-
-
-def _stopper(env: simpy.Environment, stop: threading.Event, speed: float) -> Generator[simpy.Event, Any, None]:
-    """Ends the run (as Ctrl-C would) soon after ``stop`` is set: checked every 0.1 wall seconds."""
-    while not stop.is_set():
-        yield env.timeout(0.1 * speed)
-    raise Stopped
 
 
 class LiveRun:
@@ -349,9 +315,9 @@ class LiveRun:
         try:
             loop = control_loop(env, plant, controller, interval, end_s, recorder, safety, self.progress,
                                 observers, safety.advisor_filter)
-            process = env.process(_start(env, plant, loop, recorder, first_s, interval, control.startup_wait_s,
-                                         setup.lockstep))
-            env.process(_stopper(env, self._stop, clock.speed))
+            process = env.process(start_when_ready(env, plant, loop, recorder, first_s, interval,
+                                                   control.startup_wait_s, setup.lockstep))
+            env.process(stop_when_set(env, self._stop, clock.speed))
             env.run(until=process)
         except (KeyboardInterrupt, Stopped):
             status = "interrupted"
@@ -375,21 +341,6 @@ class LiveRun:
         if failure is not None:
             raise failure
         return result
-
-
-def _start(env: simpy.Environment, plant: MqttHouse, loop: Generator[simpy.Event, Any, None],
-           recorder: PartitionedRunLog, first_s: float, interval_s: float,
-           startup_wait_s: float, lockstep: bool = False) -> Generator[simpy.Event, Any, None]:
-    """Wait for the first decision instant and the first readings, then run the control loop."""
-    env.process(_flusher(env, recorder, first_s, interval_s))
-    if first_s > env.now:
-        yield env.timeout(first_s - env.now)
-    missing = plant.wait_for_readings(startup_wait_s)
-    if missing:
-        log.warning("starting without fresh readings from %s (they count as stale)", ", ".join(missing))
-    if lockstep:  # house time waits for us: the first interval must not depend on which status came first
-        plant.failsafe.watchdog.wait_until_reconciled()
-    yield env.process(loop)
 
 
 def _finish(out: Path, house: HouseConfig, controller_name: str, settings: RunSettings, meta: dict[str, Any],
