@@ -321,8 +321,8 @@ class FastBatch:
         if self._c_ev >= 0:
             k = dyn.ev_session
             connected = dyn.ev_connected
-            needed = np.maximum(0.0, dyn.target_kwh[k] - dyn.ev_energy_kwh)
-            hours = (dyn.departure_epoch_s[k] - (self._start_epoch + t)) / 3600.0
+            needed = np.maximum(0.0, dyn.sessions.target_kwh[k] - dyn.ev_energy_kwh)
+            hours = (dyn.sessions.departure_epoch_s[k] - (self._start_epoch + t)) / 3600.0
             c = self._c_ev - first
             block[:, c] = connected
             block[:, c + 1] = needed * connected

@@ -54,6 +54,8 @@ class BatchedThermal:
         self._solar_kept_w = exo.solar_w * (1.0 - self._occupants.blinds_solar_factor)
         self._blinds_to_modal_t = _both([m.heat_to_modal[:, exo.solar_node].T for m in modals])
         self._room_weights = twin._room_weights
+        self._initial_temp_c = twin.scenario.initial_room_temp_c
+        self._mass_node = twin.thermal.mass_node
         self.modes = np.zeros((n, nodes))
         self.windows_open = np.zeros(n, dtype=bool)
         self.blinds_down = np.zeros((n, rooms), dtype=bool)
@@ -69,11 +71,21 @@ class BatchedThermal:
         self._heat_forcing = np.zeros((n, nodes))  # the heaters that are on
         self._forcing = np.zeros((n, nodes))  # their sum, what the modal step reads
 
-    def reset(self, rows: np.ndarray, temps_c: np.ndarray) -> None:
-        """Houses ``rows`` start afresh with node temperatures ``temps_c`` (windows closed, blinds up).
+    def reset(self, rows: np.ndarray, lower_c: np.ndarray) -> None:
+        """Houses ``rows`` start afresh (windows closed, blinds up); ``lower_c``: their comfort lower bounds now.
 
+        The nodes start as ``SimHouse.reset_to`` starts them: at the scenario's initial room
+        temperature, else 1 K above each room's lower bound (a room's mass node with its room).
         Call :meth:`set_heat` afterwards (the heaters' forcing is not reset here).
         """
+        nodes = self.modes.shape[1]
+        if self._initial_temp_c is not None:
+            temps_c = np.full((len(rows), nodes), float(self._initial_temp_c))
+        else:
+            temps_c = np.empty((len(rows), nodes))
+            temps_c[:, : self.n_rooms] = lower_c + 1.0
+            has_mass = self._mass_node >= 0
+            temps_c[:, self._mass_node[has_mass]] = temps_c[:, : self.n_rooms][:, has_mass]
         self.flush()
         self.modes[rows] = temps_c @ self._to_modes_t[0]
         self.windows_open[rows] = False
