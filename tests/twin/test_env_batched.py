@@ -266,8 +266,20 @@ def test_array_engine_scenario_initial_state():
     _compare_rollouts(vec, lambda: HouseEnv(scenario, episode_days=0.25), [1, 2], actions)
 
 
-def test_battery_reaching_its_limit_within_a_step_equals_single_envs():
+def _arrays_only(monkeypatch):
+    """No house moved in Python (``batched_stragglers``): the array paths alone, as with many houses."""
+    import twin.env.batched_dynamics as dynamics
+    import twin.env.batched_fast as fast
+
+    monkeypatch.setattr(dynamics, "MAX_STRAGGLERS", 0)
+    monkeypatch.setattr(fast, "MAX_STRAGGLERS", 0)
+
+
+@pytest.mark.parametrize("arrays_only", [False, True])
+def test_battery_reaching_its_limit_within_a_step_equals_single_envs(arrays_only, monkeypatch):
     """Full charge, then full discharge: SOC limits are reached inside steps (no sub-step of their own)."""
+    if arrays_only:
+        _arrays_only(monkeypatch)
     n, seeds, days = 4, [11, 12, 13, 14], 0.5
     vec = gym.make_vec("pems/House-v0", num_envs=n, vectorization_mode="vector_entry_point", scenario=WEEK,
                        episode_days=days)
@@ -295,9 +307,10 @@ def test_non_finite_actions_leave_devices_alone_as_single_envs():
     _compare_rollouts(vec, lambda: HouseEnv(WEEK, episode_days=days), seeds, actions)
 
 
+@pytest.mark.parametrize("arrays_only", [False, True])
 @pytest.mark.parametrize(("cls", "settings"), [(HouseEnv, {}), (HouseEnv, {"decision_interval_s": 1800.0}),
                                                (BatteryEnv, {"decision_interval_s": 120.0})])
-def test_stragglers_in_python_equal_single_envs(cls, settings, monkeypatch):
+def test_stragglers_in_python_equal_single_envs(cls, settings, arrays_only, monkeypatch):
     """The last houses of a step moved in Python (``batched_stragglers``): cars arriving, leaving and
     becoming full, batteries on their limits, leases running out (thermostat ticks go back to the arrays),
     a step over two data steps (the occupants look around: back to the arrays) — as N single environments."""
@@ -312,6 +325,8 @@ def test_stragglers_in_python_equal_single_envs(cls, settings, monkeypatch):
         return done
 
     monkeypatch.setattr(dynamics, "advance_stragglers", counted)
+    if arrays_only:
+        _arrays_only(monkeypatch)
     n, days = 6, 1.0
     scenario = load_scenario(WEEK)
     vec = BatchedHouseEnv(n, scenario=scenario, env_class=cls, episode_days=days, **settings)
@@ -326,6 +341,44 @@ def test_stragglers_in_python_equal_single_envs(cls, settings, monkeypatch):
         actions[:, :, 2:] = np.where(rng.random((steps, n, 1)) < 0.1, np.nan, actions[:, :, 2:])  # thermostats
     actions = actions.astype(np.float32)
     _compare_rollouts(vec, lambda: cls(scenario, episode_days=days, **settings), [31 + i for i in range(n)], actions)
-    assert calls[True] > 0, "no house was moved in Python"
-    if settings.get("decision_interval_s") == 1800.0:
+    assert calls[True] > 0 or arrays_only, "no house was moved in Python"
+    if settings.get("decision_interval_s") == 1800.0 and not arrays_only:
         assert calls[False] > 0, "no straggler went back to the arrays"
+
+
+@pytest.mark.parametrize("n", [4, 12])  # the PV after curtailment in Python for a few houses, as arrays for many
+def test_curtailed_pv_in_the_observation_equals_single_envs(n, monkeypatch):
+    """A low export limit in summer: PV is curtailed in the observation of some houses, as in single environments."""
+    import dataclasses
+
+    import twin.env.batched_fast as fast
+    from twin.config import reference_house
+
+    curtailed = {"python": 0, "arrays": 0}
+    in_python, as_arrays = fast.pv_kw_after_curtailment, fast.curtailed_pv_kw_v
+
+    def python(dyn, h, i):
+        pv_kw = in_python(dyn, h, i)
+        curtailed["python"] += int(pv_kw < dyn.pv_kw[i])
+        return pv_kw
+
+    def arrays(net_kw, pv_kw, limit_kw):
+        out = as_arrays(net_kw, pv_kw, limit_kw)
+        curtailed["arrays"] += int(np.count_nonzero(out))
+        return out
+
+    monkeypatch.setattr(fast, "pv_kw_after_curtailment", python)
+    monkeypatch.setattr(fast, "curtailed_pv_kw_v", arrays)
+    house = reference_house()
+    house = dataclasses.replace(house, grid=dataclasses.replace(house.grid, export_limit_kw=2.0))
+    scenario = load_scenario("year-v1")
+    starts = [scenario.start + pd.Timedelta(days=160 + 5 * k, hours=9) for k in range(n)]
+    vec = BatchedHouseEnv(n, scenario=scenario, house=house, episode_days=0.25)
+    assert vec.fast
+    rng = np.random.default_rng(6)
+    actions = _actions(rng, 20, n, 18, 0.0)
+    actions[:, :, 0] = np.minimum(actions[:, :, 0], 0.0)  # batteries idle or discharging, no car, no heating:
+    actions[:, :, 1:] = np.where(rng.random((20, n, 1)) < 0.8, -1.0, actions[:, :, 1:])  # exports above the limit
+    _compare_rollouts(vec, lambda: HouseEnv(scenario, house=house, episode_days=0.25), list(range(n)), actions,
+                      starts)
+    assert curtailed["python" if n < 10 else "arrays"] > 0

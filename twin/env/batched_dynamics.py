@@ -35,6 +35,7 @@ from twin.env.batched_stragglers import (
     RELAY_EVENT,
     SESSION_EVENT,
     advance_stragglers,
+    idle_rest,
 )
 from twin.env.batched_thermal import BatchedThermal
 from twin.ev import charger_power_kw_v, time_to_full_s_v
@@ -287,12 +288,15 @@ class BatchedDynamics:
                    split: np.ndarray) -> None:
         """The rest of a sub-step (``dt``, 0 s but where ``split``) after a battery reached its SOC limit.
 
-        The scalar loop stops there, lands on the limit and goes on with the battery idle: with the same
-        mode, command and house load (nothing else changes then) and the SOC on the limit it headed for,
-        ``inverter_power`` gives zero (without a reserve, whose limits could move: ``may_backup`` False).
-        The same piece is integrated here, so a battery limit costs no sub-step of its own. Only the split
-        houses' cars and rooms move on; their occupants looked around in the first piece already.
+        The scalar loop lands on the limit and goes on with the battery idle: with the same mode, command and
+        house load and the SOC on the limit it headed for, ``inverter_power`` gives zero (without a reserve,
+        whose limits could move: ``may_backup`` False). So a battery limit costs no sub-step of its own: only
+        the split houses' cars and rooms move on (their occupants looked around in the first piece).
         """
+        rows = np.flatnonzero(split)
+        if len(rows) <= MAX_STRAGGLERS:  # usually one or two houses: in Python
+            idle_rest(self, rows.tolist(), i, dt, ev_kw)
+            return
         if charging is not None:
             charging = charging & split
             if not charging.any():
@@ -385,10 +389,7 @@ class BatchedDynamics:
         self.thermal.set_heat(relay_f)
 
     def take_interval(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Close every house's interval: ``(meter rows, relay switches, durations [s])``.
-
-        The meter starts again at zero.
-        """
+        """Close every house's interval: ``(meter rows, relay switches, durations [s])``; the meter starts at zero."""
         meter, switches = self.meter, self.relay_switches
         duration_s = self.t_s - self.interval_start_s
         self.meter = np.zeros_like(meter)

@@ -24,6 +24,7 @@ from twin.battery import MODE_CODES, inverter_power, soc_rate_per_s, time_to_soc
 from twin.contracts import BatteryCommand, BatteryMode
 from twin.env.batched_meter import UNMET
 from twin.ev import charger_power_kw, time_to_full_s
+from twin.grid import grid_flows
 from twin.house_state import EVENT_EPS_S, NO_LEASE
 
 if TYPE_CHECKING:
@@ -90,6 +91,16 @@ def advance_stragglers(dyn: BatchedDynamics, rows: list[int], i: np.ndarray, t_e
     return True
 
 
+def idle_rest(dyn: BatchedDynamics, rows: list[int], i: np.ndarray, dt: np.ndarray, ev_kw: np.ndarray) -> None:
+    """``BatchedDynamics._idle_rest`` for houses ``rows`` (the others' ``dt`` is 0): their cars and rooms move on."""
+    pieces = dyn._pieces
+    slot = pieces.open(i, dyn.meter)
+    for h in rows:
+        dt_s, h_ev_kw = float(dt[h]), float(ev_kw[h])
+        _integrate(dyn, h, dt_s, h_ev_kw)
+        pieces.put(slot, h, dt_s / 3600.0, float(dyn.heat_kw[h]), h_ev_kw, 0.0)
+
+
 def _piece(dyn: BatchedDynamics, h: int, t: float, i: int, t_end: float, heat_kw: float
            ) -> tuple[float, float, float, float, float | None, float]:
     """House ``h``'s next piece: ``(t_next, t_a, ev_kw, battery_kw, soc rate, limit soc)`` as ``advance_to`` has them.
@@ -97,29 +108,48 @@ def _piece(dyn: BatchedDynamics, h: int, t: float, i: int, t_end: float, heat_kw
     ``t_a`` is the battery reaching its SOC limit when that comes first (else ``t_next``). The SOC
     rate is None without a battery; the limit is NaN when the battery is idle.
     """
+    ev_kw, batt_kw, limit_soc = _powers(dyn, h, i, heat_kw)
+    t_next = (i + 1) * dyn.step_s
+    t_next = min(t_next, t_end, *dyn.events_s[:, h].tolist())
+    c, b = dyn.charger, dyn.battery
+    if ev_kw > 0.0 and c is not None:
+        t_next = min(t_next, time_to_full_s(float(dyn.ev_energy_kwh[h]), float(dyn._ev_limit_kwh[h]), ev_kw, c) + t)
+    if b is None:
+        return t_next, t_next, ev_kw, 0.0, None, math.nan
+    t_limit = time_to_soc_s(float(dyn.soc[h]), limit_soc, batt_kw, b) + t
+    rate = soc_rate_per_s(batt_kw, b)
+    if dyn.may_backup:  # a reserve may move the limits once there: the limit ends the sub-step
+        t_next = min(t_next, t_limit)
+    return t_next, min(t_limit, t_next), ev_kw, batt_kw, rate, limit_soc
+
+
+def _powers(dyn: BatchedDynamics, h: int, i: int, heat_kw: float) -> tuple[float, float, float]:
+    """``BatchedDynamics.powers`` of house ``h`` in data step ``i``: ``(ev_kw, battery_kw, battery_limit_soc)``."""
     c, b = dyn.charger, dyn.battery
     ev_kw = 0.0
     if c is not None and dyn.ev_connected[h]:
         request = float(dyn.ev_request_kw[h])
         ev_kw = charger_power_kw(None if math.isnan(request) else request, float(dyn.ev_energy_kwh[h]),
                                  float(dyn._ev_limit_kwh[h]), c)
-    t_next = (i + 1) * dyn.step_s
-    t_next = min(t_next, t_end, *dyn.events_s[:, h].tolist())
-    if ev_kw > 0.0 and c is not None:
-        t_next = min(t_next, time_to_full_s(float(dyn.ev_energy_kwh[h]), float(dyn._ev_limit_kwh[h]), ev_kw, c) + t)
     if b is None:
-        return t_next, t_next, ev_kw, 0.0, None, math.nan
+        return ev_kw, 0.0, math.nan
     net = float(dyn.load_kw[i]) + heat_kw + ev_kw - float(dyn.pv_kw[i])
     mode, commanded_kw = int(dyn.battery_mode[h]), float(dyn.battery_kw[h])
     # The command back from (mode, signed power): a discharge's magnitude is the negated power (exact).
     command = BatteryCommand(MODE_CODES[mode], -commanded_kw if mode == _DISCHARGE else commanded_kw)
-    soc = float(dyn.soc[h])
-    batt_kw, limit_soc = inverter_power(command, soc, net, b)
-    t_limit = time_to_soc_s(soc, limit_soc, batt_kw, b) + t
-    rate = soc_rate_per_s(batt_kw, b)
-    if dyn.may_backup:  # a reserve may move the limits once there: the limit ends the sub-step
-        t_next = min(t_next, t_limit)
-    return t_next, min(t_limit, t_next), ev_kw, batt_kw, rate, limit_soc
+    return (ev_kw, *inverter_power(command, float(dyn.soc[h]), net, b))
+
+
+def pv_kw_after_curtailment(dyn: BatchedDynamics, h: int, i: int) -> float:
+    """House ``h``'s PV power now after the export limit's curtailment (the observation's), in data step ``i``.
+
+    As ``FastBatch._observe`` computes it over the arrays; not with a backup reserve (``dyn.may_backup``).
+    """
+    heat_kw = float(dyn.heat_kw[h])
+    ev_kw, batt_kw, _ = _powers(dyn, h, i, heat_kw)
+    pv_kw = float(dyn.pv_kw[i])
+    net_kw = float(dyn.load_kw[i]) + heat_kw + ev_kw + batt_kw - pv_kw
+    return pv_kw - grid_flows(net_kw, pv_kw, dyn.grid.export_limit_kw)[2]
 
 
 def _integrate(dyn: BatchedDynamics, h: int, dt: float, ev_kw: float) -> None:

@@ -43,8 +43,10 @@ class BatchedThermal:
         self._to_modes_sep = [np.ascontiguousarray(m.to_modes.T) for m in modals]
         self._heater_modal_sep = [np.ascontiguousarray(h.T) for h in twin._heater_modal]
         self._forcing_exo = twin._forcing_exo
-        # Both window states' forcing side by side: one gather per look-around (only when the house airs).
-        self._forcing_exo_both = np.concatenate(twin._forcing_exo, axis=1) if self.airing else None
+        # Both window states' forcing interleaved, row 2·step + window state: one gather of each house's own
+        # row per look-around (only when the house airs).
+        self._forcing_exo_rows = (np.stack(twin._forcing_exo, axis=1).reshape(-1, nodes) if self.airing
+                                  else None)
         exo = twin.exo
         self._outdoor_c = exo.series["outdoor_temp_c"]
         self._upper_c = exo.comfort_upper_c
@@ -231,14 +233,16 @@ class BatchedThermal:
                 # The blocked solar gain enters each room's solar node: heat_to_modal's columns of those nodes.
                 closed = closed - (self._solar_kept_w[i] * self.blinds_down) @ self._blinds_to_modal_t[0]
             return closed
-        assert self._forcing_exo_both is not None
-        both: np.ndarray = self._forcing_exo_both[i]  # [closed | aired] forcing of each house's step
+        assert self._forcing_exo_rows is not None
+        forcing: np.ndarray = self._forcing_exo_rows[2 * i + self.windows_open]  # each house's window state
         if np.count_nonzero(self.blinds_down):
-            both = both - (self._solar_kept_w[i] * self.blinds_down) @ self._blinds_to_modal_t[1]
-        width = both.shape[1] // 2
-        if not np.count_nonzero(self.windows_open):
-            return both[:, :width]
-        forcing: np.ndarray = np.where(self.windows_open[:, None], both[:, width:], both[:, :width])
+            # Each house's basis' columns of the blocked gain's modal forcing: f - b per element, as before.
+            blocked = (self._solar_kept_w[i] * self.blinds_down) @ self._blinds_to_modal_t[1]
+            width = forcing.shape[1]
+            if np.count_nonzero(self.windows_open):
+                forcing = forcing - np.where(self.windows_open[:, None], blocked[:, width:], blocked[:, :width])
+            else:
+                forcing = forcing - blocked[:, :width]
         return forcing
 
 
