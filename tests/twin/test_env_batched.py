@@ -61,23 +61,10 @@ def test_batched_equals_single_envs_across_autoresets(env_id, cls, days, n_actio
     assert isinstance(vec.unwrapped, BatchedHouseEnv)
     rng = np.random.default_rng(3)
     actions = rng.uniform(-1.2, 1.2, (60, n, n_actions)).astype(np.float32)  # 24-step episodes: 2 autoresets
-    (obs0, infos0), steps = single_rollouts(lambda: cls(WEEK, episode_days=days), seeds, actions)
-    obs, info = vec.reset(seed=seeds)
-    np.testing.assert_allclose(obs, np.stack(obs0), rtol=0, atol=TOL)
-    for i in range(n):
-        assert_info_equal(info, i, infos0[i])
-    resets = 0
-    for a, row in zip(actions, steps, strict=True):
-        obs, reward, term, trunc, info = vec.step(a)
-        for i, (s_obs, s_reward, s_term, s_trunc, s_info) in enumerate(row):
-            np.testing.assert_allclose(obs[i], s_obs, rtol=0, atol=TOL)
-            assert abs(reward[i] - s_reward) <= TOL
-            assert term[i] == s_term and trunc[i] == s_trunc
-            assert_info_equal(info, i, s_info)
-            resets += int(s_reward == 0.0 and "cost" not in s_info)
-        assert not term.any()
+    last_info: dict = {}
+    resets = _compare_rollouts(vec, lambda: cls(WEEK, episode_days=days), seeds, actions, last_info=last_info)
     assert resets == 2 * n
-    assert set(INCREMENT_KEYS) <= set(info)
+    assert set(INCREMENT_KEYS) <= set(last_info)
     vec.close()
 
 
@@ -155,8 +142,11 @@ def test_batch_infos_matches_gymnasiums_add_info():
             assert list(got[key]) == list(value), key
 
 
-def _compare_rollouts(vec, make, seeds, actions, starts=None):
-    """Drive ``vec`` and N single environments with the same seeds and actions; everything must agree."""
+def _compare_rollouts(vec, make, seeds, actions, starts=None, last_info=None):
+    """Drive ``vec`` and N single environments with the same seeds and actions; everything must agree.
+
+    Returns the number of autoresets; ``last_info`` (a dict) receives the last step's vector ``info``.
+    """
     (obs0, infos0), steps = single_rollouts(make, seeds, actions, starts)
     obs, info = vec.reset(seed=seeds, options=None if starts is None else {"start": starts})
     np.testing.assert_allclose(obs, np.stack(obs0), rtol=0, atol=TOL)
@@ -172,6 +162,9 @@ def _compare_rollouts(vec, make, seeds, actions, starts=None):
             assert_info_equal(info, i, s_info)
             assert {k for k in info if not k.startswith("_") and info[f"_{k}"][i]} == set(s_info)
             resets += int("episode_end" in s_info)
+        assert not term.any()
+    if last_info is not None:
+        last_info.update(info)
     return resets
 
 
@@ -273,8 +266,20 @@ def test_array_engine_scenario_initial_state():
     _compare_rollouts(vec, lambda: HouseEnv(scenario, episode_days=0.25), [1, 2], actions)
 
 
-def test_battery_reaching_its_limit_within_a_step_equals_single_envs():
+def _arrays_only(monkeypatch):
+    """No house moved in Python (``batched_stragglers``): the array paths alone, as with many houses."""
+    import twin.env.batched_dynamics as dynamics
+    import twin.env.batched_fast as fast
+
+    monkeypatch.setattr(dynamics, "MAX_STRAGGLERS", 0)
+    monkeypatch.setattr(fast, "MAX_STRAGGLERS", 0)
+
+
+@pytest.mark.parametrize("arrays_only", [False, True])
+def test_battery_reaching_its_limit_within_a_step_equals_single_envs(arrays_only, monkeypatch):
     """Full charge, then full discharge: SOC limits are reached inside steps (no sub-step of their own)."""
+    if arrays_only:
+        _arrays_only(monkeypatch)
     n, seeds, days = 4, [11, 12, 13, 14], 0.5
     vec = gym.make_vec("pems/House-v0", num_envs=n, vectorization_mode="vector_entry_point", scenario=WEEK,
                        episode_days=days)
@@ -286,15 +291,7 @@ def test_battery_reaching_its_limit_within_a_step_equals_single_envs():
     actions = rng.uniform(-1.0, 1.0, (40, n, 18)).astype(np.float32)
     actions[:20, :, 0], actions[20:, :, 0] = 1.0, -1.0  # battery: full charge, then full discharge
     actions[:, :, 1] = 1.0  # the car charges at full power whenever it is home
-    (obs0, _), steps = single_rollouts(lambda: HouseEnv(WEEK, episode_days=days), seeds, actions)
-    obs, _ = vec.reset(seed=seeds)
-    np.testing.assert_allclose(obs, np.stack(obs0), rtol=0, atol=TOL)
-    for a, row in zip(actions, steps, strict=True):
-        obs, reward, _, trunc, info = vec.step(a)
-        for i, (s_obs, s_reward, _, s_trunc, s_info) in enumerate(row):
-            np.testing.assert_allclose(obs[i], s_obs, rtol=0, atol=TOL)
-            assert abs(reward[i] - s_reward) <= TOL and trunc[i] == s_trunc
-            assert_info_equal(info, i, s_info)
+    _compare_rollouts(vec, lambda: HouseEnv(WEEK, episode_days=days), seeds, actions)
     assert idle_rests, "no battery reached its limit inside a step"
 
 
@@ -307,12 +304,81 @@ def test_non_finite_actions_leave_devices_alone_as_single_envs():
     actions = rng.uniform(-1.0, 1.0, (30, n, 18)).astype(np.float32)
     actions[rng.random((30, n, 18)) < 0.08] = np.nan  # a device here and there gets no command
     actions[5:8, 1, 2:] = np.nan  # one house's relays left alone for a while (leases run out: the thermostat)
-    (obs0, _), steps = single_rollouts(lambda: HouseEnv(WEEK, episode_days=days), seeds, actions)
-    obs, _ = vec.reset(seed=seeds)
-    np.testing.assert_allclose(obs, np.stack(obs0), rtol=0, atol=TOL)
-    for a, row in zip(actions, steps, strict=True):
-        obs, reward, _, trunc, info = vec.step(a)
-        for i, (s_obs, s_reward, _, s_trunc, s_info) in enumerate(row):
-            np.testing.assert_allclose(obs[i], s_obs, rtol=0, atol=TOL)
-            assert abs(reward[i] - s_reward) <= TOL and trunc[i] == s_trunc
-            assert_info_equal(info, i, s_info)
+    _compare_rollouts(vec, lambda: HouseEnv(WEEK, episode_days=days), seeds, actions)
+
+
+@pytest.mark.parametrize("arrays_only", [False, True])
+@pytest.mark.parametrize(("cls", "settings"), [(HouseEnv, {}), (HouseEnv, {"decision_interval_s": 1800.0}),
+                                               (BatteryEnv, {"decision_interval_s": 120.0})])
+def test_stragglers_in_python_equal_single_envs(cls, settings, arrays_only, monkeypatch):
+    """The last houses of a step moved in Python (``batched_stragglers``): cars arriving, leaving and
+    becoming full, batteries on their limits, leases running out (thermostat ticks go back to the arrays),
+    a step over two data steps (the occupants look around: back to the arrays) — as N single environments."""
+    import twin.env.batched_dynamics as dynamics
+
+    calls = {True: 0, False: 0}
+    original = dynamics.advance_stragglers
+
+    def counted(*args):
+        done = original(*args)
+        calls[done] += 1
+        return done
+
+    monkeypatch.setattr(dynamics, "advance_stragglers", counted)
+    if arrays_only:
+        _arrays_only(monkeypatch)
+    n, days = 6, 1.0
+    scenario = load_scenario(WEEK)
+    vec = BatchedHouseEnv(n, scenario=scenario, env_class=cls, episode_days=days, **settings)
+    assert vec.fast
+    rng = np.random.default_rng(12)
+    steps, width = 120, vec.single_action_space.shape[0]
+    actions = rng.uniform(-1.2, 1.2, (steps, n, width))
+    actions[:, :, 0] = np.where(rng.random((steps, n)) < 0.5, 1.0, -1.0)  # batteries driven onto their limits
+    actions[rng.random((steps, n)) < 0.3, 0] = np.nan  # leases run out (at the end of a straggler's step too)
+    if width > 1:  # cars charge at full power (they become full within steps) or are left alone
+        actions[:, :, 1] = np.where(rng.random((steps, n)) < 0.3, np.nan, 1.0)
+        actions[:, :, 2:] = np.where(rng.random((steps, n, 1)) < 0.1, np.nan, actions[:, :, 2:])  # thermostats
+    actions = actions.astype(np.float32)
+    _compare_rollouts(vec, lambda: cls(scenario, episode_days=days, **settings), [31 + i for i in range(n)], actions)
+    assert calls[True] > 0 or arrays_only, "no house was moved in Python"
+    if settings.get("decision_interval_s") == 1800.0 and not arrays_only:
+        assert calls[False] > 0, "no straggler went back to the arrays"
+
+
+@pytest.mark.parametrize("n", [4, 12])  # the PV after curtailment in Python for a few houses, as arrays for many
+def test_curtailed_pv_in_the_observation_equals_single_envs(n, monkeypatch):
+    """A low export limit in summer: PV is curtailed in the observation of some houses, as in single environments."""
+    import dataclasses
+
+    import twin.env.batched_fast as fast
+    from twin.config import reference_house
+
+    curtailed = {"python": 0, "arrays": 0}
+    in_python, as_arrays = fast.pv_kw_after_curtailment, fast.curtailed_pv_kw_v
+
+    def python(dyn, h, i):
+        pv_kw = in_python(dyn, h, i)
+        curtailed["python"] += int(pv_kw < dyn.pv_kw[i])
+        return pv_kw
+
+    def arrays(net_kw, pv_kw, limit_kw):
+        out = as_arrays(net_kw, pv_kw, limit_kw)
+        curtailed["arrays"] += int(np.count_nonzero(out))
+        return out
+
+    monkeypatch.setattr(fast, "pv_kw_after_curtailment", python)
+    monkeypatch.setattr(fast, "curtailed_pv_kw_v", arrays)
+    house = reference_house()
+    house = dataclasses.replace(house, grid=dataclasses.replace(house.grid, export_limit_kw=2.0))
+    scenario = load_scenario("year-v1")
+    starts = [scenario.start + pd.Timedelta(days=160 + 5 * k, hours=9) for k in range(n)]
+    vec = BatchedHouseEnv(n, scenario=scenario, house=house, episode_days=0.25)
+    assert vec.fast
+    rng = np.random.default_rng(6)
+    actions = _actions(rng, 20, n, 18, 0.0)
+    actions[:, :, 0] = np.minimum(actions[:, :, 0], 0.0)  # batteries idle or discharging, no car, no heating:
+    actions[:, :, 1:] = np.where(rng.random((20, n, 1)) < 0.8, -1.0, actions[:, :, 1:])  # exports above the limit
+    _compare_rollouts(vec, lambda: HouseEnv(scenario, house=house, episode_days=0.25), list(range(n)), actions,
+                      starts)
+    assert curtailed["python" if n < 10 else "arrays"] > 0

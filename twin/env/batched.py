@@ -20,11 +20,13 @@ a ``HouseEnv`` subclass other than ``BatteryEnv``, a data step, decision interva
 start not in whole seconds, an episode length off the grid of observation times — fall back to
 the per-house loop of single environments (:class:`~twin.env.batched_loop.LoopBatch`);
 :attr:`BatchedHouseEnv.fast` tells which runs. The reference house (windows, blinds, battery,
-charger) and the scenarios shipped take the array path. Speed (aggregate, ÷ CartPole-v1 single
-steps/s of the same run, ``benchmarks.env_speed``): ≈ 0.7–0.9 at N = 64 and ≈ 1.5–2.4 at N = 256
-(CartPole's own figure moves a lot on the shared machine) — the goal of issue 15 (≥ 2 at N = 64) is
-not met yet; a step costs ≈ 290 µs whatever N plus ≈ 3 µs per house, nearly all numpy's per-call
-cost. Below N ≈ 4 a single environment is faster per house. Figures
+charger) and the scenarios shipped take the array path; the last few houses of a step (a car
+arriving, leaving or becoming full inside it) move in Python with the scalar physics functions
+(``twin.env.batched_stragglers``). Speed (aggregate, ÷ CartPole-v1 single steps/s of the same run,
+``benchmarks.env_speed``): ≈ 0.8 at N = 64 and ≈ 1.6 at N = 256 (CartPole's own figure moves a lot
+on the shared machine) — the goal of issue 15 (≥ 2 at N = 64) is not met yet; a step costs
+≈ 220–250 µs whatever N plus ≈ 3 µs per house, nearly all numpy's per-call cost. Below N ≈ 4 a single
+environment is faster per house. Figures
 and where the time goes: ``docs/speed.md``.
 """
 

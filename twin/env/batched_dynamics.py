@@ -6,7 +6,9 @@ a thermostat tick (only while no lease holds the relays), an EV arrival or depar
 reaching a SOC limit or the car becoming full — by its own ``dt`` (0 for a house already there),
 then handles each house's due events under boolean masks (a battery reaching its limit is
 handled within the sub-step: :meth:`BatchedDynamics._idle_rest`). Sub-steps repeat until every
-house has arrived; a house whose events are few stands still (``dt = 0``: ``e^{-λ·0} = 1``).
+house has arrived; a house whose events are few stands still (``dt = 0``: ``e^{-λ·0} = 1``). When
+only a few houses are left (a car arrived, left or became full within the step), their sub-step
+runs in Python with the scalar physics functions (``twin.env.batched_stragglers``).
 
 The physics is the twin's own: :class:`~twin.house_dynamics.HouseDynamics` builds the model (RC
 network in modal form, exogenous arrays, EV sessions) and this class reads it; the rules are the
@@ -25,15 +27,22 @@ import numpy as np
 from twin.battery import MODE_CODE, inverter_power_v, soc_rate_per_s_v, time_to_soc_s_v
 from twin.contracts import BatteryMode
 from twin.env.batched_meter import METER_FIELDS, UNMET, MeterPieces
+from twin.env.batched_sessions import EvSessions
+from twin.env.batched_stragglers import (
+    BATTERY_EVENT,
+    EV_EVENT,
+    MAX_STRAGGLERS,
+    RELAY_EVENT,
+    SESSION_EVENT,
+    advance_stragglers,
+    idle_rest,
+)
 from twin.env.batched_thermal import BatchedThermal
 from twin.ev import charger_power_kw_v, time_to_full_s_v
 from twin.house import SimHouse
 from twin.house_state import EVENT_EPS_S, NO_LEASE
 from twin.occupants import thermostat_relays
 
-#: Rows of :attr:`BatchedDynamics.events_s`: the relays' lease end (or, without a lease, the
-#: thermostat's next tick), the battery's and the charger's lease ends, the car's next arrival or departure.
-RELAY_EVENT, BATTERY_EVENT, EV_EVENT, SESSION_EVENT = range(4)
 SC = MODE_CODE[BatteryMode.SELF_CONSUMPTION]
 #: ``commanded_power_kw``'s sign per mode code (0: the power follows the house).
 _SIGN = np.array([{BatteryMode.CHARGE_FROM_GRID: 1.0, BatteryMode.POWER_SETPOINT: 1.0,
@@ -73,20 +82,7 @@ class BatchedDynamics:
         self._heater_kw = twin._heater_kw
         self._on_below_c, self._off_above_c = twin._thermostat_on_below, twin._thermostat_off_above
         self._thermostat_period_s = twin._thermostat_period_s
-        self._initial_temp_c = twin.scenario.initial_room_temp_c
-        self._mass_node = twin.thermal.mass_node
-        self._n_nodes = twin.thermal.n_nodes
-        # EV sessions, padded with one that never comes (index = number of sessions).
-        sessions = twin._sessions
-        self.departure_s = np.array([*twin._departure_s, np.inf])
-        self.arrival_s = np.array([*twin._arrival_s, np.inf])
-        self.departure_epoch_s = np.array([*(s.departure.timestamp() for s in sessions), np.inf])
-        self.charge_limit_kwh = np.array([*(s.charge_limit_kwh for s in sessions), np.inf])
-        self.capacity_kwh = np.array([*(s.capacity_kwh for s in sessions), 1.0])
-        self.target_soc = np.array([*(s.target_soc for s in sessions), 0.0])
-        self.arrival_soc = np.array([*(s.arrival_soc for s in sessions), 0.0])
-        self.target_kwh = self.target_soc * self.capacity_kwh  # the energy each session needs (same products)
-        self.arrival_kwh = self.arrival_soc * self.capacity_kwh
+        self.sessions = EvSessions.of(twin)
         # The state, one row (column of events_s, meter) per house.
         self.t_s = np.zeros(n)
         self.relay_on = np.zeros((n, rooms), dtype=bool)
@@ -116,7 +112,7 @@ class BatchedDynamics:
         self._zeros = np.zeros(n)
         self._nans = np.full(n, np.nan)
         self._now: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._step_at: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # see _data_step
+        self._step_at: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # see data_step_now
 
     @property
     def air_c(self) -> np.ndarray:
@@ -130,14 +126,7 @@ class BatchedDynamics:
         start = start_s[which]
         rows = np.nonzero(which)[0]
         twin = self.twin
-        if self._initial_temp_c is not None:
-            temps = np.full((len(rows), self._n_nodes), float(self._initial_temp_c))
-        else:
-            temps = np.empty((len(rows), self._n_nodes))
-            temps[:, : self.n_rooms] = self.lower_c[self._index(start)] + 1.0
-            has_mass = self._mass_node >= 0
-            temps[:, self._mass_node[has_mass]] = temps[:, : self.n_rooms][:, has_mass]
-        self.thermal.reset(rows, temps)
+        self.thermal.reset(rows, self.lower_c[self._index(start)])
         self.t_s[rows] = start
         self._step_at = None  # the clocks moved in place
         self.relay_on[rows] = False
@@ -156,13 +145,13 @@ class BatchedDynamics:
         self.ev_lease_s[rows] = NO_LEASE
         self._ev_kw = None
         # The first session that has not departed by the start (one already home connects at once).
-        self.ev_session[rows] = np.searchsorted(self.departure_s[:-1], start + EVENT_EPS_S, side="right")
+        self.ev_session[rows] = np.searchsorted(self.sessions.departure_s[:-1], start + EVENT_EPS_S, side="right")
         self.ev_connected[rows] = False
         self.ev_energy_kwh[rows] = 0.0
         self.events_s[:, rows] = np.inf
         self.events_s[RELAY_EVENT, rows] = start if self.n_rooms else np.inf
-        self.events_s[SESSION_EVENT, rows] = self.arrival_s[self.ev_session[rows]]
-        self._ev_limit_kwh[rows] = self.charge_limit_kwh[self.ev_session[rows]]
+        self.events_s[SESSION_EVENT, rows] = self.sessions.arrival_s[self.ev_session[rows]]
+        self._ev_limit_kwh[rows] = self.sessions.charge_limit_kwh[self.ev_session[rows]]
         self.meter[:, rows] = 0.0
         self.relay_switches[rows] = 0
         self.interval_start_s[rows] = start
@@ -225,16 +214,12 @@ class BatchedDynamics:
     def now(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(i, pv_kw, load_kw, ev_kw, battery_kw)`` of every house now (for its observation)."""
         if self._now is None:
-            i, pv, load = self._data_step()
+            i, pv, load = self.data_step_now()
             ev_kw, batt_kw, _ = self.powers(i, pv, load)
             self._now = (i, pv, load, ev_kw, batt_kw)
         return self._now
 
     def data_step_now(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(i, pv_kw, load_kw)`` of every house now (:meth:`now` without the powers)."""
-        return self._data_step()
-
-    def _data_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(i, pv_kw, load_kw)``: each house's data step now and its PV and load (kept while the clocks stand)."""
         t = self.t_s
         cached = self._step_at
@@ -251,12 +236,14 @@ class BatchedDynamics:
         b, c = self.battery, self.charger
         while True:
             t = self.t_s
-            i, pv, load = self._data_step()
+            i, pv, load = self.data_step_now()
             active = t < until_s
             n_active = np.count_nonzero(active)
             if not n_active:  # the powers now are computed when asked (now()): the observation may not need them
                 self._pieces.book(self.meter)
                 return
+            if n_active <= MAX_STRAGGLERS and advance_stragglers(self, np.flatnonzero(active).tolist(), i, t_end_s):
+                continue  # the last few houses (a car arrived, left or became full) in Python: cheaper than arrays
             ev_kw, batt_kw, limit_soc = self.powers(i, pv, load)
             everyone = n_active == self.n  # no mask needed (the usual first sub-step)
             # The next event: the earliest of everything scheduled (events_s: leases, thermostat, car).
@@ -301,12 +288,15 @@ class BatchedDynamics:
                    split: np.ndarray) -> None:
         """The rest of a sub-step (``dt``, 0 s but where ``split``) after a battery reached its SOC limit.
 
-        The scalar loop stops there, lands on the limit and goes on with the battery idle: with the same
-        mode, command and house load (nothing else changes then) and the SOC on the limit it headed for,
-        ``inverter_power`` gives zero (without a reserve, whose limits could move: ``may_backup`` False).
-        The same piece is integrated here, so a battery limit costs no sub-step of its own. Only the split
-        houses' cars and rooms move on; their occupants looked around in the first piece already.
+        The scalar loop lands on the limit and goes on with the battery idle: with the same mode, command and
+        house load and the SOC on the limit it headed for, ``inverter_power`` gives zero (without a reserve,
+        whose limits could move: ``may_backup`` False). So a battery limit costs no sub-step of its own: only
+        the split houses' cars and rooms move on (their occupants looked around in the first piece).
         """
+        rows = np.flatnonzero(split)
+        if len(rows) <= MAX_STRAGGLERS:  # usually one or two houses: in Python
+            idle_rest(self, rows.tolist(), i, dt, ev_kw)
+            return
         if charging is not None:
             charging = charging & split
             if not charging.any():
@@ -370,19 +360,20 @@ class BatchedDynamics:
             np.copyto(self.thermostat_next_s, t + self._thermostat_period_s, where=tick)
             np.copyto(events[RELAY_EVENT], self.thermostat_next_s, where=tick)
         if session_due:
+            sessions = self.sessions
             k = self.ev_session
             depart = due[SESSION_EVENT] & self.ev_connected
             if np.count_nonzero(depart):
-                unmet = np.maximum(0.0, self.target_kwh[k] - self.ev_energy_kwh)
+                unmet = np.maximum(0.0, sessions.target_kwh[k] - self.ev_energy_kwh)
                 self.meter[UNMET] += np.where(depart, unmet, 0.0)
                 self.ev_connected = self.ev_connected & ~depart
                 self.ev_session = k = k + depart
-            arrive = due_houses & ~self.ev_connected & (self.arrival_s[k] <= t + EVENT_EPS_S)
+            arrive = due_houses & ~self.ev_connected & (sessions.arrival_s[k] <= t + EVENT_EPS_S)
             if np.count_nonzero(arrive):
                 self.ev_connected = self.ev_connected | arrive
-                self.ev_energy_kwh = np.where(arrive, self.arrival_kwh[k], self.ev_energy_kwh)
-            events[SESSION_EVENT] = np.where(self.ev_connected, self.departure_s[k], self.arrival_s[k])
-            self._ev_limit_kwh = self.charge_limit_kwh[k]
+                self.ev_energy_kwh = np.where(arrive, sessions.arrival_kwh[k], self.ev_energy_kwh)
+            events[SESSION_EVENT] = np.where(self.ev_connected, sessions.departure_s[k], sessions.arrival_s[k])
+            self._ev_limit_kwh = sessions.charge_limit_kwh[k]
             self._ev_kw = None
 
     def _set_relays(self, relays: np.ndarray) -> None:
@@ -398,10 +389,7 @@ class BatchedDynamics:
         self.thermal.set_heat(relay_f)
 
     def take_interval(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Close every house's interval: ``(meter rows, relay switches, durations [s])``.
-
-        The meter starts again at zero.
-        """
+        """Close every house's interval: ``(meter rows, relay switches, durations [s])``; the meter starts at zero."""
         meter, switches = self.meter, self.relay_switches
         duration_s = self.t_s - self.interval_start_s
         self.meter = np.zeros_like(meter)

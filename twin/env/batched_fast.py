@@ -42,6 +42,7 @@ from twin.env.batched_meter import (
     VIOLATION,
 )
 from twin.env.batched_safety import BatchedSafety
+from twin.env.batched_stragglers import MAX_STRAGGLERS, pv_kw_after_curtailment
 from twin.env.battery_env import BatteryEnv
 from twin.env.house_env import HouseEnv
 from twin.env.reward import interval_discomfort_kh_v
@@ -321,13 +322,19 @@ class FastBatch:
         if self._c_ev >= 0:
             k = dyn.ev_session
             connected = dyn.ev_connected
-            needed = np.maximum(0.0, dyn.target_kwh[k] - dyn.ev_energy_kwh)
-            hours = (dyn.departure_epoch_s[k] - (self._start_epoch + t)) / 3600.0
+            needed = np.maximum(0.0, dyn.sessions.target_kwh[k] - dyn.ev_energy_kwh)
+            hours = (dyn.sessions.departure_epoch_s[k] - (self._start_epoch + t)) / 3600.0
             c = self._c_ev - first
             block[:, c] = connected
             block[:, c + 1] = needed * connected
             block[:, c + 2] = np.where(connected, hours, 0.0)  # inf - t past the last session
-        if self._may_curtail[i].any():
+        may_curtail = self._may_curtail[i]
+        few = np.count_nonzero(may_curtail)
+        if few and few <= MAX_STRAGGLERS and not dyn.may_backup:  # a few houses: their powers in Python
+            block[:, -1] = pv
+            for h in np.flatnonzero(may_curtail).tolist():
+                block[h, -1] = pv_kw_after_curtailment(dyn, h, int(i[h]))
+        elif few:
             _, _, _, ev_kw, batt_kw = dyn.now()
             net = load + dyn.heat_kw
             net += ev_kw

@@ -20,6 +20,7 @@ METER_FIELDS = ("pv_kwh", "pv_curtailed_kwh", "base_load_kwh", "heating_kwh", "e
 (PV, CURTAILED, LOAD, HEATING, EV, CHARGE, DISCHARGE, IMPORT, EXPORT, COST, VIOLATION, UNMET) = range(
     len(METER_FIELDS))
 
+
 class MeterPieces:
     """The pieces recorded since the last booking, for ``num_envs`` houses of ``twin``'s house and scenario."""
 
@@ -55,6 +56,27 @@ class MeterPieces:
         self._ev_kw[k] = ev_kw
         self._battery_kw[k] = battery_kw
         self._count = k + 1
+
+    def open(self, i: np.ndarray, meter: np.ndarray) -> int:
+        """A piece of length 0 for every house (data step ``i``), filled in house by house with :meth:`put`.
+
+        Its slot. The other houses' powers in it are left as they were (finite: zero hours of them add 0).
+        """
+        k = self._count
+        if k == self.MAX_PIECES:
+            self.book(meter)
+            k = 0
+        self._step[k] = i
+        self._h[k] = 0.0
+        self._count = k + 1
+        return k
+
+    def put(self, k: int, house: int, dt_h: float, heat_kw: float, ev_kw: float, battery_kw: float) -> None:
+        """House ``house``'s part of piece ``k`` (from :meth:`open`): ``dt_h`` hours at these powers [kW]."""
+        self._h[k, house] = dt_h
+        self._heat_kw[k, house] = heat_kw
+        self._ev_kw[k, house] = ev_kw
+        self._battery_kw[k, house] = battery_kw
 
     def book(self, meter: np.ndarray) -> None:
         """Book the recorded pieces on the meter: ``HouseDynamics._integrate``'s metering of each piece.

@@ -43,8 +43,10 @@ class BatchedThermal:
         self._to_modes_sep = [np.ascontiguousarray(m.to_modes.T) for m in modals]
         self._heater_modal_sep = [np.ascontiguousarray(h.T) for h in twin._heater_modal]
         self._forcing_exo = twin._forcing_exo
-        # Both window states' forcing side by side: one gather per look-around (only when the house airs).
-        self._forcing_exo_both = np.concatenate(twin._forcing_exo, axis=1) if self.airing else None
+        # Both window states' forcing interleaved, row 2·step + window state: one gather of each house's own
+        # row per look-around (only when the house airs).
+        self._forcing_exo_rows = (np.stack(twin._forcing_exo, axis=1).reshape(-1, nodes) if self.airing
+                                  else None)
         exo = twin.exo
         self._outdoor_c = exo.series["outdoor_temp_c"]
         self._upper_c = exo.comfort_upper_c
@@ -54,6 +56,8 @@ class BatchedThermal:
         self._solar_kept_w = exo.solar_w * (1.0 - self._occupants.blinds_solar_factor)
         self._blinds_to_modal_t = _both([m.heat_to_modal[:, exo.solar_node].T for m in modals])
         self._room_weights = twin._room_weights
+        self._initial_temp_c = twin.scenario.initial_room_temp_c
+        self._mass_node = twin.thermal.mass_node
         self.modes = np.zeros((n, nodes))
         self.windows_open = np.zeros(n, dtype=bool)
         self.blinds_down = np.zeros((n, rooms), dtype=bool)
@@ -69,11 +73,21 @@ class BatchedThermal:
         self._heat_forcing = np.zeros((n, nodes))  # the heaters that are on
         self._forcing = np.zeros((n, nodes))  # their sum, what the modal step reads
 
-    def reset(self, rows: np.ndarray, temps_c: np.ndarray) -> None:
-        """Houses ``rows`` start afresh with node temperatures ``temps_c`` (windows closed, blinds up).
+    def reset(self, rows: np.ndarray, lower_c: np.ndarray) -> None:
+        """Houses ``rows`` start afresh (windows closed, blinds up); ``lower_c``: their comfort lower bounds now.
 
+        The nodes start as ``SimHouse.reset_to`` starts them: at the scenario's initial room
+        temperature, else 1 K above each room's lower bound (a room's mass node with its room).
         Call :meth:`set_heat` afterwards (the heaters' forcing is not reset here).
         """
+        nodes = self.modes.shape[1]
+        if self._initial_temp_c is not None:
+            temps_c = np.full((len(rows), nodes), float(self._initial_temp_c))
+        else:
+            temps_c = np.empty((len(rows), nodes))
+            temps_c[:, : self.n_rooms] = lower_c + 1.0
+            has_mass = self._mass_node >= 0
+            temps_c[:, self._mass_node[has_mass]] = temps_c[:, : self.n_rooms][:, has_mass]
         self.flush()
         self.modes[rows] = temps_c @ self._to_modes_t[0]
         self.windows_open[rows] = False
@@ -219,14 +233,16 @@ class BatchedThermal:
                 # The blocked solar gain enters each room's solar node: heat_to_modal's columns of those nodes.
                 closed = closed - (self._solar_kept_w[i] * self.blinds_down) @ self._blinds_to_modal_t[0]
             return closed
-        assert self._forcing_exo_both is not None
-        both: np.ndarray = self._forcing_exo_both[i]  # [closed | aired] forcing of each house's step
+        assert self._forcing_exo_rows is not None
+        forcing: np.ndarray = self._forcing_exo_rows[2 * i + self.windows_open]  # each house's window state
         if np.count_nonzero(self.blinds_down):
-            both = both - (self._solar_kept_w[i] * self.blinds_down) @ self._blinds_to_modal_t[1]
-        width = both.shape[1] // 2
-        if not np.count_nonzero(self.windows_open):
-            return both[:, :width]
-        forcing: np.ndarray = np.where(self.windows_open[:, None], both[:, width:], both[:, :width])
+            # Each house's basis' columns of the blocked gain's modal forcing: f - b per element, as before.
+            blocked = (self._solar_kept_w[i] * self.blinds_down) @ self._blinds_to_modal_t[1]
+            width = forcing.shape[1]
+            if np.count_nonzero(self.windows_open):
+                forcing = forcing - np.where(self.windows_open[:, None], blocked[:, width:], blocked[:, :width])
+            else:
+                forcing = forcing - blocked[:, :width]
         return forcing
 
 
