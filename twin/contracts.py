@@ -146,6 +146,11 @@ class Command:
         """``plan_status`` and ``plan_note`` as the run log's text (:func:`plan_label`)."""
         return plan_label(self.plan_status, self.plan_note)
 
+    def with_devices(self, until: datetime, relay_on: tuple[bool, ...] | None, battery: BatteryCommand | None,
+                     ev_power_kw: float | None) -> Command:
+        """A copy with another lease and device fields (``dataclasses.replace`` at a third of its cost)."""
+        return Command(until, relay_on, battery, ev_power_kw, self.plan_status, self.plan_note)
+
 
 class Forecast:
     """The future as a controller may see it at decision time, on the scenario's data grid.

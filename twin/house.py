@@ -200,7 +200,7 @@ class SimHouse(HouseDynamics):
         if batt_kw != 0.0:
             t_next = t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery)  # type: ignore[arg-type]  # batt_kw != 0 only with a battery
         if ev_kw > 0.0:
-            limit = self._sessions[st.ev_session].charge_limit_kwh
+            limit = self._charge_limit_kwh[st.ev_session]
             t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, limit, ev_kw, self.house.ev_charger))  # type: ignore[arg-type]  # ev_kw > 0 only with a charger
         return t_next
 

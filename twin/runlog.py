@@ -131,7 +131,8 @@ class RunLogRecorder:
             ev = command.ev_power_kw if command.ev_power_kw is not None else math.nan
             relays, status, note = command.relay_on is not None, command.plan_status, command.plan_note
         self._tz = start.tzinfo
-        self._rows.append((start.timestamp(), interval.end_s - interval.start_s, _energies(interval.meter),
+        start_s = obs.epoch_s if start is obs.time else start.timestamp()  # the twin's observations carry it
+        self._rows.append((start_s, interval.end_s - interval.start_s, _energies(interval.meter),
                            interval.room_temp_c,
                            interval.relay_on, interval.battery_soc, interval.ev_connected, interval.ev_soc,
                            obs.import_price_per_kwh, obs.export_price_per_kwh, obs.outdoor_temp_c,
