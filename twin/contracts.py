@@ -9,9 +9,9 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -266,6 +266,25 @@ class Observation:
     def after(self, seconds: float) -> datetime:
         """The time ``seconds`` after :attr:`time`, correct across DST changes."""
         return datetime.fromtimestamp(self.epoch_s + seconds, self.time.tzinfo)
+
+
+#: The slot setters of every :class:`Observation` field, in field order.
+_OBSERVATION_SETTERS = tuple(getattr(Observation, f.name).__set__ for f in fields(Observation))
+
+
+def observation_of(*values: Any) -> Observation:
+    """``Observation(*values)`` with every field given, in field order, for a plant's hot loop.
+
+    The frozen dataclass's ``__init__`` sets each of its 20 fields through ``object.__setattr__``
+    (≈ 3 µs, a few per cent of a simulated decision); setting the slots directly takes about half.
+    Observation has no ``__post_init__``, so the result is the same object ``Observation(*values)`` builds.
+    """
+    if len(values) != len(_OBSERVATION_SETTERS):
+        raise TypeError(f"observation_of() takes all {len(_OBSERVATION_SETTERS)} fields, got {len(values)}")
+    obs: Observation = object.__new__(Observation)
+    for set_slot, value in zip(_OBSERVATION_SETTERS, values, strict=True):
+        set_slot(obs, value)
+    return obs
 
 
 @runtime_checkable

@@ -141,3 +141,23 @@ def test_run_log_schema_and_kpis_agree(house, scenario):
                                                 - (log["export_kwh"] * log["export_price_per_kwh"]).sum(), rel=1e-9)
     assert log["heating_kwh"].sum() == pytest.approx(log.filter(like="heating_kwh.").sum().sum())
     assert math.isfinite(result.kpis["decide_time_p95_s"])
+
+
+def test_observe_builds_the_observation_the_dataclass_would(house):
+    """``observation_of`` (the twin's fast path) sets every field as ``Observation(...)`` does."""
+    import dataclasses
+
+    from twin.contracts import Observation, observation_of
+
+    twin = SimHouse(house, simple_scenario(days=1, seed=5))
+    twin.advance_to(9 * 3600 + 123.5)
+    obs = twin.observe()
+    values = [getattr(obs, f.name) for f in dataclasses.fields(Observation)]
+    built = Observation(*values)
+    for f in dataclasses.fields(Observation):
+        assert getattr(obs, f.name) is getattr(built, f.name), f.name
+    assert obs.stale == frozenset() and obs.epoch_time == (obs.time, obs.time.timestamp())
+    assert obs.epoch_s == obs.time.timestamp()
+    assert obs.time == twin.timestamp(twin.t_s) and obs.outdoor_temp_c == twin._outdoor_c[twin._step_index(twin.t_s)]
+    with pytest.raises(TypeError, match="takes all"):
+        observation_of(*values[:-1])
