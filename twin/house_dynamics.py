@@ -292,7 +292,7 @@ class HouseDynamics:
         """Book each heater's energy since the last relay change (relays are constant in between)."""
         st = self.state
         if t > st.relay_since_s and self._n_rooms:
-            st.meter.heating_room_kwh += self._heater_kw * self._relay_f * ((t - st.relay_since_s) / 3600.0)
+            st.meter.heating_room_kwh += self._heater_on_kw * ((t - st.relay_since_s) / 3600.0)
         st.relay_since_s = t
 
     def _on_relays_changed(self) -> None:
@@ -300,6 +300,7 @@ class HouseDynamics:
         relay_on.flags.writeable = False  # shared with observations, never changed in place
         self._relay_tuple: tuple[bool, ...] = tuple(relay_on.tolist())
         self._relay_f = relay_on.astype(float)
+        self._heater_on_kw = self._heater_kw * self._relay_f  # metered at every interval's end: the product once
         self._heat_kw = float(self._heater_kw @ self._relay_f) if self._n_rooms else 0.0
         self._forcing_heat: np.ndarray = self._heater_modal[self.state.windows_open] @ self._relay_f
         # Weather, gains and heaters together: they change at data steps and relay changes, not per event.
