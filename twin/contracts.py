@@ -265,7 +265,29 @@ class Observation:
 
     def after(self, seconds: float) -> datetime:
         """The time ``seconds`` after :attr:`time`, correct across DST changes."""
-        return datetime.fromtimestamp(self.epoch_s + seconds, self.time.tzinfo)
+        global _last_after
+        epoch_s = self.epoch_s + seconds
+        when = datetime.fromtimestamp(epoch_s, self.time.tzinfo)
+        if epoch_s.is_integer():  # whole seconds: when.timestamp() gives epoch_s back exactly
+            _last_after = (when, epoch_s)
+        return when
+
+
+#: The last whole-second time :meth:`Observation.after` made, with its epoch seconds (see :func:`epoch_seconds`).
+_last_after: tuple[datetime, float] | None = None
+
+
+def epoch_seconds(when: datetime) -> float:
+    """``when.timestamp()``, without converting again the time the last :meth:`Observation.after` made.
+
+    A command's lease end is usually ``obs.after(lease_s)``; the safety layer and the plant each read
+    it as epoch seconds, and a tz-aware ``datetime.timestamp()`` costs about 0.5 µs. The cached pair
+    is only used for that very object (datetimes are immutable), so a stale entry is never wrong.
+    """
+    pair = _last_after
+    if pair is not None and pair[0] is when:
+        return pair[1]
+    return when.timestamp()
 
 
 #: The slot setters of every :class:`Observation` field, in field order.

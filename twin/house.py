@@ -22,7 +22,7 @@ import simpy
 from twin import battery as bat
 from twin import ev as evm
 from twin.config import HouseConfig
-from twin.contracts import SELF_CONSUMPTION, Command, Forecast, Observation, observation_of
+from twin.contracts import SELF_CONSUMPTION, Command, Forecast, Observation, epoch_seconds, observation_of
 from twin.errors import TwinError
 from twin.grid import grid_flows
 from twin.house_dynamics import HouseDynamics
@@ -150,7 +150,7 @@ class SimHouse(HouseDynamics):
         """Hand each commanded device its lease; a command already expired changes nothing."""
         self.sync()
         st = self.state
-        until_s = command.until.timestamp() - self._start_epoch
+        until_s = epoch_seconds(command.until) - self._start_epoch
         if until_s <= st.t_s + EVENT_EPS_S:
             return
         if command.relay_on is not None:

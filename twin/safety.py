@@ -22,7 +22,7 @@ import numpy as np
 
 from twin.battery import commanded_power_kw
 from twin.config import HouseConfig, SafetyConfig
-from twin.contracts import SELF_CONSUMPTION, BatteryCommand, BatteryMode, Command, Observation
+from twin.contracts import SELF_CONSUMPTION, BatteryCommand, BatteryMode, Command, Observation, epoch_seconds
 
 
 class RolloutMode(enum.Enum):
@@ -147,7 +147,7 @@ class SafetyLayer:
     # --- per device --------------------------------------------------------------------------------
 
     def _bounded_until(self, until: datetime, now: datetime, now_s: float) -> datetime:
-        if until.timestamp() - now_s > self.config.max_lease_s:
+        if epoch_seconds(until) - now_s > self.config.max_lease_s:
             return datetime.fromtimestamp(now_s + self.config.max_lease_s, now.tzinfo)
         return until
 
