@@ -233,7 +233,7 @@ class SafetyLayer:
                 wanted = last  # too soon for another mode change (falling back to self-consumption always may)
         if last is None or wanted.mode is not last.mode:
             self._battery_changed_at = now
-        if wanted == original:
+        if wanted is not original and wanted == original:
             wanted = original  # keep identity: the caller can tell nothing changed
         self._battery_last = wanted
         return wanted
