@@ -22,7 +22,7 @@ import simpy
 from twin import battery as bat
 from twin import ev as evm
 from twin.config import HouseConfig
-from twin.contracts import SELF_CONSUMPTION, Command, Forecast, Observation
+from twin.contracts import SELF_CONSUMPTION, Command, Forecast, Observation, epoch_seconds, observation_of
 from twin.errors import TwinError
 from twin.grid import grid_flows
 from twin.house_dynamics import HouseDynamics
@@ -30,6 +30,8 @@ from twin.house_state import EVENT_EPS_S, NO_LEASE, HouseState, IntervalRecord, 
 from twin.scenario import Scenario
 
 __all__ = ["EVENT_EPS_S", "NO_LEASE", "HouseState", "IntervalRecord", "Meter", "SimHouse"]
+
+_NOT_STALE: frozenset[str] = frozenset()
 
 class SimHouse(HouseDynamics):
     """The twin of ``house`` living through ``scenario`` on the SimPy clock ``env``.
@@ -138,21 +140,17 @@ class SimHouse(HouseDynamics):
         when = datetime.fromtimestamp(epoch_s, self._tz)
         if not epoch_s.is_integer():
             epoch_s = when.timestamp()  # the datetime keeps microseconds: epoch_s must be time's exactly
-        return Observation(
-            time=when, epoch_time=(when, epoch_s), room_temp_c=self._air_c,
-            comfort_lower_c=lower[i], comfort_upper_c=upper[i], relay_on=st.relay_on,
-            outdoor_temp_c=self._outdoor_c[i], pv_power_kw=pv - curtailed, base_load_kw=load,
-            grid_power_kw=imp - exp, battery_soc=st.battery_soc, battery_power_kw=batt_kw,
-            ev_connected=st.ev_connected, ev_soc=ev_soc, ev_energy_needed_kwh=needed, ev_departure=departure,
-            import_price_per_kwh=self._import_price[i], export_price_per_kwh=self._export_price[i],
-            forecast=forecast,
-        )
+        # Observation(time=…, room_temp_c=…, …, forecast=…, stale=frozenset(), epoch_time=…), in field order.
+        return observation_of(
+            when, self._air_c, lower[i], upper[i], st.relay_on, self._outdoor_c[i], pv - curtailed, load, imp - exp,
+            st.battery_soc, batt_kw, st.ev_connected, ev_soc, needed, departure, self._import_price[i],
+            self._export_price[i], forecast, _NOT_STALE, (when, epoch_s))
 
     def apply(self, command: Command) -> None:
         """Hand each commanded device its lease; a command already expired changes nothing."""
         self.sync()
         st = self.state
-        until_s = command.until.timestamp() - self._start_epoch
+        until_s = epoch_seconds(command.until) - self._start_epoch
         if until_s <= st.t_s + EVENT_EPS_S:
             return
         if command.relay_on is not None:
@@ -200,7 +198,7 @@ class SimHouse(HouseDynamics):
         if batt_kw != 0.0:
             t_next = t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery)  # type: ignore[arg-type]  # batt_kw != 0 only with a battery
         if ev_kw > 0.0:
-            limit = self._sessions[st.ev_session].charge_limit_kwh
+            limit = self._charge_limit_kwh[st.ev_session]
             t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, limit, ev_kw, self.house.ev_charger))  # type: ignore[arg-type]  # ev_kw > 0 only with a charger
         return t_next
 

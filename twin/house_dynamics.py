@@ -82,6 +82,10 @@ class HouseDynamics:
         self._sessions = scenario.ev_sessions
         self._arrival_s = [s.arrival.timestamp() - self._start_epoch for s in self._sessions]
         self._departure_s = [s.departure.timestamp() - self._start_epoch for s in self._sessions]
+        self._charge_limit_kwh = [s.charge_limit_kwh for s in self._sessions]  # a property: read once here
+        # Each room's solar gain lands on a node of its own (its air or its mass node), so blocking it by
+        # blinds is an assignment into zeros: the same sums as np.add.at at a fraction of its cost.
+        self._solar_nodes_unique = len(set(self.exo.solar_node.tolist())) == len(self.exo.solar_node)
 
     @property
     def modal(self) -> ModalThermal:
@@ -93,7 +97,7 @@ class HouseDynamics:
         self._air_c = self.modal.to_air @ self.state.modes
         self._air_c.flags.writeable = False
         self._step_forcing = self._exo_forcing(max(self.state.occupant_step, 0))
-        self._on_relays_changed()
+        self._on_relays_changed()  # also sets _forcing
 
     # --- the event loop ----------------------------------------------------------------------------
 
@@ -107,7 +111,7 @@ class HouseDynamics:
         charger = self.house.ev_charger
         if st.ev_connected and charger is not None:
             ev_kw = evm.charger_power_kw(st.ev_request_kw, st.ev_energy_kwh,
-                                         self._sessions[st.ev_session].charge_limit_kwh, charger)
+                                         self._charge_limit_kwh[st.ev_session], charger)
         b = self.house.battery
         if b is None:
             return ev_kw, 0.0, math.nan
@@ -149,7 +153,7 @@ class HouseDynamics:
         if batt_kw != 0.0:
             t_next = min(t_next, t + bat.time_to_soc_s(st.battery_soc, limit_soc, batt_kw, self.house.battery))  # type: ignore[arg-type]  # batt_kw != 0 only with a battery
         if ev_kw > 0.0:
-            limit = self._sessions[k].charge_limit_kwh
+            limit = self._charge_limit_kwh[k]
             t_next = min(t_next, t + evm.time_to_full_s(st.ev_energy_kwh, limit, ev_kw, self.house.ev_charger))  # type: ignore[arg-type]  # ev_kw > 0 only with a charger
         dt = t_next - t
         if dt > 0.0:
@@ -187,7 +191,7 @@ class HouseDynamics:
                 m.battery_discharge_kwh -= batt_kw * dt_h
             st.battery_soc += bat.soc_rate_per_s(batt_kw, self.house.battery) * dt  # type: ignore[arg-type]  # batt_kw != 0 only with a battery
         if ev_kw > 0.0:
-            limit = self._sessions[st.ev_session].charge_limit_kwh
+            limit = self._charge_limit_kwh[st.ev_session]
             st.ev_energy_kwh = min(limit, st.ev_energy_kwh + ev_kw * self.house.ev_charger.efficiency * dt_h)  # type: ignore[union-attr]  # ev_kw > 0 only with a charger
         if self._n_rooms:
             self._integrate_thermal(i, dt)
@@ -197,7 +201,7 @@ class HouseDynamics:
         if i != st.occupant_step:
             self._occupants_look_around(i)
         modal = self._modals[st.windows_open]
-        st.modes = modal.step(st.modes, self._step_forcing + self._forcing_heat, dt)
+        st.modes = modal.step(st.modes, self._forcing, dt)
         air = modal.to_air @ st.modes
         air.flags.writeable = False  # shared with observations and records, replaced at every step
         self._air_c = air
@@ -217,6 +221,7 @@ class HouseDynamics:
         st.blinds_down = blinds_down_next(air, upper, st.blinds_down, occ)
         st.occupant_step = i
         self._step_forcing = self._exo_forcing(i)
+        self._forcing = self._step_forcing + self._forcing_heat
 
     def _switch_windows(self, open_: bool) -> None:
         st = self.state
@@ -232,7 +237,10 @@ class HouseDynamics:
         if st.blinds_down.any():
             blocked_w = self.exo.solar_w[i] * st.blinds_down * (1.0 - self._occupants.blinds_solar_factor)
             nodes_w = np.zeros(self.thermal.n_nodes)
-            np.add.at(nodes_w, self.exo.solar_node, blocked_w)
+            if self._solar_nodes_unique:
+                nodes_w[self.exo.solar_node] = blocked_w
+            else:
+                np.add.at(nodes_w, self.exo.solar_node, blocked_w)
             forcing = forcing - self.modal.heat_to_modal @ nodes_w
         exo: np.ndarray = forcing
         return exo
@@ -284,7 +292,7 @@ class HouseDynamics:
         """Book each heater's energy since the last relay change (relays are constant in between)."""
         st = self.state
         if t > st.relay_since_s and self._n_rooms:
-            st.meter.heating_room_kwh += self._heater_kw * self._relay_f * ((t - st.relay_since_s) / 3600.0)
+            st.meter.heating_room_kwh += self._heater_on_kw * ((t - st.relay_since_s) / 3600.0)
         st.relay_since_s = t
 
     def _on_relays_changed(self) -> None:
@@ -292,5 +300,8 @@ class HouseDynamics:
         relay_on.flags.writeable = False  # shared with observations, never changed in place
         self._relay_tuple: tuple[bool, ...] = tuple(relay_on.tolist())
         self._relay_f = relay_on.astype(float)
+        self._heater_on_kw = self._heater_kw * self._relay_f  # metered at every interval's end: the product once
         self._heat_kw = float(self._heater_kw @ self._relay_f) if self._n_rooms else 0.0
-        self._forcing_heat = self._heater_modal[self.state.windows_open] @ self._relay_f
+        self._forcing_heat: np.ndarray = self._heater_modal[self.state.windows_open] @ self._relay_f
+        # Weather, gains and heaters together: they change at data steps and relay changes, not per event.
+        self._forcing = self._step_forcing + self._forcing_heat

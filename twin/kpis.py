@@ -62,11 +62,13 @@ def cycles_without_plan(log: pd.DataFrame) -> int | None:
     """Decisions without a fresh plan; None when no decision reports a plan status."""
     if "plan_status" not in log.columns:
         return None
-    # The column is contracts.plan_label's text ("optimal [forecasts=learned]"): read back its status.
-    statuses = [status_of_label(label) for label in log["plan_status"].fillna("").astype(str)]
-    if not any(s in PLANNING for s in statuses):
+    # The column is contracts.plan_label's text ("optimal [forecasts=learned]"): read back its status,
+    # once per distinct text (a year holds ~10^5 decisions but a handful of texts).
+    counts = log["plan_status"].fillna("").astype(str).value_counts(sort=False)
+    statuses = [(status_of_label(str(label)), int(n)) for label, n in counts.items()]
+    if not any(s in PLANNING for s, _ in statuses):
         return None
-    return sum(s in WITHOUT_PLAN for s in statuses)
+    return sum(n for s, n in statuses if s in WITHOUT_PLAN)
 
 
 def daily_costs(log: pd.DataFrame) -> pd.Series:

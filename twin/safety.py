@@ -22,7 +22,7 @@ import numpy as np
 
 from twin.battery import commanded_power_kw
 from twin.config import HouseConfig, SafetyConfig
-from twin.contracts import SELF_CONSUMPTION, BatteryCommand, BatteryMode, Command, Observation
+from twin.contracts import SELF_CONSUMPTION, BatteryCommand, BatteryMode, Command, Observation, epoch_seconds
 
 
 class RolloutMode(enum.Enum):
@@ -112,6 +112,7 @@ class SafetyLayer:
         n = len(house.rooms)
         # Plain Python on 16 rooms: numpy's per-call overhead made these paths a quarter of a simulated year.
         self._relay_tuple: tuple[bool, ...] | None = None  # as last observed
+        self._relay_array: np.ndarray | None = None  # the read-only array it was read from, if any
         self._relay_changed_at = [-math.inf] * n
         self._relay_switches: list[deque[float]] = [deque() for _ in range(n)]
         self._battery_last: BatteryCommand | None = None
@@ -141,19 +142,26 @@ class SafetyLayer:
                 and ev == command.ev_power_kw):
             return command  # the common case: nothing to change
         self.interventions += 1
-        return replace(command, until=until, relay_on=relays, battery=battery, ev_power_kw=ev)
+        return command.with_devices(until, relays, battery, ev)
 
     # --- per device --------------------------------------------------------------------------------
 
     def _bounded_until(self, until: datetime, now: datetime, now_s: float) -> datetime:
-        if until.timestamp() - now_s > self.config.max_lease_s:
+        if epoch_seconds(until) - now_s > self.config.max_lease_s:
             return datetime.fromtimestamp(now_s + self.config.max_lease_s, now.tzinfo)
         return until
 
     def _observe_relays(self, obs: Observation, now: float) -> None:
         """Learn relay changes from the plant (local thermostat, manual override, our own)."""
         relays = obs.relay_on
-        actual = tuple(relays.tolist()) if isinstance(relays, np.ndarray) else tuple(bool(x) for x in relays)
+        if relays is self._relay_array:
+            return  # the same read-only array as last time (the twin replaces it when a relay changes)
+        if isinstance(relays, np.ndarray):
+            actual = tuple(relays.tolist())
+            self._relay_array = None if relays.flags.writeable else relays
+        else:
+            actual = tuple(bool(x) for x in relays)
+            self._relay_array = None
         previous = self._relay_tuple
         self._relay_tuple = actual
         if previous is None or actual == previous:
@@ -201,22 +209,31 @@ class SafetyLayer:
         if STALE_BATTERY in obs.stale:
             wanted = SELF_CONSUMPTION
         mode = wanted.mode
+        # A new command only where clamping changes a value (most commands are inside the envelope).
         if mode is BatteryMode.CHARGE_FROM_GRID:
-            wanted = replace(wanted, power_kw=min(max(wanted.power_kw, 0.0), b.max_charge_kw))
+            power = min(max(wanted.power_kw, 0.0), b.max_charge_kw)
+            if power != wanted.power_kw:
+                wanted = replace(wanted, power_kw=power)
         elif mode is BatteryMode.DISCHARGE_TO_GRID:
-            wanted = replace(wanted, power_kw=min(max(wanted.power_kw, 0.0), b.max_discharge_kw))
+            power = min(max(wanted.power_kw, 0.0), b.max_discharge_kw)
+            if power != wanted.power_kw:
+                wanted = replace(wanted, power_kw=power)
         elif mode is BatteryMode.POWER_SETPOINT:
-            wanted = replace(wanted, power_kw=min(max(wanted.power_kw, -b.max_discharge_kw), b.max_charge_kw))
+            power = min(max(wanted.power_kw, -b.max_discharge_kw), b.max_charge_kw)
+            if power != wanted.power_kw:
+                wanted = replace(wanted, power_kw=power)
         elif mode is BatteryMode.BACKUP_RESERVE:
-            reserve = wanted.reserve_soc if wanted.reserve_soc is not None else b.soc_min
-            wanted = replace(wanted, reserve_soc=min(max(reserve, b.soc_min), b.soc_max))
+            reserve = min(max(wanted.reserve_soc if wanted.reserve_soc is not None else b.soc_min, b.soc_min),
+                          b.soc_max)
+            if reserve != wanted.reserve_soc:
+                wanted = replace(wanted, reserve_soc=reserve)
         last = self._battery_last
         if last is not None and mode is not last.mode and mode is not BatteryMode.SELF_CONSUMPTION:
             if now - self._battery_changed_at < self.config.battery_min_mode_interval_s:
                 wanted = last  # too soon for another mode change (falling back to self-consumption always may)
         if last is None or wanted.mode is not last.mode:
             self._battery_changed_at = now
-        if wanted == original:
+        if wanted is not original and wanted == original:
             wanted = original  # keep identity: the caller can tell nothing changed
         self._battery_last = wanted
         return wanted
@@ -277,6 +294,7 @@ class SafetyLayer:
             raise ValueError(f"safety history for {len(history.relay_changed_at_s)} rooms, this house has {n}")
         if history.relay_on is not None:
             self._relay_tuple = tuple(bool(x) for x in history.relay_on)
+            self._relay_array = None
         self._relay_changed_at = [float(x) for x in history.relay_changed_at_s]
         self._relay_switches = [deque(times) for times in history.relay_switches_s]
         if history.battery is not None and self.house.battery is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -141,3 +142,40 @@ def test_run_log_schema_and_kpis_agree(house, scenario):
                                                 - (log["export_kwh"] * log["export_price_per_kwh"]).sum(), rel=1e-9)
     assert log["heating_kwh"].sum() == pytest.approx(log.filter(like="heating_kwh.").sum().sum())
     assert math.isfinite(result.kpis["decide_time_p95_s"])
+
+
+def test_observe_builds_the_observation_the_dataclass_would(house):
+    """``observation_of`` (the twin's fast path) sets every field as ``Observation(...)`` does."""
+    from twin.contracts import Observation, observation_of
+
+    twin = SimHouse(house, simple_scenario(days=1, seed=5))
+    twin.advance_to(9 * 3600 + 123.5)
+    obs = twin.observe()
+    values = [getattr(obs, f.name) for f in dataclasses.fields(Observation)]
+    built = Observation(*values)
+    for f in dataclasses.fields(Observation):
+        assert getattr(obs, f.name) is getattr(built, f.name), f.name
+    assert obs.stale == frozenset() and obs.epoch_time == (obs.time, obs.time.timestamp())
+    assert obs.epoch_s == obs.time.timestamp()
+    assert obs.time == twin.timestamp(twin.t_s) and obs.outdoor_temp_c == twin._outdoor_c[twin._step_index(twin.t_s)]
+    with pytest.raises(TypeError, match="takes all"):
+        observation_of(*values[:-1])
+
+
+def test_epoch_seconds_of_a_lease_end_is_its_timestamp_across_dst():
+    """The lease end ``obs.after`` made is read back from a cache: it must equal ``timestamp()`` exactly."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from twin.contracts import epoch_seconds
+
+    twin = SimHouse(small_house(), simple_scenario(days=1, seed=2))
+    obs = twin.observe()
+    zone = ZoneInfo("Europe/Berlin")
+    # 2024-10-27 02:30 happens twice in Berlin; 2024-03-31 02:30 never.
+    for start in (datetime(2024, 10, 27, 0, 0, tzinfo=zone), datetime(2024, 3, 31, 0, 30, tzinfo=zone)):
+        for lease_s in (900.0, 5400.0, 7200.0, 12.5):
+            o = dataclasses.replace(obs, time=start)
+            until = o.after(lease_s)
+            assert epoch_seconds(until) == until.timestamp() == start.timestamp() + lease_s
+    assert epoch_seconds(obs.time) == obs.time.timestamp()

@@ -117,7 +117,7 @@ class ActionDecoder:
             heat = values[self._heat_from:]
             if all(map(math.isfinite, heat)):
                 if self.heating == "relay":
-                    relays = tuple(x > 0.0 for x in heat)
+                    relays = tuple([x > 0.0 for x in heat])  # a list first: faster than a generator
                 else:
                     target = obs.comfort_lower_c + SETPOINT_OFFSET_C + np.clip(heat, -1.0, 1.0) * SETPOINT_SPAN_C
                     relays = tuple((obs.room_temp_c < target).tolist())

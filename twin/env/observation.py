@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from gymnasium import spaces
@@ -119,6 +120,7 @@ class ObservationEncoder:
         self._n_rooms = len(house.rooms)
         self._battery = house.battery is not None
         self._ev = house.ev_charger is not None
+        self._departure: tuple[datetime | None, float] = (None, math.nan)  # the last departure read, its epoch s
 
     @property
     def size(self) -> int:
@@ -159,7 +161,10 @@ class ObservationEncoder:
         now = obs.time
         if self._ev:
             if obs.ev_connected and obs.ev_departure is not None:
-                hours = (obs.ev_departure.timestamp() - now.timestamp()) / 3600.0
+                departure = obs.ev_departure
+                if departure is not self._departure[0]:  # the same car's departure for hours of steps
+                    self._departure = (departure, departure.timestamp())
+                hours = (self._departure[1] - obs.epoch_s) / 3600.0
                 scalars += [1.0, obs.ev_energy_needed_kwh, hours]
             else:
                 scalars += [0.0, 0.0, 0.0]
@@ -172,9 +177,13 @@ class ObservationEncoder:
         raw[-4:] = (math.sin(day), math.cos(day), math.sin(week), math.cos(week))
         if not math.isfinite(raw.sum()):
             raw = np.where(np.isfinite(raw), raw, self._center)
-        vector = (raw - self._center) * self._inv_scale
-        np.minimum(np.maximum(vector, self._low, out=vector), self._high, out=vector)
-        encoded: np.ndarray = vector.astype(np.float32)
+        # In place, and the last operation writes float32 directly: the same values as out-of-place steps
+        # and a final astype (each result is rounded once, to float64, then to float32).
+        np.subtract(raw, self._center, out=raw)
+        np.multiply(raw, self._inv_scale, out=raw)
+        np.maximum(raw, self._low, out=raw)
+        encoded = np.empty(raw.shape, dtype=np.float32)
+        np.minimum(raw, self._high, out=encoded)
         return encoded
 
     def encode_block_v(self, values: np.ndarray, start: int) -> np.ndarray:
